@@ -1,0 +1,242 @@
+"""A test PKI shaped like the real JPKI user-authentication PKI.
+
+Two CA generations live at once (as with the real 2015-2025 and 2023-2033 CAs),
+each self-signed RSA-2048 with the real CA's DN shape; cards get RSA-2048 keys and
+a certificate whose subject is only ``CN=<opaque 20-character id>, C=JP``.
+
+    >>> pki = TestPKI.create(tmp_path)            # doctest: +SKIP
+    >>> card = pki.issue_card()                    # doctest: +SKIP
+    >>> card.certificate.subject.rfc4514_string()  # doctest: +SKIP
+    'C=JP,CN=...'
+
+Everything is written as PEM under one directory so the virtual card, the kiosk and
+the reference central service can share it between processes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+CA_GENERATIONS = {
+    # generation name: (not_before, not_after), shaped like the real live CAs
+    "2015": (dt.datetime(2015, 1, 1, tzinfo=dt.UTC), dt.datetime(2025, 12, 31, tzinfo=dt.UTC)),
+    "2023": (dt.datetime(2023, 1, 1, tzinfo=dt.UTC), dt.datetime(2033, 12, 31, tzinfo=dt.UTC)),
+}
+_OPAQUE_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def _ca_name(generation: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "JPKI"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "JPKI for user authentication"),
+            x509.NameAttribute(
+                NameOID.ORGANIZATIONAL_UNIT_NAME,
+                "Japan Agency for Local Authority Information Systems",
+            ),
+            # Not in the real DN; tells the two test generations apart.
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, f"TEST-{generation}"),
+        ]
+    )
+
+
+def _new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+@dataclass(frozen=True)
+class CardIdentity:
+    """One card's user-authentication key pair and certificate (and its CA's)."""
+
+    key: rsa.RSAPrivateKey
+    certificate: x509.Certificate
+    ca_certificate: x509.Certificate
+
+    @property
+    def certificate_der(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.DER)
+
+    @property
+    def ca_certificate_der(self) -> bytes:
+        return self.ca_certificate.public_bytes(serialization.Encoding.DER)
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "auth_key.pem").write_bytes(_key_pem(self.key))
+        (directory / "auth_cert.der").write_bytes(self.certificate_der)
+        (directory / "ca_cert.der").write_bytes(self.ca_certificate_der)
+
+    @classmethod
+    def load(cls, directory: Path) -> CardIdentity:
+        key = serialization.load_pem_private_key(
+            (directory / "auth_key.pem").read_bytes(), password=None
+        )
+        assert isinstance(key, rsa.RSAPrivateKey)
+        return cls(
+            key=key,
+            certificate=x509.load_der_x509_certificate((directory / "auth_cert.der").read_bytes()),
+            ca_certificate=x509.load_der_x509_certificate(
+                (directory / "ca_cert.der").read_bytes()
+            ),
+        )
+
+
+@dataclass
+class TestPKI:
+    """Two CA generations on disk; issues card identities and revocation lists."""
+
+    __test__ = False  # not a pytest test class
+
+    directory: Path
+    ca_keys: dict[str, rsa.RSAPrivateKey]
+    ca_certificates: dict[str, x509.Certificate]
+
+    @classmethod
+    def create(cls, directory: Path, generations: tuple[str, ...] = ("2015", "2023")) -> TestPKI:
+        directory.mkdir(parents=True, exist_ok=True)
+        keys, certs = {}, {}
+        for gen in generations:
+            not_before, not_after = CA_GENERATIONS[gen]
+            key = _new_key()
+            name = _ca_name(gen)
+            cert = (
+                x509.CertificateBuilder()
+                .subject_name(name)
+                .issuer_name(name)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(not_before)
+                .not_valid_after(not_after)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .add_extension(
+                    x509.KeyUsage(
+                        digital_signature=False,
+                        content_commitment=False,
+                        key_encipherment=False,
+                        data_encipherment=False,
+                        key_agreement=False,
+                        key_cert_sign=True,
+                        crl_sign=True,
+                        encipher_only=False,
+                        decipher_only=False,
+                    ),
+                    critical=True,
+                )
+                .sign(key, hashes.SHA256())
+            )
+            (directory / f"ca-{gen}.key.pem").write_bytes(_key_pem(key))
+            (directory / f"ca-{gen}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+            keys[gen], certs[gen] = key, cert
+        return cls(directory, keys, certs)
+
+    @classmethod
+    def load(cls, directory: Path) -> TestPKI:
+        keys, certs = {}, {}
+        for pem in sorted(directory.glob("ca-*.key.pem")):
+            gen = pem.name.removeprefix("ca-").removesuffix(".key.pem")
+            key = serialization.load_pem_private_key(pem.read_bytes(), password=None)
+            assert isinstance(key, rsa.RSAPrivateKey)
+            keys[gen] = key
+            certs[gen] = x509.load_pem_x509_certificate((directory / f"ca-{gen}.pem").read_bytes())
+        return cls(directory, keys, certs)
+
+    @classmethod
+    def load_or_create(cls, directory: Path) -> TestPKI:
+        if any(directory.glob("ca-*.key.pem")):
+            return cls.load(directory)
+        return cls.create(directory)
+
+    def trusted_ca_pem(self) -> bytes:
+        """All CA generations as one PEM bundle: what a verifier should trust."""
+        return b"".join(
+            c.public_bytes(serialization.Encoding.PEM) for c in self.ca_certificates.values()
+        )
+
+    def issue_card(
+        self,
+        generation: str = "2023",
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
+        opaque_id: str | None = None,
+    ) -> CardIdentity:
+        """A new card key and user-auth certificate; pass dates in the past for expired cards."""
+        now = dt.datetime.now(dt.UTC)
+        not_before = not_before or now - dt.timedelta(days=30)
+        not_after = not_after or now + dt.timedelta(days=5 * 365)
+        opaque_id = opaque_id or "".join(secrets.choice(_OPAQUE_ALPHABET) for _ in range(20))
+        key = _new_key()
+        ca_key, ca_cert = self.ca_keys[generation], self.ca_certificates[generation]
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(
+                x509.Name(
+                    [
+                        x509.NameAttribute(NameOID.COMMON_NAME, opaque_id),
+                        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+                    ]
+                )
+            )
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        return CardIdentity(key=key, certificate=cert, ca_certificate=ca_cert)
+
+    def revocation_list(self, generation: str, revoked_serials: list[int]) -> x509.CertificateRevocationList:
+        """A CRL from one CA generation naming the given certificate serials."""
+        now = dt.datetime.now(dt.UTC)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.ca_certificates[generation].subject)
+            .last_update(now - dt.timedelta(minutes=1))
+            .next_update(now + dt.timedelta(days=1))
+        )
+        for serial in revoked_serials:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(serial)
+                .revocation_date(now - dt.timedelta(minutes=1))
+                .build()
+            )
+        return builder.sign(self.ca_keys[generation], hashes.SHA256())
+
+
+def unknown_ca_pki(directory: Path) -> TestPKI:
+    """A PKI with the same DN shape but keys no verifier trusts (for 'unknown CA' tests)."""
+    return TestPKI.create(directory, generations=("2023",))

@@ -1,0 +1,197 @@
+"""The wire format shared by the kiosk and the central service (and nothing else).
+
+An enrollment has three layers:
+
+1. The **canonical payload**: what the person asked for, in a fixed encoding. The
+   card signs ``SHA-256(canonical_bytes(payload))`` (PKCS#1 v1.5, the card pads).
+2. The **sealed part**: payload, certificate and signature, HPKE-sealed to the
+   central service's public key (RFC 9180: DHKEM(X25519), HKDF-SHA256, AES-128-GCM).
+   The enrollment id and key id are bound in HPKE ``info``, so a sealed blob cannot
+   be replayed under another id. The kiosk cannot open it.
+3. The **outer item**: enrollment id, kiosk id, receipt number, times, key id and the
+   sealed blob, the only things the kiosk can read about its own queue.
+
+    >>> payload = new_payload(kiosk_id="K-0001", campaign_id="2022-card",
+    ...     service_code="waon", service_user_id="1234567890", security_codes=["1234"])
+    >>> len(payload_digest(payload))
+    32
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
+
+WIRE_VERSION = 1
+HPKE_SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.AES_128_GCM)
+_INFO_PREFIX = b"mynapoint-enrollment-v1"
+
+# Result statuses the central service answers per item.
+ACCEPTED = "accepted"  # stored; carries mykey_id
+REJECTED = "rejected"  # final; carries a reason code (see REJECTION_REASONS)
+RETRY = "retry"  # transient on the central side (e.g. adapter down); resend later
+CONFLICT = "conflict"  # same enrollment id, different payload (HTTP 422 semantics); final
+
+REJECTION_REASONS = (
+    "already_applied",  # this person already chose a service in this campaign
+    "account_already_linked",  # the payment account belongs to another person
+    "account_not_confirmed",  # 決済サービスID / セキュリティコード not confirmed by the provider
+    "certificate_expired",
+    "certificate_revoked",
+    "certificate_untrusted",  # chain does not lead to a trusted JPKI CA
+    "bad_signature",
+    "bad_seal",  # cannot be opened with any key the service holds
+    "campaign_closed",
+    "service_not_allowed",  # e.g. app-only service sent from a kiosk
+    "malformed",
+)
+
+
+def canonical_bytes(payload: dict[str, Any]) -> bytes:
+    """The one byte encoding of a payload that is signed and verified."""
+    return json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def payload_digest(payload: dict[str, Any]) -> bytes:
+    """SHA-256 of the canonical payload: what the card signs."""
+    return hashlib.sha256(canonical_bytes(payload)).digest()
+
+
+def utc_now_text() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def new_payload(
+    *,
+    kiosk_id: str,
+    campaign_id: str,
+    service_code: str,
+    service_user_id: str,
+    security_codes: list[str],
+    legal_representative: bool = False,
+    enrollment_id: str | None = None,
+    created_at: str | None = None,
+) -> dict[str, Any]:
+    """A fresh canonical payload with a client-generated UUID and nonce."""
+    return {
+        "v": WIRE_VERSION,
+        "enrollment_id": enrollment_id or str(uuid.uuid4()),
+        "kiosk_id": kiosk_id,
+        "campaign_id": campaign_id,
+        "service_code": service_code,
+        "service_user_id": service_user_id,
+        "security_codes": list(security_codes),
+        "legal_representative": bool(legal_representative),
+        "created_at": created_at or utc_now_text(),
+        "nonce": secrets.token_hex(16),
+    }
+
+
+def b64e(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64d(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def key_id_for(public_key: X25519PublicKey) -> str:
+    """A short stable name for a sealing key: first 8 bytes of SHA-256 of its raw bytes."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def hpke_info(key_id: str, enrollment_id: str) -> bytes:
+    return b"|".join([_INFO_PREFIX, key_id.encode(), enrollment_id.encode()])
+
+
+@dataclass(frozen=True)
+class SealingKey:
+    """The central service's public key as the kiosk holds it."""
+
+    key_id: str
+    public_key: X25519PublicKey
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> SealingKey:
+        key = serialization.load_pem_public_key(pem)
+        if not isinstance(key, X25519PublicKey):
+            raise ValueError("the central sealing key must be an X25519 public key")
+        return cls(key_id_for(key), key)
+
+
+def generate_sealing_keypair() -> tuple[bytes, bytes]:
+    """(private PEM, public PEM) for the central service's sealing key."""
+    private = X25519PrivateKey.generate()
+    return (
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+    )
+
+
+def seal_for_central(
+    key: SealingKey, payload: dict[str, Any], certificate_der: bytes, signature: bytes
+) -> bytes:
+    """HPKE-seal payload, certificate and signature to the central service."""
+    inner = json.dumps(
+        {
+            "payload": payload,
+            "certificate": b64e(certificate_der),
+            "signature": b64e(signature),
+        },
+        ensure_ascii=False,
+    ).encode("utf-8")
+    return HPKE_SUITE.encrypt(
+        inner, key.public_key, info=hpke_info(key.key_id, payload["enrollment_id"])
+    )
+
+
+def open_sealed(
+    private_key: X25519PrivateKey, key_id: str, enrollment_id: str, sealed: bytes
+) -> tuple[dict[str, Any], bytes, bytes]:
+    """(payload, certificate DER, signature); raises on any tampering or wrong id."""
+    inner = json.loads(
+        HPKE_SUITE.decrypt(sealed, private_key, info=hpke_info(key_id, enrollment_id))
+    )
+    payload = inner["payload"]
+    if payload.get("enrollment_id") != enrollment_id:
+        raise ValueError("sealed payload names another enrollment id")
+    return payload, b64d(inner["certificate"]), b64d(inner["signature"])
+
+
+def outer_item(
+    *,
+    enrollment_id: str,
+    kiosk_id: str,
+    receipt_no: str,
+    created_at: str,
+    key_id: str,
+    sealed: bytes,
+) -> dict[str, Any]:
+    """One item of a batch POST to the central service (JSON-ready)."""
+    return {
+        "enrollment_id": enrollment_id,
+        "kiosk_id": kiosk_id,
+        "receipt_no": receipt_no,
+        "created_at": created_at,
+        "key_id": key_id,
+        "sealed": b64e(sealed),
+    }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Idempotent setup of a development/test machine: Debian packages and the venv.
+# Used by ./demo, ./test and .ci/run, so all three install the same things.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  pcscd vsmartcard-vpcd libpcsclite-dev swig   # PC/SC daemon, virtual reader driver, pyscard build deps
+  xvfb xdotool fonts-noto-cjk                  # real Kivy window on a virtual screen, Japanese font
+  libgl1 libgl1-mesa-dri libgles2 libegl1 libmtdev1 # Kivy's window/GL runtime
+  postgresql                                   # central service on PostgreSQL (tests start their own cluster)
+  systemd                                      # systemd-analyze verify for the units
+  python3-venv
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.installed-$(cat setup.cfg pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[test]'
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
