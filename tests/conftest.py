@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.printer",
     "tests.fixtures.central",
     "tests.fixtures.screen",
+    "tests.fixtures.network",
 ]

@@ -93,9 +93,7 @@ class CardIdentity:
         return cls(
             key=key,
             certificate=x509.load_der_x509_certificate((directory / "auth_cert.der").read_bytes()),
-            ca_certificate=x509.load_der_x509_certificate(
-                (directory / "ca_cert.der").read_bytes()
-            ),
+            ca_certificate=x509.load_der_x509_certificate((directory / "ca_cert.der").read_bytes()),
         )
 
 
@@ -218,7 +216,9 @@ class TestPKI:
         )
         return CardIdentity(key=key, certificate=cert, ca_certificate=ca_cert)
 
-    def revocation_list(self, generation: str, revoked_serials: list[int]) -> x509.CertificateRevocationList:
+    def revocation_list(
+        self, generation: str, revoked_serials: list[int]
+    ) -> x509.CertificateRevocationList:
         """A CRL from one CA generation naming the given certificate serials."""
         now = dt.datetime.now(dt.UTC)
         builder = (

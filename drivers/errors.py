@@ -1,0 +1,16 @@
+"""The base of every error a person can meet at the kiosk.
+
+Each subclass names a ``kind``: the key of its message and remedy in the one
+error table (``kiosk/locales/<lang>/errors.toml``, section per kind). Drivers,
+the queue and the flow raise these; the screens only look up ``kind``.
+Messages passed to the constructor are for logs and must never hold a PIN, an
+ID, a security code or a certificate.
+"""
+
+
+class KioskError(Exception):
+    """Something went wrong that the person or the staff must be told about."""
+
+    kind = "unexpected"
+    #: True when trying the same step again may work (card re-placed, network back).
+    retryable = False
