@@ -54,7 +54,26 @@ REJECTION_REASONS = (
     "campaign_closed",
     "service_not_allowed",  # e.g. app-only service sent from a kiosk
     "malformed",
+    "kiosk_mismatch",  # the item names a kiosk other than the client certificate's CN
 )
+
+# HTTP API of the central service (mutual TLS; the client certificate's CN is the kiosk id).
+#   POST BATCH_PATH  body {"items": [outer_item, ...]} (a bare JSON list is accepted too)
+#        -> 200 {"results": [result, ...]}, one per item, same order, keyed by enrollment_id.
+#   PUT  ITEM_PATH   body outer_item -> 200 result; 422 on CONFLICT; 503 + Retry-After on RETRY.
+# A result: {"enrollment_id", "status": ACCEPTED|REJECTED|RETRY|CONFLICT,
+#            "mykey_id" (accepted), "service_code" (accepted; already_applied: the one chosen),
+#            "reason" (rejected: one of REJECTION_REASONS), "retry_after" (retry, seconds)}
+BATCH_PATH = "/v1/enrollments/batch"
+ITEM_PATH = "/v1/enrollments/{enrollment_id}"
+STATUS_CHALLENGE_PATH = "/v1/status/challenge"
+STATUS_PATH = "/v1/status"
+CATALOG_PATH = "/v1/catalog"
+CAMPAIGNS_PATH = "/v1/campaigns"
+HEARTBEAT_PATH = "/v1/heartbeat"
+KIOSKS_PATH = "/v1/kiosks"
+SEALING_KEY_PATH = "/v1/sealing-key"
+MAX_BATCH_ITEMS = 500
 
 
 def canonical_bytes(payload: dict[str, Any]) -> bytes:
@@ -175,6 +194,21 @@ def open_sealed(
     if payload.get("enrollment_id") != enrollment_id:
         raise ValueError("sealed payload names another enrollment id")
     return payload, b64d(inner["certificate"]), b64d(inner["signature"])
+
+
+def status_challenge_digest(nonce: str, kiosk_id: str) -> bytes:
+    """What the card signs to ask for its status: SHA-256 over a purpose-tagged payload.
+
+    The purpose tag keeps a status signature from ever passing as an enrollment one.
+    """
+    return payload_digest(
+        {"v": WIRE_VERSION, "purpose": "status", "nonce": nonce, "kiosk_id": kiosk_id}
+    )
+
+
+def batch_body(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON body of a POST to BATCH_PATH."""
+    return {"items": list(items)}
 
 
 def outer_item(
