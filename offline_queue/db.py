@@ -1,0 +1,97 @@
+"""Opening the queue database the one safe way, and write transactions.
+
+Every connection, the kiosk's and the sync worker's, gets WAL, ``synchronous=FULL``
+(a commit is on the disk before it returns), a busy timeout (two processes share
+the file) and ``secure_delete`` (wiped sealed blobs are zeroed, not left in free pages).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import sqlite_utils
+
+from offline_queue.errors import QueueDiskFull, QueueUnavailable
+from offline_queue.schema import migrate
+
+_SQLITE_FULL = 13
+_SQLITE_BUSY = 5
+_SYNCHRONOUS_MODES = ("FULL", "NORMAL")  # NORMAL exists only so the benchmark can compare
+
+
+def open_queue_db(
+    path: str | Path,
+    *,
+    synchronous: str = "FULL",
+    busy_timeout_s: float = 5.0,
+    max_size_bytes: int | None = None,
+) -> sqlite_utils.Database:
+    """Open (creating and migrating if needed) the queue database at ``path``."""
+    if synchronous not in _SYNCHRONOUS_MODES:
+        raise ValueError(f"synchronous must be one of {_SYNCHRONOUS_MODES}")
+    try:
+        conn = sqlite3.connect(
+            str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        db = sqlite_utils.Database(conn)
+        db.enable_wal()
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        if max_size_bytes is not None:
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA max_page_count = {max(1, max_size_bytes // page_size)}")
+        migrate(conn)
+    except sqlite3.Error as error:
+        _raise_typed(error)
+    return db
+
+
+def translate(error: sqlite3.Error) -> Exception:
+    """The typed queue error for an SQLite failure (or the error itself if unknown)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is None:
+        return error
+    if code & 0xFF == _SQLITE_FULL:
+        return QueueDiskFull("queue database or disk is full; the enrollment was not stored")
+    if code & 0xFF == _SQLITE_BUSY:
+        return QueueUnavailable("queue database stayed locked past the busy timeout")
+    if isinstance(error, sqlite3.OperationalError) and "readonly" in str(error):
+        return QueueUnavailable("queue database is read-only")
+    return error
+
+
+def _raise_typed(error: sqlite3.Error) -> NoReturn:
+    typed = translate(error)
+    if typed is error:
+        raise error
+    raise typed from error
+
+
+@contextlib.contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """BEGIN IMMEDIATE ... COMMIT; any failure rolls back and nothing is half-written."""
+    conn = db.conn
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as error:
+        _raise_typed(error)
+    try:
+        yield db
+        conn.execute("COMMIT")
+    except sqlite3.Error as error:
+        _rollback(conn)
+        _raise_typed(error)
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")

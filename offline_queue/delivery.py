@@ -1,0 +1,281 @@
+"""The sync worker's side of the outbox: claim due rows, record answers, retention.
+
+Every change is one short write transaction, so the kiosk's enqueue never waits
+long, and a ``kill -9`` at any moment leaves either the old or the new state. A
+row claimed for sending stays in ``sending`` until its answer is recorded; a
+crash leaves it there, still due, and the next claim sends it again (the central
+service answers a resent enrollment id with its stored answer).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from offline_queue import policy
+from offline_queue.db import open_queue_db, write_transaction
+from offline_queue.store import read_sync_state
+from offline_queue.wire import ACCEPTED, CONFLICT, REJECTED, RETRY, outer_item
+
+
+@dataclass(frozen=True)
+class OutboundItem:
+    enrollment_id: str
+    kiosk_id: str
+    receipt_no: str
+    created_at: str
+    key_id: str
+    sealed: bytes
+    attempts: int
+
+    def wire(self) -> dict:
+        return outer_item(
+            enrollment_id=self.enrollment_id,
+            kiosk_id=self.kiosk_id,
+            receipt_no=self.receipt_no,
+            created_at=self.created_at,
+            key_id=self.key_id,
+            sealed=self.sealed,
+        )
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**(n-1)))."""
+
+    base_s: float = policy.BACKOFF_BASE_S
+    cap_s: float = policy.BACKOFF_CAP_S
+
+    def delay(self, attempts: int, retry_after_s: float | None = None) -> float:
+        ceiling = min(self.cap_s, self.base_s * 2 ** max(0, attempts - 1))
+        delay = random.uniform(0.0, ceiling)
+        if retry_after_s is not None:
+            delay = max(delay, min(retry_after_s, policy.RETRY_AFTER_CAP_S))
+        return delay
+
+
+class DeliveryLedger:
+    """Database operations of the sync worker (a separate process from the kiosk)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        backoff: Backoff | None = None,
+        max_permanent_failures: int = policy.MAX_PERMANENT_FAILURES,
+        busy_timeout_s: float = 5.0,
+    ) -> None:
+        self.path = Path(path)
+        self.backoff = backoff or Backoff()
+        self.max_permanent_failures = max_permanent_failures
+        self._db: sqlite_utils.Database = open_queue_db(self.path, busy_timeout_s=busy_timeout_s)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- claiming -------------------------------------------------------------------------
+
+    def claim_due(self, limit: int, now: float | None = None) -> list[OutboundItem]:
+        """Mark up to ``limit`` due rows as sending (oldest due first) and return them."""
+        now = time.time() if now is None else now
+        with write_transaction(self._db) as db:
+            rows = db.execute(
+                "SELECT enrollment_id, kiosk_id, receipt_no, created_at, key_id, sealed, attempts"
+                " FROM enrollments WHERE state IN (?, ?) AND next_attempt_at <= ?"
+                " ORDER BY next_attempt_at, enqueued_at LIMIT ?",
+                [*policy.OPEN_STATES, now, limit],
+            ).fetchall()
+            items = [OutboundItem(*row[:6], attempts=row[6] + 1) for row in rows]
+            db.conn.executemany(
+                "UPDATE enrollments SET state = ?, attempts = attempts + 1, last_attempt_at = ?"
+                " WHERE enrollment_id = ?",
+                [(policy.SENDING, now, item.enrollment_id) for item in items],
+            )
+        return items
+
+    def next_due_at(self) -> float | None:
+        """When the earliest open row becomes due (None when nothing is open)."""
+        return self._db.execute(
+            "SELECT min(next_attempt_at) FROM enrollments WHERE state IN (?, ?)",
+            policy.OPEN_STATES,
+        ).fetchone()[0]
+
+    # -- recording answers ----------------------------------------------------------------
+
+    def record_results(
+        self, items: list[OutboundItem], results: dict[str, dict], now: float | None = None
+    ) -> None:
+        """Apply the central answer for each item (missing answers count as retry)."""
+        now = time.time() if now is None else now
+        with write_transaction(self._db) as db:
+            for item in items:
+                self._apply_result(db, item, results.get(item.enrollment_id), now)
+            self._note_success(db, now)
+
+    def record_transport_failure(
+        self,
+        items: Iterable[OutboundItem],
+        error_kind: str,
+        retry_after_s: float | None = None,
+        now: float | None = None,
+    ) -> None:
+        """No answer at all: every item goes back to pending with its own backoff."""
+        now = time.time() if now is None else now
+        with write_transaction(self._db) as db:
+            for item in items:
+                self._back_to_pending(db, item, error_kind, now, retry_after_s)
+            self._note_error(db, error_kind, now)
+            if retry_after_s is not None:
+                not_before = now + min(retry_after_s, policy.RETRY_AFTER_CAP_S)
+                self._set_state(db, "not_before", not_before)
+
+    def record_request_refused(
+        self, items: list[OutboundItem], error_kind: str, now: float | None = None
+    ) -> None:
+        """The central service refused the request itself (4xx): one strike per item."""
+        now = time.time() if now is None else now
+        with write_transaction(self._db) as db:
+            for item in items:
+                self._strike(db, item, error_kind, now)
+            self._note_error(db, error_kind, now)
+
+    def not_before(self) -> float | None:
+        return read_sync_state(self._db.conn).get("not_before")
+
+    # -- retention ------------------------------------------------------------------------
+
+    def apply_retention(self, now: float | None = None) -> int:
+        """Wipe sealed data and delete rows past their retention; returns rows deleted."""
+        now = time.time() if now is None else now
+        with write_transaction(self._db) as db:
+            db.execute(
+                "UPDATE enrollments SET sealed = NULL WHERE sealed IS NOT NULL"
+                " AND state IN (?, ?) AND (shown_at IS NOT NULL OR answered_at < ?)",
+                [policy.REJECTED, policy.DEAD, now - policy.SEALED_HOLD_AFTER_ANSWER_S],
+            )
+            cursor = db.execute(
+                "DELETE FROM enrollments WHERE state IN (?, ?, ?) AND answered_at < ?",
+                [*policy.FINAL_STATES, now - policy.ROW_RETENTION_AFTER_ANSWER_S],
+            )
+            return cursor.rowcount
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _apply_result(
+        self, db: sqlite_utils.Database, item: OutboundItem, result: dict | None, now: float
+    ) -> None:
+        answer = result or {}
+        status = answer.get("status")
+        if status == ACCEPTED:
+            self._settle(db, item, policy.ACCEPTED, now, answer, wipe_sealed=True)
+        elif status == REJECTED:
+            self._settle(db, item, policy.REJECTED, now, answer)
+        elif status == CONFLICT:
+            self._settle(db, item, policy.DEAD, now, {}, error_kind=policy.ERROR_CONFLICT)
+        elif status == RETRY or result is None:
+            kind = policy.ERROR_ITEM_RETRY if result else policy.ERROR_BAD_ANSWER
+            self._back_to_pending(db, item, kind, now, _seconds(answer, "retry_after"))
+        else:
+            self._strike(db, item, policy.ERROR_BAD_ANSWER, now)
+
+    def _settle(
+        self,
+        db: sqlite_utils.Database,
+        item: OutboundItem,
+        state: str,
+        now: float,
+        answer: dict,
+        *,
+        error_kind: str | None = None,
+        wipe_sealed: bool = False,
+    ) -> None:
+        """Record a final state. Only an open row settles: an answer is never rewritten."""
+        reason = answer.get("reason")
+        db.execute(
+            "UPDATE enrollments SET state = ?, mykey_id = ?, service_code = ?, reason = ?,"
+            " last_error_kind = ?, answered_at = ?,"
+            " sealed = CASE WHEN ? THEN NULL ELSE sealed END"
+            " WHERE enrollment_id = ? AND state IN (?, ?)",
+            [
+                state,
+                _text(answer.get("mykey_id")),
+                _text(answer.get("service_code")),
+                None if reason is None else str(reason),
+                error_kind,
+                now,
+                wipe_sealed,
+                item.enrollment_id,
+                *policy.OPEN_STATES,
+            ],
+        )
+
+    def _back_to_pending(
+        self,
+        db: sqlite_utils.Database,
+        item: OutboundItem,
+        error_kind: str,
+        now: float,
+        retry_after_s: float | None,
+    ) -> None:
+        delay = self.backoff.delay(item.attempts, retry_after_s)
+        db.execute(
+            "UPDATE enrollments SET state = ?, next_attempt_at = ?, last_error_kind = ?"
+            " WHERE enrollment_id = ? AND state IN (?, ?)",
+            [policy.PENDING, now + delay, error_kind, item.enrollment_id, *policy.OPEN_STATES],
+        )
+
+    def _strike(
+        self, db: sqlite_utils.Database, item: OutboundItem, error_kind: str, now: float
+    ) -> None:
+        """A failure no resend of this same request can fix; enough of them and it goes dead."""
+        db.execute(
+            "UPDATE enrollments SET strikes = strikes + 1"
+            " WHERE enrollment_id = ? AND state IN (?, ?)",
+            [item.enrollment_id, *policy.OPEN_STATES],
+        )
+        strikes = db.execute(
+            "SELECT strikes FROM enrollments WHERE enrollment_id = ?", [item.enrollment_id]
+        ).fetchone()
+        if strikes is not None and strikes[0] >= self.max_permanent_failures:
+            self._settle(db, item, policy.DEAD, now, {}, error_kind=error_kind)
+        else:
+            self._back_to_pending(db, item, error_kind, now, None)
+
+    def _note_success(self, db: sqlite_utils.Database, now: float) -> None:
+        """The central service answered: rows parked by network trouble are due again now."""
+        self._set_state(db, "last_success_at", now)
+        self._set_state(db, "not_before", None)
+        db.execute(
+            "UPDATE enrollments SET next_attempt_at = ? WHERE state IN (?, ?)"
+            " AND next_attempt_at > ? AND last_error_kind IN (SELECT value FROM json_each(?))",
+            [now, *policy.OPEN_STATES, now, json.dumps(policy.TRANSPORT_ERRORS)],
+        )
+
+    def _note_error(self, db: sqlite_utils.Database, error_kind: str, now: float) -> None:
+        self._set_state(db, "last_error_kind", error_kind)
+        self._set_state(db, "last_error_at", now)
+
+    @staticmethod
+    def _set_state(db: sqlite_utils.Database, name: str, value: object) -> None:
+        db.execute(
+            "INSERT INTO sync_state (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            [name, value],
+        )
+
+
+def _seconds(result: dict | None, key: str) -> float | None:
+    try:
+        return max(0.0, float((result or {})[key]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)[:64]

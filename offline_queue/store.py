@@ -1,0 +1,379 @@
+"""The kiosk's durable outbox of enrollments (the only API the kiosk UI uses).
+
+Each enrollment is committed to SQLite (WAL, ``synchronous=FULL``) before
+``enqueue`` returns. What the database holds in the clear is only what a stolen
+kiosk may leak: ids, receipt numbers, times, states and the central answer. The
+certificate, 決済サービスID, セキュリティコード and the card's signature are sealed
+with HPKE to the central service's newest public key; the kiosk holds no private
+key and cannot open its own queue.
+
+    >>> outbox = Outbox("queue.sqlite3", [sealing_key], "K-0001", guard_secret)  # doctest: +SKIP
+    >>> queued = outbox.enqueue(payload, cert_der, signature, issuer_serial_key_of(cert_der))
+    ... # doctest: +SKIP
+    >>> outbox.wait_for_answer(queued.enrollment_id, timeout_s=1.5).state  # doctest: +SKIP
+    'accepted'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import sqlite3
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from offline_queue import policy
+from offline_queue.db import open_queue_db, write_transaction
+from offline_queue.errors import (
+    AlreadyEnrolledHere,
+    EnrollmentSignatureInvalid,
+    NoSealingKey,
+    QueueInputInvalid,
+)
+from offline_queue.receipt import new_receipt_no, normalize_receipt_no
+from offline_queue.wake import send_wake
+from offline_queue.wire import WIRE_VERSION, SealingKey, canonical_bytes, seal_for_central
+
+_GUARD_TAG = b"mynapoint-card-guard-v1|"
+_BLOCKING_STATES = (policy.PENDING, policy.SENDING, policy.ACCEPTED)
+_RECEIPT_TRIES = 20
+_PAYLOAD_FIELDS = ("v", "enrollment_id", "kiosk_id", "campaign_id", "created_at", "nonce")
+
+
+@dataclass(frozen=True)
+class QueuedEnrollment:
+    """What the kiosk may tell the person right after the commit."""
+
+    enrollment_id: str
+    receipt_no: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """One outbox row as the UI and the staff screen see it (no personal data)."""
+
+    enrollment_id: str
+    receipt_no: str
+    kiosk_id: str
+    created_at: str
+    enqueued_at: float
+    state: str
+    attempts: int
+    next_attempt_at: float
+    last_error_kind: str | None
+    mykey_id: str | None
+    service_code: str | None
+    reason: str | None
+    answered_at: float | None
+    shown_at: float | None
+    has_sealed_data: bool
+
+    @property
+    def answered(self) -> bool:
+        return self.state in policy.FINAL_STATES
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """For the UI's online/offline badge and the staff screen."""
+
+    counts: dict[str, int]
+    oldest_pending_age_s: float | None
+    last_success_at: float | None
+    last_error_kind: str | None
+    last_error_at: float | None = None
+    not_before: float | None = None
+
+
+def issuer_serial_key_of(certificate_der: bytes) -> bytes:
+    """The card's issuer DN and serial as one byte string (input of the local card guard)."""
+    certificate = x509.load_der_x509_certificate(certificate_der)
+    serial = certificate.serial_number
+    return certificate.issuer.public_bytes() + b"|" + serial.to_bytes(21, "big", signed=False)
+
+
+def verify_card_signature(
+    payload: dict[str, Any], certificate_der: bytes, signature: bytes
+) -> None:
+    """Raise EnrollmentSignatureInvalid unless the card signed SHA-256(canonical payload)."""
+    try:
+        public_key = x509.load_der_x509_certificate(certificate_der).public_key()
+    except ValueError as error:
+        raise QueueInputInvalid("certificate is not DER X.509") from error
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        raise QueueInputInvalid("certificate key is not RSA")
+    try:
+        public_key.verify(signature, canonical_bytes(payload), padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature as error:
+        raise EnrollmentSignatureInvalid("card signature does not match the payload") from error
+
+
+def _row_to_enrollment(row: dict[str, Any]) -> Enrollment:
+    return Enrollment(
+        enrollment_id=row["enrollment_id"],
+        receipt_no=row["receipt_no"],
+        kiosk_id=row["kiosk_id"],
+        created_at=row["created_at"],
+        enqueued_at=row["enqueued_at"],
+        state=row["state"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error_kind=row["last_error_kind"],
+        mykey_id=row["mykey_id"],
+        service_code=row["service_code"],
+        reason=row["reason"],
+        answered_at=row["answered_at"],
+        shown_at=row["shown_at"],
+        has_sealed_data=bool(row["has_sealed"]),
+    )
+
+
+_SELECT_ENROLLMENT = """
+    SELECT enrollment_id, receipt_no, kiosk_id, created_at, enqueued_at, state, attempts,
+           next_attempt_at, last_error_kind, mykey_id, service_code, reason, answered_at,
+           shown_at, sealed IS NOT NULL AS has_sealed
+    FROM enrollments
+"""
+
+
+class Outbox:
+    """The kiosk side of the queue: enqueue, look up, status. Thread-safe for one caller."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        sealing_keys: Sequence[SealingKey],
+        kiosk_id: str,
+        guard_secret: bytes,
+        *,
+        max_size_bytes: int | None = None,
+        busy_timeout_s: float = 5.0,
+        synchronous: str = "FULL",
+    ) -> None:
+        """``sealing_keys`` are ordered oldest to newest; the newest seals new enrollments.
+
+        ``max_size_bytes`` caps the database file so the queue can never fill the disk the
+        rest of the system needs; ``synchronous="NORMAL"`` exists only for the benchmark.
+        """
+        if not sealing_keys:
+            raise NoSealingKey("no central sealing key configured")
+        if len(guard_secret) < 16:
+            raise ValueError("guard_secret must hold at least 16 random bytes")
+        self.path = Path(path)
+        self.kiosk_id = kiosk_id
+        self._sealing_key = sealing_keys[-1]
+        self._guard_secret = bytes(guard_secret)
+        self._db = open_queue_db(
+            self.path,
+            synchronous=synchronous,
+            busy_timeout_s=busy_timeout_s,
+            max_size_bytes=max_size_bytes,
+        )
+
+    # -- the kiosk's writes -------------------------------------------------------------
+
+    def enqueue(
+        self,
+        payload: dict[str, Any],
+        certificate_der: bytes,
+        signature: bytes,
+        issuer_serial_key: bytes,
+    ) -> QueuedEnrollment:
+        """Seal and commit one signed enrollment; returns only after the commit is durable.
+
+        Enqueuing the same enrollment id again returns the first receipt (safe to retry).
+        Raises AlreadyEnrolledHere, QueueDiskFull, QueueInputInvalid or
+        EnrollmentSignatureInvalid; on any error nothing is stored.
+        """
+        enrollment_id = self._checked_enrollment_id(payload)
+        verify_card_signature(payload, certificate_der, signature)
+        sealed = seal_for_central(self._sealing_key, payload, certificate_der, signature)
+        guard = self._card_guard(issuer_serial_key)
+        with write_transaction(self._db):
+            queued = self._existing(enrollment_id, guard)
+            if queued is None:
+                if self._guard_blocks(guard):
+                    raise AlreadyEnrolledHere("this card has an open or accepted enrollment here")
+                queued = self._insert(enrollment_id, payload["created_at"], sealed, guard)
+        self.wake_sync()
+        return queued
+
+    def mark_shown(self, enrollment_id: str) -> None:
+        """The answer was shown (to the person, or to staff for dead rows): wipe the seal.
+
+        For a dead row, call this only from the staff screen once staff has dealt with it:
+        without the sealed data the enrollment can no longer be resent.
+        """
+        with write_transaction(self._db) as db:
+            db.execute(
+                "UPDATE enrollments SET shown_at = coalesce(shown_at, ?),"
+                " sealed = CASE WHEN state IN (?, ?, ?) THEN NULL ELSE sealed END"
+                " WHERE enrollment_id = ?",
+                [time.time(), *policy.FINAL_STATES, enrollment_id],
+            )
+
+    def retry_dead(self, enrollment_id: str) -> bool:
+        """Staff action: send a dead enrollment again (False if its sealed data is gone)."""
+        with write_transaction(self._db) as db:
+            cursor = db.execute(
+                "UPDATE enrollments SET state = ?, strikes = 0, next_attempt_at = ?,"
+                " answered_at = NULL, last_error_kind = NULL"
+                " WHERE enrollment_id = ? AND state = ? AND sealed IS NOT NULL",
+                [policy.PENDING, time.time(), enrollment_id, policy.DEAD],
+            )
+            requeued = cursor.rowcount == 1
+        if requeued:
+            self.wake_sync()
+        return requeued
+
+    def wake_sync(self) -> bool:
+        """Ask the sync worker to look now (False when no worker is running)."""
+        return send_wake(self.path)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def already_enrolled_here(self, issuer_serial_key: bytes) -> bool:
+        """True when this card has a pending, sending or accepted enrollment at this kiosk."""
+        return self._guard_blocks(self._card_guard(issuer_serial_key))
+
+    def get(self, enrollment_id: str) -> Enrollment | None:
+        query = _SELECT_ENROLLMENT + " WHERE enrollment_id = ?"
+        rows = list(self._db.query(query, [enrollment_id]))
+        return _row_to_enrollment(rows[0]) if rows else None
+
+    def find_by_receipt_no(self, typed: str) -> Enrollment | None:
+        """Look up a receipt number as a person typed it (raises ReceiptNumberInvalid)."""
+        receipt_no = normalize_receipt_no(typed)
+        rows = list(self._db.query(_SELECT_ENROLLMENT + " WHERE receipt_no = ?", [receipt_no]))
+        return _row_to_enrollment(rows[0]) if rows else None
+
+    def wait_for_answer(self, enrollment_id: str, timeout_s: float = 1.5) -> Enrollment | None:
+        """Poll until the central answer is in (or the timeout passes); returns the row."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            enrollment = self.get(enrollment_id)
+            if enrollment is None or enrollment.answered or time.monotonic() >= deadline:
+                return enrollment
+            time.sleep(0.02)
+
+    def list_by_state(self, state: str, limit: int = 100) -> list[Enrollment]:
+        """Rows in one state, oldest first (the staff screen's dead and rejected lists)."""
+        rows = self._db.query(
+            _SELECT_ENROLLMENT + " WHERE state = ? ORDER BY enqueued_at LIMIT ?", [state, limit]
+        )
+        return [_row_to_enrollment(row) for row in rows]
+
+    def status(self) -> QueueStatus:
+        counts = dict.fromkeys(policy.STATES, 0)
+        for row in self._db.query("SELECT state, count(*) AS n FROM enrollments GROUP BY state"):
+            counts[row["state"]] = row["n"]
+        oldest = self._db.execute(
+            "SELECT min(enqueued_at) FROM enrollments WHERE state IN (?, ?)", policy.OPEN_STATES
+        ).fetchone()[0]
+        state = read_sync_state(self._db.conn)
+        return QueueStatus(
+            counts=counts,
+            oldest_pending_age_s=None if oldest is None else max(0.0, time.time() - oldest),
+            last_success_at=state.get("last_success_at"),
+            last_error_kind=state.get("last_error_kind"),
+            last_error_at=state.get("last_error_at"),
+            not_before=state.get("not_before"),
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _checked_enrollment_id(self, payload: dict[str, Any]) -> str:
+        if not isinstance(payload, dict) or any(f not in payload for f in _PAYLOAD_FIELDS):
+            raise QueueInputInvalid("payload lacks a required field")
+        if payload["v"] != WIRE_VERSION:
+            raise QueueInputInvalid(f"payload wire version {payload['v']!r} is not {WIRE_VERSION}")
+        if payload["kiosk_id"] != self.kiosk_id:
+            raise QueueInputInvalid("payload names another kiosk")
+        try:
+            enrollment_id = str(uuid.UUID(str(payload["enrollment_id"])))
+        except ValueError as error:
+            raise QueueInputInvalid("enrollment_id is not a UUID") from error
+        if enrollment_id != payload["enrollment_id"]:
+            raise QueueInputInvalid("enrollment_id is not a canonical lowercase UUID")
+        return enrollment_id
+
+    def _card_guard(self, issuer_serial_key: bytes) -> bytes:
+        if not issuer_serial_key:
+            raise QueueInputInvalid("issuer_serial_key is empty")
+        return hmac.new(self._guard_secret, _GUARD_TAG + issuer_serial_key, hashlib.sha256).digest()
+
+    def _guard_blocks(self, guard: bytes) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM enrollments WHERE card_guard = ? AND state IN (?, ?, ?) LIMIT 1",
+            [guard, *_BLOCKING_STATES],
+        ).fetchone()
+        return row is not None
+
+    def _existing(self, enrollment_id: str, guard: bytes) -> QueuedEnrollment | None:
+        row = self._db.execute(
+            "SELECT receipt_no, created_at, card_guard FROM enrollments WHERE enrollment_id = ?",
+            [enrollment_id],
+        ).fetchone()
+        if row is None:
+            return None
+        if not hmac.compare_digest(row[2], guard):
+            raise QueueInputInvalid("enrollment_id already used by another card")
+        return QueuedEnrollment(enrollment_id, row[0], row[1])
+
+    def _insert(
+        self, enrollment_id: str, created_at: str, sealed: bytes, guard: bytes
+    ) -> QueuedEnrollment:
+        now = time.time()
+        receipt_no = self._unused_receipt_no()
+        self._db.execute(
+            "INSERT INTO enrollments (enrollment_id, receipt_no, kiosk_id, created_at,"
+            " enqueued_at, key_id, sealed, card_guard, state, next_attempt_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                enrollment_id,
+                receipt_no,
+                self.kiosk_id,
+                created_at,
+                now,
+                self._sealing_key.key_id,
+                sealed,
+                guard,
+                policy.PENDING,
+                now,
+            ],
+        )
+        return QueuedEnrollment(enrollment_id, receipt_no, created_at)
+
+    def _unused_receipt_no(self) -> str:
+        for _ in range(_RECEIPT_TRIES):
+            receipt_no = new_receipt_no()
+            taken = self._db.execute(
+                "SELECT 1 FROM enrollments WHERE receipt_no = ?", [receipt_no]
+            ).fetchone()
+            if taken is None:
+                return receipt_no
+        raise QueueInputInvalid("could not find an unused receipt number")  # 32^8 space
+
+
+def read_sync_state(conn: sqlite3.Connection) -> dict[str, Any]:
+    """The sync worker's small key/value state (last success, last error, Retry-After)."""
+    return dict(conn.execute("SELECT name, value FROM sync_state").fetchall())
