@@ -1,0 +1,380 @@
+"""ESC/POS: every byte we send to a receipt printer, and how text becomes those bytes.
+
+One place for the outside world's constants (Epson's ESC/POS command reference,
+Japanese models with Kanji mode), as OpenSC keeps its APDUs in one header:
+
+- commands we send (initialize, Kanji mode with Shift_JIS, emphasis, double size,
+  justification, native QR ``GS ( k``, raster image ``GS v 0``, partial cut),
+- status bytes we read (real-time ``DLE EOT n``, in-order ``GS r 1``),
+- the character grid (12 x 24 dot cells, full-width characters take two) and the
+  Shift_JIS encoding used in Kanji mode,
+- the bitmap rendering of that grid with Noto Sans Mono CJK, used in raster mode,
+  for the on-screen receipt and by the virtual printer.
+
+The status bit meanings were checked against python-escpos 3.1
+(``escpos/constants.py``: ``RT_STATUS_*``, ``RT_MASK_*``), which only reads
+``DLE EOT 1`` and ``4``; ``2`` and ``3`` follow the Epson reference.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import unicodedata
+from collections.abc import Iterator
+from enum import IntEnum
+from functools import cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+# --- control characters -----------------------------------------------------------------
+
+LF = b"\n"
+ESC = b"\x1b"
+GS = b"\x1d"
+FS = b"\x1c"
+DLE = b"\x10"
+EOT = b"\x04"
+
+# --- printer setup -----------------------------------------------------------------------
+
+INITIALIZE = ESC + b"@"  # ESC @: clear the buffer, reset every mode
+CHARACTER_TABLE_KATAKANA = ESC + b"t\x01"  # ESC t 1: bytes A1-DF are half-width katakana
+KANJI_MODE_ON = FS + b"&"  # FS &: two-byte characters from here on
+KANJI_MODE_OFF = FS + b"."  # FS .
+KANJI_CODE_SHIFT_JIS = FS + b"C\x01"  # FS C 1: Kanji code system = Shift_JIS
+
+
+class Align(IntEnum):
+    """ESC a n: justification of the following lines."""
+
+    LEFT = 0
+    CENTER = 1
+    RIGHT = 2
+
+
+def justification(align: Align) -> bytes:
+    return ESC + b"a" + bytes([align])
+
+
+def emphasis(on: bool) -> bytes:
+    """ESC E n: emphasized (bold) printing, for ANK and Kanji characters alike."""
+    return ESC + b"E" + bytes([1 if on else 0])
+
+
+SIZE_DOUBLE_WIDTH = 0x10  # GS ! n, bits 4-6: width magnification - 1
+SIZE_DOUBLE_HEIGHT = 0x01  # GS ! n, bits 0-2: height magnification - 1
+
+
+def character_size(double_width: bool, double_height: bool) -> bytes:
+    """GS ! n: character size for ANK and Kanji characters."""
+    n = (SIZE_DOUBLE_WIDTH if double_width else 0) | (SIZE_DOUBLE_HEIGHT if double_height else 0)
+    return GS + b"!" + bytes([n])
+
+
+def feed_lines(n: int) -> bytes:
+    """ESC d n: print the buffer and feed n lines."""
+    return ESC + b"d" + bytes([n])
+
+
+CUT_PARTIAL = 1  # GS V m: m = 1 (or 49) partial cut; 0 (or 48) full cut
+CUT_FEED_THEN_PARTIAL = 66  # GS V 66 n: feed to the cutter (+ n dots), then partial cut
+
+
+def feed_and_partial_cut(extra_dots: int = 0) -> bytes:
+    """GS V 66 n: feed the last line past the cutter, then cut leaving a hinge."""
+    return GS + b"V" + bytes([CUT_FEED_THEN_PARTIAL, extra_dots])
+
+
+# --- QR code: GS ( k, cn = 49 ("1", QR Code) ----------------------------------------------
+
+QR_CN = 49
+QR_FN_MODEL = 65  # n1 = 49 model 1, 50 model 2
+QR_FN_MODULE_SIZE = 67  # n = 1..16 dots per module
+QR_FN_ERROR_CORRECTION = 69  # n = 48 L, 49 M, 50 Q, 51 H
+QR_FN_STORE = 80  # m = 48, then the data
+QR_FN_PRINT = 81  # m = 48
+QR_MODEL_2 = 50
+QR_ERROR_CORRECTION = {"L": 48, "M": 49, "Q": 50, "H": 51}
+QR_MAX_DATA = 7089
+
+
+def _qr_function(fn: int, params: bytes) -> bytes:
+    body = bytes([QR_CN, fn]) + params
+    return GS + b"(k" + len(body).to_bytes(2, "little") + body
+
+
+def qr_code(data: bytes, module_dots: int = 6, error_correction: str = "M") -> bytes:
+    """Select model 2, module size and error correction, store ``data``, print the symbol."""
+    if not data or len(data) > QR_MAX_DATA:
+        raise ValueError(f"QR data must be 1..{QR_MAX_DATA} bytes, got {len(data)}")
+    return b"".join(
+        (
+            _qr_function(QR_FN_MODEL, bytes([QR_MODEL_2, 0])),
+            _qr_function(QR_FN_MODULE_SIZE, bytes([module_dots])),
+            _qr_function(QR_FN_ERROR_CORRECTION, bytes([QR_ERROR_CORRECTION[error_correction]])),
+            _qr_function(QR_FN_STORE, b"\x30" + data),
+            _qr_function(QR_FN_PRINT, b"\x30"),
+        )
+    )
+
+
+# --- raster bit image: GS v 0 m xL xH yL yH d1...dk --------------------------------------
+
+RASTER_COMMAND = GS + b"v0"
+RASTER_NORMAL = 0  # m = 0: 1 dot per bit both ways
+RASTER_BAND_ROWS = 240  # rows per GS v 0 command; small enough for every printer's buffer
+
+
+def raster_image(image: Image.Image) -> bytes:
+    """``image`` (any mode; dark pixels print) as GS v 0 commands in bands of rows."""
+    bitmap = to_print_bitmap(image)
+    width_bytes = (bitmap.width + 7) // 8
+    out = bytearray()
+    for top in range(0, bitmap.height, RASTER_BAND_ROWS):
+        band = bitmap.crop((0, top, width_bytes * 8, min(top + RASTER_BAND_ROWS, bitmap.height)))
+        out += RASTER_COMMAND + bytes([RASTER_NORMAL])
+        out += width_bytes.to_bytes(2, "little") + band.height.to_bytes(2, "little")
+        out += band.tobytes()
+    return bytes(out)
+
+
+def to_print_bitmap(image: Image.Image) -> Image.Image:
+    """A mode "1" image where bit 1 (white in PIL) means a printed dot, as GS v 0 wants."""
+    gray = image.convert("L")
+    return gray.point(lambda v: 255 if v < 128 else 0, mode="1")
+
+
+def bitmap_from_raster(width_bytes: int, rows: int, data: bytes) -> Image.Image:
+    """Inverse of one GS v 0 band: a mode "L" image, printed dots black."""
+    bits = Image.frombytes("1", (width_bytes * 8, rows), data)
+    return bits.convert("L").point(lambda v: 0 if v else 255)
+
+
+# --- real-time status: DLE EOT n ----------------------------------------------------------
+
+
+class StatusKind(IntEnum):
+    PRINTER = 1
+    OFFLINE_CAUSE = 2
+    ERROR_CAUSE = 3
+    PAPER_SENSOR = 4
+
+
+def realtime_status(kind: StatusKind) -> bytes:
+    """DLE EOT n: answered at once, even while the printer is offline or stopped."""
+    return DLE + EOT + bytes([kind])
+
+
+STATUS_FIXED_MASK = 0x93  # bits 0, 1, 4, 7 of every DLE EOT answer ...
+STATUS_FIXED_BITS = 0x12  # ... are 0, 1, 1, 0
+
+PRINTER_OFFLINE = 0x08  # n=1 bit 3
+OFFLINE_COVER_OPEN = 0x04  # n=2 bit 2
+OFFLINE_FEED_BUTTON = 0x08  # n=2 bit 3
+OFFLINE_PAPER_END_STOP = 0x20  # n=2 bit 5: printing stopped because the paper ended
+OFFLINE_ERROR = 0x40  # n=2 bit 6
+ERROR_AUTOCUTTER = 0x08  # n=3 bit 3
+ERROR_UNRECOVERABLE = 0x20  # n=3 bit 5
+ERROR_AUTO_RECOVERABLE = 0x40  # n=3 bit 6
+PAPER_NEAR_END = 0x0C  # n=4 bits 2-3
+PAPER_END = 0x60  # n=4 bits 5-6
+
+
+def is_realtime_status(byte: int) -> bool:
+    return byte & STATUS_FIXED_MASK == STATUS_FIXED_BITS
+
+
+# --- in-order status: GS r 1, answered only after everything before it was processed ---
+
+TRANSMIT_PAPER_STATUS = GS + b"r\x01"
+TRANSMIT_NEAR_END = 0x03  # bits 0-1
+TRANSMIT_PAPER_END = 0x0C  # bits 2-3
+TRANSMIT_FIXED_MASK = 0x90  # bits 4 and 7 are 0: never mistaken for a DLE EOT answer
+
+
+def is_transmit_status(byte: int) -> bool:
+    return byte & TRANSMIT_FIXED_MASK == 0
+
+
+# --- the character grid --------------------------------------------------------------------
+
+DOTS_PER_COLUMN = 12  # Font A: 12 x 24 dots; a Kanji is 24 x 24, two columns
+GLYPH_DOTS = 24
+LINE_DOTS = 30  # default line spacing (ESC 2)
+WIDE = frozenset("FWA")  # east_asian_width classes that take two columns (two SJIS bytes)
+
+
+def cells(ch: str) -> int:
+    """Columns one character takes: full-width (and ambiguous, two bytes in SJIS) take 2."""
+    return 2 if unicodedata.east_asian_width(ch) in WIDE else 1
+
+
+def text_cells(text: str) -> int:
+    return sum(cells(ch) for ch in text)
+
+
+# --- Shift_JIS for Kanji mode ----------------------------------------------------------------
+
+REPLACEMENT = "〓"  # geta: Japanese typesetting's mark for a character that cannot be set
+# Characters Windows (cp932) input produces for which JIS X 0208 has its own code point.
+SJIS_EQUIVALENTS = str.maketrans(
+    {
+        "～": "〜",
+        "－": "−",
+        "∥": "‖",
+        "￠": "¢",
+        "￡": "£",
+        "￢": "¬",
+        "—": "―",
+        "¥": "￥",
+    }
+)
+
+
+def to_sjis_repertoire(text: str) -> str:
+    """``text`` with cp932 look-alikes mapped to their JIS X 0208 characters."""
+    return text.translate(SJIS_EQUIVALENTS)
+
+
+def sjis_encodable(text: str) -> bool:
+    try:
+        to_sjis_repertoire(text).encode("shift_jis")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def encode_kanji_text(text: str) -> bytes:
+    """Text for Kanji mode; a character Shift_JIS lacks becomes 〓 rather than an error."""
+    out = bytearray()
+    for ch in to_sjis_repertoire(text):
+        try:
+            out += ch.encode("shift_jis")
+        except UnicodeEncodeError:
+            out += REPLACEMENT.encode("shift_jis")
+    return bytes(out)
+
+
+# --- drawing the grid (raster mode, the screen, the virtual printer) ----------------------
+
+FONT_PATHS = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",  # Debian fonts-noto-cjk
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",  # Arch, Fedora
+    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc",
+)
+FONT_FACE = "Noto Sans Mono CJK JP"  # half-width Latin exactly one column wide
+
+
+class FontMissing(FileNotFoundError):
+    """No Noto Sans CJK on this machine: install the Debian package fonts-noto-cjk."""
+
+
+@cache
+def cjk_font_path() -> Path:
+    """The Noto Sans CJK collection: known paths first, then fontconfig."""
+    for candidate in FONT_PATHS:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    fc_match = shutil.which("fc-match")
+    if fc_match:
+        found = subprocess.run(
+            [fc_match, "-f", "%{file}", "Noto Sans CJK JP"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+        if found and "NotoSansCJK" in found and Path(found).is_file():
+            return Path(found)
+    raise FontMissing("Noto Sans CJK not found; install fonts-noto-cjk (apt)")
+
+
+@cache
+def cjk_font(size: int = GLYPH_DOTS) -> ImageFont.FreeTypeFont:
+    """The Japanese monospaced face of the collection (index found by name, not assumed)."""
+    path = cjk_font_path()
+    for index in range(10):
+        try:
+            font = ImageFont.truetype(str(path), size, index=index)
+        except OSError:
+            break
+        if font.getname()[0] == FONT_FACE:
+            return font
+    return ImageFont.truetype(str(path), size, index=0)
+
+
+@cache
+def _missing_glyph_mask() -> tuple[tuple[int, int], bytes]:
+    mask = cjk_font().getmask("\U0010fffd")
+    return mask.size, bytes(mask)
+
+
+@cache
+def has_glyph(ch: str) -> bool:
+    """True when the font draws ``ch`` (not its .notdef box)."""
+    mask = cjk_font().getmask(ch)
+    return (mask.size, bytes(mask)) != _missing_glyph_mask()
+
+
+def drawable_text(text: str) -> str:
+    """``text`` with characters the font cannot draw (emoji...) replaced by 〓."""
+    return "".join(ch if has_glyph(ch) else REPLACEMENT for ch in text)
+
+
+def _glyph_positions(text: str) -> Iterator[tuple[int, str, int]]:
+    column = 0
+    for ch in text:
+        width = cells(ch)
+        yield column, ch, width
+        column += width
+
+
+def draw_text_line(
+    text: str,
+    columns: int,
+    *,
+    bold: bool = False,
+    double_width: bool = False,
+    double_height: bool = False,
+    align: Align = Align.LEFT,
+) -> Image.Image:
+    """One printed line as a printer draws it: cells of 12 x 24 dots, doubled by pixel."""
+    sx, sy = (2 if double_width else 1), (2 if double_height else 1)
+    text = drawable_text(text)
+    used = text_cells(text)
+    line = Image.new("L", (max(used, 1) * DOTS_PER_COLUMN, LINE_DOTS), 255)
+    draw = ImageDraw.Draw(line)
+    font = cjk_font()
+    middle = GLYPH_DOTS // 2 + (LINE_DOTS - GLYPH_DOTS) // 2
+    for column, ch, width in _glyph_positions(text):
+        x = column * DOTS_PER_COLUMN + width * DOTS_PER_COLUMN / 2
+        draw.text((x, middle), ch, font=font, fill=0, anchor="mm")
+        if bold:
+            draw.text((x + 1, middle), ch, font=font, fill=0, anchor="mm")
+    if sx != 1 or sy != 1:
+        line = line.resize((line.width * sx, line.height * sy), Image.Resampling.NEAREST)
+    out = Image.new("L", (columns * DOTS_PER_COLUMN, line.height), 255)
+    free = out.width - line.width
+    offset = {Align.LEFT: 0, Align.CENTER: free // 2, Align.RIGHT: free}[align]
+    out.paste(line.crop((0, 0, min(line.width, out.width), line.height)), (max(offset, 0), 0))
+    return out
+
+
+def qr_image(data: bytes, module_dots: int = 6, error_correction: str = "M") -> Image.Image:
+    """The symbol a printer draws for ``qr_code(data, ...)``: mode "L", dark modules black."""
+    import qrcode
+    import qrcode.constants
+
+    levels = {
+        "L": qrcode.constants.ERROR_CORRECT_L,
+        "M": qrcode.constants.ERROR_CORRECT_M,
+        "Q": qrcode.constants.ERROR_CORRECT_Q,
+        "H": qrcode.constants.ERROR_CORRECT_H,
+    }
+    code = qrcode.QRCode(box_size=module_dots, border=4, error_correction=levels[error_correction])
+    code.add_data(data)
+    code.make(fit=True)
+    return code.make_image().get_image().convert("L")
