@@ -1,0 +1,349 @@
+"""The sync worker (``mynapoint-sync``): delivers the outbox to the central service.
+
+Its own process, sharing the queue database with the kiosk (a UI crash does not
+stop sync, a sync crash does not stop the UI). It sends due rows in batches over
+mutual TLS with a pinned CA, records one answer per enrollment id, backs off
+exponentially with full jitter (honouring ``Retry-After``) and sleeps on a wake
+socket so the kiosk can have an online enrollment answered within about a second.
+
+    $ mynapoint-sync --db /var/lib/mynapoint/queue.sqlite3 \\
+        --central-url https://central.example:8443 --ca /etc/mynapoint/central-ca.pem \\
+        --cert /etc/mynapoint/kiosk.pem --key /etc/mynapoint/kiosk.key.pem
+
+In-process (tests, tools): ``SyncWorker(db_path, CentralClient(...)).run_once()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.utils
+import errno
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from offline_queue import policy
+from offline_queue.delivery import Backoff, DeliveryLedger, OutboundItem
+from offline_queue.errors import QueueError
+from offline_queue.wake import WakeListener, send_wake
+from offline_queue.wire import BATCH_PATH, batch_body
+
+log = logging.getLogger("mynapoint.sync")
+
+
+# -- talking to the central service ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The central service answered the batch: one result per enrollment id."""
+
+    results: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class NoAnswer:
+    """Nothing usable came back (network, TLS, 5xx, busy): resend later, all of it."""
+
+    error_kind: str
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class RequestRefused:
+    """The central service refused the request itself (4xx): something in it is wrong."""
+
+    error_kind: str = policy.ERROR_CLIENT
+
+
+BatchOutcome = Answered | NoAnswer | RequestRefused
+
+
+class CentralClient:
+    """HTTPS with mutual TLS to the central service; the CA is pinned, never ``verify=False``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        ca_path: str | Path,
+        client_cert: str | Path,
+        client_key: str | Path,
+        *,
+        connect_timeout_s: float = policy.CONNECT_TIMEOUT_S,
+        read_timeout_s: float = policy.READ_TIMEOUT_S,
+    ) -> None:
+        if not Path(ca_path).is_file():
+            raise FileNotFoundError(f"pinned CA file {ca_path} does not exist")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (connect_timeout_s, read_timeout_s)
+        self._session = requests.Session()
+        self._session.verify = str(ca_path)
+        self._session.cert = (str(client_cert), str(client_key))
+        self._session.trust_env = False  # no proxy or CA bundle from the environment
+
+    def post_batch(self, items: list[OutboundItem]) -> BatchOutcome:
+        try:
+            response = self._session.post(
+                self.base_url + BATCH_PATH,
+                json=batch_body([item.wire() for item in items]),
+                timeout=self.timeout,
+            )
+        except requests.exceptions.Timeout:
+            return NoAnswer(policy.ERROR_TIMEOUT)
+        except requests.exceptions.SSLError:
+            return NoAnswer(policy.ERROR_TLS)
+        except requests.exceptions.RequestException:
+            return NoAnswer(policy.ERROR_UNREACHABLE)
+        return _outcome_of(response)
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _outcome_of(response: requests.Response) -> BatchOutcome:
+    status = response.status_code
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if status == 200:
+        return _answered(response)
+    if status in (429, 503):
+        return NoAnswer(policy.ERROR_BUSY, retry_after)
+    if status >= 500 or status == 408:
+        return NoAnswer(policy.ERROR_SERVER, retry_after)
+    if status in (401, 403, 495, 496):
+        return NoAnswer(policy.ERROR_TLS, retry_after)  # our identity, not the items
+    return RequestRefused()
+
+
+def _answered(response: requests.Response) -> BatchOutcome:
+    try:
+        results = response.json()["results"]
+        by_id = {str(r["enrollment_id"]): r for r in results if isinstance(r, dict)}
+    except (ValueError, KeyError, TypeError):
+        return NoAnswer(policy.ERROR_BAD_ANSWER)
+    return Answered(by_id)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+# -- the worker --------------------------------------------------------------------------
+
+
+@dataclass
+class SyncReport:
+    """What one pass did (for logs and tests)."""
+
+    sent: int = 0
+    answered: int = 0
+    failed_batches: int = 0
+    error_kinds: list[str] = field(default_factory=list)
+
+
+class SyncWorker:
+    """Claims due rows, posts them, records the answers; ``run_forever`` for the process."""
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        client: CentralClient,
+        *,
+        batch_size: int = policy.BATCH_SIZE,
+        backoff: Backoff | None = None,
+        max_permanent_failures: int = policy.MAX_PERMANENT_FAILURES,
+        idle_poll_s: float = policy.IDLE_POLL_S,
+    ) -> None:
+        self.db_path = Path(db_path)
+        self.client = client
+        self.batch_size = batch_size
+        self.backoff = backoff or Backoff()
+        self.idle_poll_s = idle_poll_s
+        self.ledger = DeliveryLedger(
+            db_path, backoff=self.backoff, max_permanent_failures=max_permanent_failures
+        )
+        self._failures_in_a_row = 0
+        self._quiet_until = 0.0
+        self._stop = threading.Event()
+
+    def run_once(self) -> SyncReport:
+        """Send everything that is due now, batch after batch, until done or the road is shut."""
+        report = SyncReport()
+        self.ledger.apply_retention()
+        not_before = self.ledger.not_before()
+        if not_before is not None and not_before > time.time():
+            return report
+        while not self._stop.is_set():
+            items = self.ledger.claim_due(self.batch_size)
+            if not items:
+                break
+            if not self._deliver(items, report):
+                break
+        return report
+
+    def _deliver(self, items: list[OutboundItem], report: SyncReport) -> bool:
+        """Post one batch and record what came back; False when the central is unreachable."""
+        report.sent += len(items)
+        outcome = self.client.post_batch(items)
+        if isinstance(outcome, Answered):
+            self.ledger.record_results(items, outcome.results)
+            report.answered += sum(1 for i in items if i.enrollment_id in outcome.results)
+            self._failures_in_a_row = 0
+            self._quiet_until = 0.0
+            return True
+        report.failed_batches += 1
+        report.error_kinds.append(outcome.error_kind)
+        if isinstance(outcome, RequestRefused):
+            return self._refused(items, outcome, report)
+        self.ledger.record_transport_failure(items, outcome.error_kind, outcome.retry_after_s)
+        self._failures_in_a_row += 1
+        pause = self.backoff.delay(self._failures_in_a_row, outcome.retry_after_s)
+        self._quiet_until = time.time() + pause
+        log.warning("sync_batch_failed kind=%s items=%d", outcome.error_kind, len(items))
+        return False
+
+    def _refused(
+        self, items: list[OutboundItem], outcome: RequestRefused, report: SyncReport
+    ) -> bool:
+        """A refused batch is split so one bad item never blocks the others behind it."""
+        if len(items) == 1:
+            self.ledger.record_request_refused(items, outcome.error_kind)
+            log.warning("sync_item_refused receipt=%s", items[0].receipt_no)
+            return True
+        for index, item in enumerate(items):
+            if not self._deliver([item], report):
+                rest = items[index + 1 :]
+                if rest:
+                    self.ledger.record_transport_failure(rest, report.error_kinds[-1])
+                return False
+        return True
+
+    def seconds_until_due(self) -> float:
+        """How long the worker may sleep before something needs sending (capped)."""
+        now = time.time()
+        wake_at = now + self.idle_poll_s
+        next_due = self.ledger.next_due_at()
+        if next_due is not None:
+            wake_at = min(wake_at, next_due)
+        not_before = self.ledger.not_before()
+        if not_before is not None:
+            wake_at = max(wake_at, min(not_before, now + self.idle_poll_s))
+        wake_at = max(wake_at, min(self._quiet_until, now + self.idle_poll_s))
+        return max(0.0, wake_at - now)
+
+    def run_forever(self, listener: WakeListener | None = None) -> None:
+        """Loop until ``stop()``; a wake datagram cuts any wait short."""
+        with listener or WakeListener(self.db_path) as listener:
+            _sd_notify("READY=1")
+            while not self._stop.is_set():
+                try:
+                    self.run_once()
+                except QueueError as error:  # e.g. disk full while recording: resent later
+                    log.error("sync_pass_failed kind=%s", error.kind)
+                    self._quiet_until = time.time() + self.backoff.delay(3)
+                _sd_notify("WATCHDOG=1")
+                if not self._stop.is_set():
+                    listener.wait(self.seconds_until_due())
+
+    def stop(self) -> None:
+        self._stop.set()
+        send_wake(self.db_path)
+
+    def close(self) -> None:
+        self.ledger.close()
+        self.client.close()
+
+
+def _sd_notify(message: str) -> None:
+    """Tell systemd (Type=notify, WatchdogSec) we are ready / alive; no-op elsewhere."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.sendto(message.encode(), address)
+        except OSError:
+            pass
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    p = argparse.ArgumentParser(prog="mynapoint-sync", description=__doc__.splitlines()[0])
+    p.add_argument("--db", type=Path, default=env("MYNAPOINT_QUEUE_DB"), required=False)
+    p.add_argument("--central-url", default=env("MYNAPOINT_CENTRAL_URL"))
+    p.add_argument("--ca", type=Path, default=env("MYNAPOINT_CENTRAL_CA"), help="pinned CA PEM")
+    p.add_argument("--cert", type=Path, default=env("MYNAPOINT_CLIENT_CERT"))
+    p.add_argument("--key", type=Path, default=env("MYNAPOINT_CLIENT_KEY"))
+    p.add_argument("--batch-size", type=int, default=policy.BATCH_SIZE)
+    p.add_argument("--connect-timeout", type=float, default=policy.CONNECT_TIMEOUT_S)
+    p.add_argument("--read-timeout", type=float, default=policy.READ_TIMEOUT_S)
+    p.add_argument("--backoff-base", type=float, default=policy.BACKOFF_BASE_S)
+    p.add_argument("--backoff-cap", type=float, default=policy.BACKOFF_CAP_S)
+    p.add_argument("--idle-poll", type=float, default=policy.IDLE_POLL_S)
+    p.add_argument("--max-permanent-failures", type=int, default=policy.MAX_PERMANENT_FAILURES)
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    missing = [n for n in ("db", "central_url", "ca", "cert", "key") if not getattr(args, n)]
+    if missing:
+        _parser().error("missing " + ", ".join("--" + m.replace("_", "-") for m in missing))
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")
+    worker = SyncWorker(
+        args.db,
+        CentralClient(
+            args.central_url,
+            args.ca,
+            args.cert,
+            args.key,
+            connect_timeout_s=args.connect_timeout,
+            read_timeout_s=args.read_timeout,
+        ),
+        batch_size=args.batch_size,
+        backoff=Backoff(args.backoff_base, args.backoff_cap),
+        max_permanent_failures=args.max_permanent_failures,
+        idle_poll_s=args.idle_poll,
+    )
+    try:
+        if args.once:
+            report = worker.run_once()
+            log.info("sync_pass sent=%d answered=%d", report.sent, report.answered)
+            return 0 if not report.failed_batches else 1
+        try:
+            listener = WakeListener(args.db)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            log.error("sync_already_running: another worker owns this queue's wake socket")
+            return 2
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: worker.stop())
+        worker.run_forever(listener)
+        return 0
+    finally:
+        worker.close()
