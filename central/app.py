@@ -1,0 +1,291 @@
+"""The reference central service: FastAPI over HTTPS that requires a kiosk certificate.
+
+    $ mynapoint-central init var/central --jpki-ca path/to/ca-2023.pem --kiosk K-0001
+    $ mynapoint-central --config var/central/central.toml
+
+TLS is served by uvicorn with ``ssl.CERT_REQUIRED``: a client without a certificate from
+the configured client CA never reaches the application. The certificate's CN is the
+kiosk id; every enrollment item must name that kiosk. OpenAPI is at ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import Body, Depends, FastAPI, HTTPException, Request, Response
+from pydantic import BaseModel, Field
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from central.catalog import Catalog
+from central.config import CentralConfig
+from central.errors import ChallengeInvalid, Rejection
+from central.provider import FileAccountsProvider
+from central.sealing import SealingKeyring, write_new_sealing_key
+from central.service import EnrollmentService, kiosk_health
+from central.store import StoreUnavailable, open_store
+from central.trust import JpkiVerifier
+from offline_queue import wire
+
+log = logging.getLogger("central")
+
+
+# -- the client certificate's CN, handed from the TLS layer to the app --------------------
+def _common_name(peercert: dict[str, Any] | None) -> str | None:
+    for rdn in (peercert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return None
+
+
+class MutualTlsH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol that puts the client certificate's CN into the ASGI scope."""
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        kiosk_id = _common_name(ssl_object.getpeercert() if ssl_object else None)
+        app = self.app
+
+        async def app_with_tls(scope: Any, receive: Any, send: Any) -> None:
+            scope.setdefault("extensions", {})["tls"] = {"client_cert_cn": kiosk_id}
+            await app(scope, receive, send)
+
+        self.app = app_with_tls
+
+
+def kiosk_id(request: Request) -> str:
+    """The calling kiosk: the CN of its TLS client certificate."""
+    cn = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_cn")
+    if not cn:
+        raise HTTPException(status_code=401, detail="client certificate required")
+    return cn
+
+
+# -- request bodies ------------------------------------------------------------------------
+class BatchRequest(BaseModel):
+    items: list[dict[str, Any]] = Field(
+        description="wire.outer_item dicts: enrollment_id, kiosk_id, receipt_no, created_at,"
+        " key_id, sealed (base64 HPKE)",
+        max_length=wire.MAX_BATCH_ITEMS,
+    )
+
+
+class StatusRequest(BaseModel):
+    nonce: str = Field(max_length=200)
+    certificate: str = Field(
+        description="base64 DER user-authentication certificate", max_length=16000
+    )
+    signature: str = Field(
+        description="base64 PKCS#1 v1.5 signature over"
+        " wire.status_challenge_digest(nonce, kiosk_id)",
+        max_length=2000,
+    )
+
+
+class Heartbeat(BaseModel):
+    kiosk_version: str = Field(default="", max_length=64)
+    queue_depth: int = 0
+    oldest_pending_age_s: float | None = None
+    printer: str = Field(default="unknown", max_length=64)
+    reader: str = Field(default="unknown", max_length=64)
+    last_sync: str | None = Field(default=None, max_length=64)
+
+
+def build_service(config: CentralConfig) -> EnrollmentService:
+    return EnrollmentService(
+        keyring=SealingKeyring.load(config.sealing_keys_dir),
+        verifier=JpkiVerifier.from_paths(config.jpki_ca, config.crl_dir),
+        provider=FileAccountsProvider(config.accounts_file),
+        store=open_store(config.database, config.dsn),
+        catalog=Catalog(config.services_file, config.campaigns_file),
+        hash_key=config.hash_key(),
+        status_challenge_seconds=config.status_challenge_seconds,
+    )
+
+
+def create_app(config: CentralConfig, service: EnrollmentService | None = None) -> FastAPI:
+    service = service or build_service(config)
+    app = FastAPI(
+        title="Mynapoint reference central service",
+        version="1",
+        description="Enrollment ingest for Mynapoint kiosks. Mutual TLS: the client"
+        " certificate's CN is the kiosk id.",
+    )
+    app.state.service = service
+
+    @app.post(wire.BATCH_PATH)
+    def enroll_batch(
+        response: Response,
+        body: BatchRequest | list[dict[str, Any]] = Body(...),  # noqa: B008
+        kiosk: str = Depends(kiosk_id),
+    ) -> dict[str, Any]:
+        """One answer per item, same order, keyed by enrollment_id."""
+        items = body.items if isinstance(body, BatchRequest) else body
+        if len(items) > wire.MAX_BATCH_ITEMS:
+            raise HTTPException(status_code=413, detail="too many items in one batch")
+        results = [service.process(item, kiosk) for item in items]
+        if results and all(r["status"] == wire.RETRY for r in results):
+            response.headers["Retry-After"] = str(results[0]["retry_after"])
+        return {"results": results}
+
+    @app.put(wire.ITEM_PATH)
+    def enroll_one(
+        enrollment_id: str,
+        response: Response,
+        item: dict[str, Any] = Body(...),  # noqa: B008
+        kiosk: str = Depends(kiosk_id),
+    ) -> dict[str, Any]:
+        """One enrollment: 200 accepted/rejected, 422 conflict, 503 retry."""
+        if item.get("enrollment_id") != enrollment_id:
+            raise HTTPException(status_code=400, detail="enrollment id differs from the path")
+        result = service.process(item, kiosk)
+        if result["status"] == wire.CONFLICT:
+            response.status_code = 422
+        elif result["status"] == wire.RETRY:
+            response.status_code = 503
+            response.headers["Retry-After"] = str(result["retry_after"])
+        return result
+
+    @app.post(wire.STATUS_CHALLENGE_PATH)
+    def status_challenge(kiosk: str = Depends(kiosk_id)) -> dict[str, Any]:
+        """A fresh single-use nonce for the card to sign (申込状況の確認)."""
+        return service.new_challenge(kiosk)
+
+    @app.post(wire.STATUS_PATH)
+    def status(body: StatusRequest, kiosk: str = Depends(kiosk_id)) -> dict[str, Any]:
+        """What the card's holder chose and whether it is done."""
+        try:
+            return service.person_status(
+                kiosk, body.nonce, wire.b64d(body.certificate), wire.b64d(body.signature)
+            )
+        except ChallengeInvalid as exc:
+            raise HTTPException(status_code=409, detail={"reason": "challenge_invalid"}) from exc
+        except Rejection as exc:
+            raise HTTPException(status_code=403, detail={"reason": exc.reason}) from exc
+        except ValueError as exc:
+            raise HTTPException(status_code=400, detail={"reason": "malformed"}) from exc
+
+    @app.get(wire.CATALOG_PATH)
+    def catalog(kiosk: str = Depends(kiosk_id)) -> dict[str, Any]:
+        return service.catalog.services_document()
+
+    @app.get(wire.CAMPAIGNS_PATH)
+    def campaigns(kiosk: str = Depends(kiosk_id)) -> dict[str, Any]:
+        return service.catalog.campaigns_document()
+
+    @app.get(wire.SEALING_KEY_PATH)
+    def sealing_key(kiosk: str = Depends(kiosk_id)) -> dict[str, Any]:
+        """The key kiosks should seal new enrollments to."""
+        key_id = service.keyring.current_key_id
+        return {"key_id": key_id, "public_key_pem": service.keyring.public_pem(key_id).decode()}
+
+    @app.post(wire.HEARTBEAT_PATH)
+    def heartbeat(body: Heartbeat, kiosk: str = Depends(kiosk_id)) -> dict[str, Any]:
+        service.store.heartbeat(kiosk, body.model_dump(), time.time())
+        return {"kiosk_id": kiosk, "ok": True}
+
+    @app.get(wire.KIOSKS_PATH)
+    def kiosks(kiosk: str = Depends(kiosk_id)) -> dict[str, Any]:
+        """Every kiosk's health; stale when no heartbeat for ``stale_minutes``."""
+        return {"kiosks": kiosk_health(service.store.kiosks(), config.stale_minutes, time.time())}
+
+    @app.get("/v1/health")
+    def health(kiosk: str = Depends(kiosk_id)) -> dict[str, Any]:
+        return {"ok": True, "backend": service.store.backend}
+
+    @app.exception_handler(StoreUnavailable)
+    def store_unavailable(request: Request, exc: StoreUnavailable) -> Response:
+        return Response(status_code=503, headers={"Retry-After": "5"})
+
+    return app
+
+
+def serve(config: CentralConfig) -> None:
+    uvicorn.run(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        ssl_certfile=str(config.tls_cert),
+        ssl_keyfile=str(config.tls_key),
+        ssl_ca_certs=str(config.client_ca),
+        ssl_cert_reqs=ssl.CERT_REQUIRED,
+        http=MutualTlsH11Protocol,  # type: ignore[arg-type]
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
+
+
+def init_directory(
+    directory: Path, jpki_ca: list[Path], kiosks: list[str], port: int = 8443
+) -> Path:
+    """A ready-to-run development setup: TLS PKI, sealing key, hash key, config."""
+    from central.devcerts import DevTLS
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tls = DevTLS.load_or_create(directory / "tls")
+    for kiosk in kiosks:
+        tls.issue_kiosk(kiosk)
+    if not any((directory / "sealing").glob("*.key.pem")):
+        write_new_sealing_key(directory / "sealing")
+    hash_key = directory / "hash.key"
+    if not hash_key.exists():
+        hash_key.write_bytes(secrets.token_bytes(32))
+        hash_key.chmod(0o600)
+    (directory / "crl").mkdir(exist_ok=True)
+    accounts = directory / "accounts.json"
+    if not accounts.exists():
+        accounts.write_text('{"accounts": []}\n', encoding="utf-8")
+    config = directory / "central.toml"
+    ca_list = ", ".join(f'"{p.resolve()}"' for p in jpki_ca)
+    config.write_text(
+        f'port = {port}\ndatabase = "central.sqlite3"\nhash_key_file = "hash.key"\n'
+        f'[tls]\ncert = "tls/server.pem"\nkey = "tls/server.key.pem"\nclient_ca = "tls/ca.pem"\n'
+        f'[sealing]\nkeys_dir = "sealing"\n[trust]\njpki_ca = [{ca_list}]\ncrl_dir = "crl"\n'
+        f'[provider]\naccounts = "accounts.json"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="mynapoint-central", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command")
+    init = sub.add_parser("init", help="make a development setup in a directory")
+    init.add_argument("directory", type=Path)
+    init.add_argument("--jpki-ca", type=Path, action="append", default=[], required=True)
+    init.add_argument("--kiosk", action="append", default=[])
+    init.add_argument("--port", type=int, default=8443)
+    parser.add_argument("--config", type=Path, help="central.toml")
+    parser.add_argument("--port", type=int, help="override the configured port")
+    parser.add_argument("--dsn", help="PostgreSQL DSN (overrides the configured database)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.command == "init":
+        print(init_directory(args.directory, args.jpki_ca, args.kiosk, args.port))
+        return
+    if args.config is None:
+        parser.error("--config is required")
+    config = CentralConfig.load(args.config)
+    overrides: dict[str, Any] = {}
+    if args.port:
+        overrides["port"] = args.port
+    if args.dsn:
+        overrides["dsn"] = args.dsn
+    if overrides:
+        from dataclasses import replace
+
+        config = replace(config, **overrides)
+    serve(config)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Configuration of the reference central service: one TOML file.
+
+Paths in the file are relative to the file's own directory. Example::
+
+    host = "127.0.0.1"
+    port = 8443
+    database = "central.sqlite3"          # SQLite file (default backend)
+    # dsn = "host=/run/postgresql dbname=central"   # PostgreSQL wins when given
+    hash_key_file = "hash.key"            # 32+ random bytes: keys the stored hashes
+    stale_minutes = 10                    # a kiosk without heartbeat this long is stale
+    status_challenge_seconds = 120
+
+    [tls]
+    cert = "tls/server.pem"
+    key = "tls/server.key.pem"
+    client_ca = "tls/ca.pem"              # kiosk client certificates must chain here
+
+    [sealing]
+    keys_dir = "sealing"                  # *.key.pem X25519 private keys, old ones kept
+
+    [trust]
+    jpki_ca = ["jpki/ca-2015.pem", "jpki/ca-2023.pem"]   # files or directories of PEM
+    crl_dir = "crl"                       # *.crl / *.pem / *.der revocation lists
+
+    [provider]
+    accounts = "accounts.json"            # the reference payment-provider adapter's file
+
+    [data]
+    services = "../kiosk/data/services.toml"
+    campaigns = "../kiosk/data/campaigns.toml"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from central.errors import CentralConfigError
+
+_REPO_DATA = Path(__file__).resolve().parent.parent / "kiosk" / "data"
+
+
+@dataclass(frozen=True)
+class CentralConfig:
+    tls_cert: Path
+    tls_key: Path
+    client_ca: Path
+    sealing_keys_dir: Path
+    jpki_ca: tuple[Path, ...]
+    crl_dir: Path | None
+    hash_key_file: Path
+    accounts_file: Path | None
+    services_file: Path = _REPO_DATA / "services.toml"
+    campaigns_file: Path = _REPO_DATA / "campaigns.toml"
+    database: Path | None = None
+    dsn: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8443
+    stale_minutes: float = 10.0
+    status_challenge_seconds: float = 120.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> CentralConfig:
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise CentralConfigError(f"cannot read config {path}: {exc}") from exc
+        return cls.from_dict(doc, base=path.parent)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any], base: Path) -> CentralConfig:
+        def path_of(section: str, key: str, required: bool = True) -> Path | None:
+            value = doc.get(section, {}).get(key) if section else doc.get(key)
+            if value in (None, ""):
+                if required:
+                    where = f"[{section}] {key}" if section else key
+                    raise CentralConfigError(f"config is missing {where}")
+                return None
+            return (base / str(value)).resolve()
+
+        jpki = doc.get("trust", {}).get("jpki_ca", [])
+        if isinstance(jpki, str):
+            jpki = [jpki]
+        if not jpki:
+            raise CentralConfigError("config is missing [trust] jpki_ca")
+        data = doc.get("data", {})
+        database = path_of("", "database", required=False)
+        dsn = doc.get("dsn") or None
+        if database is None and dsn is None:
+            database = (base / "central.sqlite3").resolve()
+        return cls(
+            tls_cert=path_of("tls", "cert"),  # type: ignore[arg-type]
+            tls_key=path_of("tls", "key"),  # type: ignore[arg-type]
+            client_ca=path_of("tls", "client_ca"),  # type: ignore[arg-type]
+            sealing_keys_dir=path_of("sealing", "keys_dir"),  # type: ignore[arg-type]
+            jpki_ca=tuple((base / str(p)).resolve() for p in jpki),
+            crl_dir=path_of("trust", "crl_dir", required=False),
+            hash_key_file=path_of("", "hash_key_file"),  # type: ignore[arg-type]
+            accounts_file=path_of("provider", "accounts", required=False),
+            services_file=(base / data["services"]).resolve()
+            if data.get("services")
+            else _REPO_DATA / "services.toml",
+            campaigns_file=(base / data["campaigns"]).resolve()
+            if data.get("campaigns")
+            else _REPO_DATA / "campaigns.toml",
+            database=database,
+            dsn=dsn,
+            host=str(doc.get("host", "127.0.0.1")),
+            port=int(doc.get("port", 8443)),
+            stale_minutes=float(doc.get("stale_minutes", 10.0)),
+            status_challenge_seconds=float(doc.get("status_challenge_seconds", 120.0)),
+        )
+
+    def hash_key(self) -> bytes:
+        try:
+            key = self.hash_key_file.read_bytes()
+        except OSError as exc:
+            raise CentralConfigError(f"cannot read hash key: {exc}") from exc
+        if len(key) < 32:
+            raise CentralConfigError("the hash key must hold at least 32 random bytes")
+        return key

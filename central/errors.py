@@ -1,0 +1,44 @@
+"""Errors of the central service, each with a ``kind`` (the same pattern as the kiosk's
+``drivers/errors.py``; central shares no code with the kiosk but the wire format).
+
+A ``Rejection`` carries one of ``wire.REJECTION_REASONS``: the item's final answer.
+"""
+
+from __future__ import annotations
+
+from offline_queue.wire import REJECTION_REASONS
+
+
+class CentralError(Exception):
+    kind = "central_unexpected"
+
+
+class CentralConfigError(CentralError):
+    """The service cannot start: a config file, key or certificate is missing or bad."""
+
+    kind = "central_config"
+
+
+class Rejection(CentralError):
+    """A final 'no' for one enrollment, with its reason code."""
+
+    kind = "enrollment_rejected"
+
+    def __init__(self, reason: str, service_code: str | None = None) -> None:
+        if reason not in REJECTION_REASONS:
+            raise ValueError(f"unknown rejection reason {reason!r}")
+        super().__init__(reason)
+        self.reason = reason
+        self.service_code = service_code
+
+
+class ProviderUnavailable(CentralError):
+    """The payment provider could not answer now: the item is to be retried."""
+
+    kind = "provider_unavailable"
+
+
+class ChallengeInvalid(CentralError):
+    """A status challenge that is unknown, used, expired or from another kiosk."""
+
+    kind = "status_challenge_invalid"

@@ -1,0 +1,237 @@
+"""What the central service decides for one enrollment, independent of HTTP.
+
+For each outer item: the kiosk named in it must be the client certificate's; open the
+HPKE seal; verify the card's signature over ``wire.payload_digest(payload)``; check the
+certificate chain, dates and revocation; apply the programme rules (campaign open,
+service allowed at kiosks, one service per person per campaign, one person per account);
+ask the payment provider; store and answer. An answer, once stored, is the answer
+forever for that enrollment id and payload; another payload under the same id is a
+conflict.
+
+Answers are stored only once the payload is known to come from the certificate it
+carries (the signature verified), so nobody can take an enrollment id with garbage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+
+from central.catalog import Catalog
+from central.errors import ChallengeInvalid, ProviderUnavailable, Rejection
+from central.provider import PaymentProvider
+from central.sealing import SealingKeyring
+from central.store import NewEnrollment, Store, StoreUnavailable
+from central.trust import JpkiVerifier
+from offline_queue import wire
+
+log = logging.getLogger("central.enrollment")
+
+RETRY_AFTER_SECONDS = 30
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 200
+
+
+def _valid_payload(payload: Any, kiosk_id: str) -> bool:
+    if not isinstance(payload, dict) or payload.get("v") != wire.WIRE_VERSION:
+        return False
+    codes = payload.get("security_codes")
+    return (
+        all(
+            _text(payload.get(k))
+            for k in ("campaign_id", "service_code", "service_user_id", "created_at")
+        )
+        and isinstance(codes, list)
+        and len(codes) <= 3
+        and all(isinstance(c, str) and len(c) <= 64 for c in codes)
+        and payload.get("kiosk_id") == kiosk_id
+    )
+
+
+@dataclass
+class EnrollmentService:
+    keyring: SealingKeyring
+    verifier: JpkiVerifier
+    provider: PaymentProvider
+    store: Store
+    catalog: Catalog
+    hash_key: bytes
+    status_challenge_seconds: float = 120.0
+
+    # -- keyed hashes: what the database holds instead of certificates and IDs ---------
+    def cert_ref(self, cert: x509.Certificate) -> str:
+        """Keyed hash of the certificate's issuer and serial: the person's identity."""
+        data = b"cert\x00" + cert.issuer.public_bytes() + b"\x00" + str(cert.serial_number).encode()
+        return hmac.new(self.hash_key, data, hashlib.sha256).hexdigest()
+
+    def account_ref(self, service_code: str, service_user_id: str) -> str:
+        """Keyed hash of a payment account (service + 決済サービスID)."""
+        data = b"account\x00" + service_code.encode() + b"\x00" + service_user_id.encode()
+        return hmac.new(self.hash_key, data, hashlib.sha256).hexdigest()
+
+    # -- enrollments ---------------------------------------------------------------------
+    def process(self, item: Any, client_kiosk_id: str) -> dict[str, Any]:
+        """The answer for one outer item: accepted, rejected, retry or conflict."""
+        enrollment_id = item.get("enrollment_id") if isinstance(item, dict) else None
+        try:
+            if not isinstance(enrollment_id, str) or str(uuid.UUID(enrollment_id)) != enrollment_id:
+                raise Rejection("malformed")
+            answer = self._decide(item, enrollment_id, client_kiosk_id)
+        except Rejection as rejection:
+            answer = {"status": wire.REJECTED, "reason": rejection.reason}
+        except (ProviderUnavailable, StoreUnavailable) as exc:
+            log.warning("enrollment_retry id=%s kind=%s", enrollment_id, exc.kind)
+            answer = {"status": wire.RETRY, "retry_after": RETRY_AFTER_SECONDS}
+        except ValueError:  # a malformed outer item (bad base64, wrong types)
+            answer = {"status": wire.REJECTED, "reason": "malformed"}
+        log.info(
+            "enrollment_answered id=%s kiosk=%s status=%s reason=%s",
+            enrollment_id,
+            client_kiosk_id,
+            answer["status"],
+            answer.get("reason", "-"),
+        )
+        return {
+            "enrollment_id": enrollment_id if isinstance(enrollment_id, str) else None,
+            **answer,
+        }
+
+    def _decide(self, item: dict[str, Any], enrollment_id: str, client_kiosk_id: str) -> dict:
+        if item.get("kiosk_id") != client_kiosk_id:
+            raise Rejection("kiosk_mismatch")
+        if not _text(item.get("key_id")) or not isinstance(item.get("sealed"), str):
+            raise Rejection("malformed")
+        payload, certificate_der, signature = self.keyring.open(
+            item["key_id"], enrollment_id, wire.b64d(item["sealed"])
+        )
+        if not isinstance(payload, dict) or payload.get("kiosk_id") != client_kiosk_id:
+            raise Rejection("kiosk_mismatch")
+        digest = wire.payload_digest(payload)
+        stored = self.store.stored_answer(enrollment_id)
+        if stored is not None:
+            return self._same_payload_or_conflict(stored, digest.hex())
+        try:
+            cert = x509.load_der_x509_certificate(certificate_der)
+        except ValueError as exc:
+            raise Rejection("malformed") from exc
+        JpkiVerifier.check_signature(cert, digest, signature)
+        # From here the payload is the card holder's own: answers are stored forever.
+        try:
+            answer = self._judge(payload, certificate_der, enrollment_id, item, digest.hex())
+        except Rejection as rejection:
+            answer = {"status": wire.REJECTED, "reason": rejection.reason}
+            if rejection.service_code:
+                answer["service_code"] = rejection.service_code
+            return self._store_answer(item, enrollment_id, digest.hex(), answer)
+        return answer
+
+    def _judge(
+        self,
+        payload: dict[str, Any],
+        certificate_der: bytes,
+        enrollment_id: str,
+        item: dict[str, Any],
+        digest_hex: str,
+    ) -> dict[str, Any]:
+        cert = self.verifier.check_certificate(certificate_der)
+        if not _valid_payload(payload, item["kiosk_id"]):
+            raise Rejection("malformed")
+        if not self.catalog.campaign_open(payload["campaign_id"], payload["created_at"]):
+            raise Rejection("campaign_closed")
+        if not self.catalog.service_allowed_at_kiosk(payload["service_code"]):
+            raise Rejection("service_not_allowed")
+        cert_ref = self.cert_ref(cert)
+        account_ref = self.account_ref(payload["service_code"], payload["service_user_id"])
+        known = self.store.precheck(payload["campaign_id"], cert_ref, account_ref)
+        if known is not None:
+            return self._store_answer(item, enrollment_id, digest_hex, known)
+        if not self.provider.confirm(
+            payload["service_code"], payload["service_user_id"], payload["security_codes"]
+        ):
+            raise Rejection("account_not_confirmed")
+        stored = self.store.enroll(
+            NewEnrollment(
+                enrollment_id=enrollment_id,
+                payload_digest=digest_hex,
+                kiosk_id=item["kiosk_id"],
+                receipt_no=str(item.get("receipt_no", ""))[:64],
+                campaign_id=payload["campaign_id"],
+                service_code=payload["service_code"],
+                cert_ref=cert_ref,
+                account_ref=account_ref,
+                now=wire.utc_now_text(),
+            )
+        )
+        return self._same_payload_or_conflict(stored, digest_hex)
+
+    def _store_answer(
+        self, item: dict[str, Any], enrollment_id: str, digest_hex: str, answer: dict[str, Any]
+    ) -> dict[str, Any]:
+        stored = self.store.record_answer(
+            enrollment_id,
+            digest_hex,
+            item["kiosk_id"],
+            str(item.get("receipt_no", ""))[:64],
+            answer,
+            wire.utc_now_text(),
+        )
+        return self._same_payload_or_conflict(stored, digest_hex)
+
+    @staticmethod
+    def _same_payload_or_conflict(stored: tuple[str, dict[str, Any]], digest_hex: str) -> dict:
+        stored_digest, answer = stored
+        if hmac.compare_digest(stored_digest, digest_hex):
+            return answer
+        return {"status": wire.CONFLICT}
+
+    # -- 申込状況の確認 ------------------------------------------------------------------
+    def new_challenge(self, kiosk_id: str) -> dict[str, Any]:
+        nonce = secrets.token_urlsafe(32)
+        self.store.add_challenge(nonce, kiosk_id, time.time() + self.status_challenge_seconds)
+        return {"nonce": nonce, "expires_in": self.status_challenge_seconds}
+
+    def person_status(
+        self, kiosk_id: str, nonce: str, certificate_der: bytes, signature: bytes
+    ) -> dict[str, Any]:
+        """What the card's holder chose; ChallengeInvalid or Rejection when not authentic."""
+        if not self.store.take_challenge(nonce, kiosk_id, time.time()):
+            raise ChallengeInvalid("unknown, used or expired challenge")
+        try:
+            cert = x509.load_der_x509_certificate(certificate_der)
+        except ValueError as exc:
+            raise Rejection("malformed") from exc
+        JpkiVerifier.check_signature(cert, wire.status_challenge_digest(nonce, kiosk_id), signature)
+        self.verifier.check_certificate(certificate_der)
+        return self.store.person_status(self.cert_ref(cert))
+
+
+def kiosk_health(
+    rows: list[tuple[str, float, dict[str, Any]]], stale_minutes: float, now: float
+) -> list[dict[str, Any]]:
+    """Each kiosk's last heartbeat with a ``stale`` flag for the staff screen."""
+    out = []
+    for kiosk_id, last_seen, health in rows:
+        out.append(
+            {
+                "kiosk_id": kiosk_id,
+                **health,
+                "last_heartbeat": dt.datetime.fromtimestamp(last_seen, dt.UTC)
+                .replace(microsecond=0)
+                .isoformat()
+                .replace("+00:00", "Z"),
+                "seconds_since_heartbeat": round(now - last_seen, 1),
+                "stale": now - last_seen > stale_minutes * 60,
+            }
+        )
+    return out

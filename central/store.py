@@ -1,0 +1,481 @@
+"""Storage of the central service: SQLite (default, WAL) or PostgreSQL (several processes).
+
+The rules that must hold across processes are database constraints, not code:
+
+- ``enrollments.enrollment_id`` is the primary key: one answer per enrollment, forever.
+- ``persons.cert_ref`` is unique: one MyKey ID per certificate (issuer + serial).
+- ``applications`` has the key (campaign_id, mykey_id): one service per person per campaign.
+- ``account_links.account_ref`` is the key: one person per payment account.
+
+Writes use ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` so that two processes racing
+for the same person or account wait for each other and exactly one wins. Nothing here
+holds an ID, a code or a certificate: only keyed hashes (``cert_ref``, ``account_ref``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import secrets
+import sqlite3
+import string
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from central.errors import CentralError
+
+log = logging.getLogger(__name__)
+
+MYKEY_ALPHABET = string.ascii_uppercase + string.digits
+MYKEY_LENGTH = 8
+
+_SCHEMA_V1 = [
+    """CREATE TABLE IF NOT EXISTS persons (
+        cert_ref TEXT PRIMARY KEY,
+        mykey_id TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS applications (
+        campaign_id TEXT NOT NULL,
+        mykey_id TEXT NOT NULL REFERENCES persons(mykey_id),
+        service_code TEXT NOT NULL,
+        enrollment_id TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (campaign_id, mykey_id))""",
+    """CREATE TABLE IF NOT EXISTS account_links (
+        account_ref TEXT PRIMARY KEY,
+        mykey_id TEXT NOT NULL REFERENCES persons(mykey_id),
+        enrollment_id TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS enrollments (
+        enrollment_id TEXT PRIMARY KEY,
+        payload_digest TEXT NOT NULL,
+        kiosk_id TEXT NOT NULL,
+        receipt_no TEXT NOT NULL,
+        status TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        answered_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS status_challenges (
+        nonce TEXT PRIMARY KEY,
+        kiosk_id TEXT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS kiosks (
+        kiosk_id TEXT PRIMARY KEY,
+        last_seen DOUBLE PRECISION NOT NULL,
+        health TEXT NOT NULL)""",
+]
+MIGRATIONS: list[list[str]] = [_SCHEMA_V1]
+
+
+class StoreUnavailable(CentralError):
+    """The database cannot answer now (locked, down, connection lost): retry later."""
+
+    kind = "central_store_unavailable"
+
+
+@dataclass(frozen=True)
+class NewEnrollment:
+    """What the store needs to decide an enrollment that passed every check."""
+
+    enrollment_id: str
+    payload_digest: str
+    kiosk_id: str
+    receipt_no: str
+    campaign_id: str
+    service_code: str
+    cert_ref: str
+    account_ref: str
+    now: str
+
+
+class _Race(Exception):
+    """Another process stored this enrollment id first: roll back and read its answer."""
+
+
+class Tx(Protocol):
+    def one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None: ...
+    def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]: ...
+
+
+def new_mykey_id() -> str:
+    return "".join(secrets.choice(MYKEY_ALPHABET) for _ in range(MYKEY_LENGTH))
+
+
+class Store:
+    """The rules of enrollment as transactions; subclasses only move SQL."""
+
+    backend = "abstract"
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        raise NotImplementedError
+        yield
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+
+    # -- schema --------------------------------------------------------------------
+    def migrate(self) -> None:
+        with self.transaction() as tx:
+            self._migrate(tx)
+
+    @staticmethod
+    def _migrate(tx: Tx) -> None:
+        tx.all("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = tx.one("SELECT max(version) FROM schema_version")
+        current = row[0] if row and row[0] is not None else 0
+        for version, statements in enumerate(MIGRATIONS, start=1):
+            if version <= current:
+                continue
+            for sql in statements:
+                tx.all(sql)
+            tx.all("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    # -- enrollments ---------------------------------------------------------------
+    def stored_answer(self, enrollment_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(payload digest, answer) stored for this id, if any."""
+        with self.transaction() as tx:
+            return self._stored(tx, enrollment_id)
+
+    @staticmethod
+    def _stored(tx: Tx, enrollment_id: str) -> tuple[str, dict[str, Any]] | None:
+        row = tx.one(
+            "SELECT payload_digest, answer FROM enrollments WHERE enrollment_id = ?",
+            (enrollment_id,),
+        )
+        return (row[0], json.loads(row[1])) if row else None
+
+    def precheck(self, campaign_id: str, cert_ref: str, account_ref: str) -> dict[str, Any] | None:
+        """A rejection answer known without writing (already applied / account linked)."""
+        with self.transaction() as tx:
+            person = tx.one("SELECT mykey_id FROM persons WHERE cert_ref = ?", (cert_ref,))
+            mykey_id = person[0] if person else None
+            if mykey_id:
+                chosen = tx.one(
+                    "SELECT service_code FROM applications WHERE campaign_id = ? AND mykey_id = ?",
+                    (campaign_id, mykey_id),
+                )
+                if chosen:
+                    return _already_applied(mykey_id, chosen[0])
+            owner = tx.one(
+                "SELECT mykey_id FROM account_links WHERE account_ref = ?", (account_ref,)
+            )
+            if owner and owner[0] != mykey_id:
+                return {"status": "rejected", "reason": "account_already_linked"}
+        return None
+
+    def record_answer(
+        self,
+        enrollment_id: str,
+        payload_digest: str,
+        kiosk_id: str,
+        receipt_no: str,
+        answer: dict[str, Any],
+        now: str,
+    ) -> tuple[str, dict[str, Any]]:
+        """Store a final answer unless one exists; returns the stored (digest, answer)."""
+        with self.transaction() as tx:
+            self._insert_enrollment(
+                tx, enrollment_id, payload_digest, kiosk_id, receipt_no, answer, now
+            )
+            stored = self._stored(tx, enrollment_id)
+        assert stored is not None
+        return stored
+
+    @staticmethod
+    def _insert_enrollment(
+        tx: Tx,
+        enrollment_id: str,
+        payload_digest: str,
+        kiosk_id: str,
+        receipt_no: str,
+        answer: dict[str, Any],
+        now: str,
+    ) -> bool:
+        row = tx.one(
+            "INSERT INTO enrollments (enrollment_id, payload_digest, kiosk_id, receipt_no,"
+            " status, answer, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (enrollment_id) DO NOTHING RETURNING enrollment_id",
+            (
+                enrollment_id,
+                payload_digest,
+                kiosk_id,
+                receipt_no,
+                answer["status"],
+                json.dumps(answer, sort_keys=True),
+                now,
+            ),
+        )
+        return row is not None
+
+    def enroll(self, e: NewEnrollment) -> tuple[str, dict[str, Any]]:
+        """Decide and store an enrollment atomically; returns the stored (digest, answer)."""
+        try:
+            with self.transaction() as tx:
+                stored = self._stored(tx, e.enrollment_id)
+                if stored:
+                    return stored
+                mykey_id = self._person(tx, e.cert_ref, e.now)
+                answer = self._apply(tx, e, mykey_id)
+                if not self._insert_enrollment(
+                    tx, e.enrollment_id, e.payload_digest, e.kiosk_id, e.receipt_no, answer, e.now
+                ):
+                    raise _Race
+                return e.payload_digest, answer
+        except _Race:
+            stored = self.stored_answer(e.enrollment_id)
+            assert stored is not None
+            return stored
+
+    @staticmethod
+    def _person(tx: Tx, cert_ref: str, now: str) -> str:
+        """The MyKey ID of this certificate, issued now if it has none."""
+        while True:
+            tx.one(
+                "INSERT INTO persons (cert_ref, mykey_id, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING RETURNING mykey_id",
+                (cert_ref, new_mykey_id(), now),
+            )
+            row = tx.one("SELECT mykey_id FROM persons WHERE cert_ref = ?", (cert_ref,))
+            if row:
+                return row[0]
+            # the random MyKey ID collided with another person's: draw again
+
+    @staticmethod
+    def _apply(tx: Tx, e: NewEnrollment, mykey_id: str) -> dict[str, Any]:
+        inserted = tx.one(
+            "INSERT INTO applications (campaign_id, mykey_id, service_code, enrollment_id,"
+            " created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING mykey_id",
+            (e.campaign_id, mykey_id, e.service_code, e.enrollment_id, e.now),
+        )
+        if inserted is None:
+            chosen = tx.one(
+                "SELECT service_code FROM applications WHERE campaign_id = ? AND mykey_id = ?",
+                (e.campaign_id, mykey_id),
+            )
+            return _already_applied(mykey_id, chosen[0] if chosen else None)
+        linked = tx.one(
+            "INSERT INTO account_links (account_ref, mykey_id, enrollment_id) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING mykey_id",
+            (e.account_ref, mykey_id, e.enrollment_id),
+        )
+        if linked is None:
+            owner = tx.one(
+                "SELECT mykey_id FROM account_links WHERE account_ref = ?", (e.account_ref,)
+            )
+            if owner is None or owner[0] != mykey_id:
+                tx.all("DELETE FROM applications WHERE enrollment_id = ?", (e.enrollment_id,))
+                return {"status": "rejected", "reason": "account_already_linked"}
+        return {"status": "accepted", "mykey_id": mykey_id, "service_code": e.service_code}
+
+    # -- status query --------------------------------------------------------------
+    def person_status(self, cert_ref: str) -> dict[str, Any]:
+        """The MyKey ID and every accepted application of the certificate's holder."""
+        with self.transaction() as tx:
+            person = tx.one("SELECT mykey_id FROM persons WHERE cert_ref = ?", (cert_ref,))
+            if not person:
+                return {"mykey_id": None, "applications": []}
+            rows = tx.all(
+                "SELECT a.campaign_id, a.service_code, a.created_at, e.receipt_no"
+                " FROM applications a JOIN enrollments e ON e.enrollment_id = a.enrollment_id"
+                " WHERE a.mykey_id = ? ORDER BY a.created_at",
+                (person[0],),
+            )
+        return {
+            "mykey_id": person[0],
+            "applications": [
+                {
+                    "campaign_id": c,
+                    "service_code": s,
+                    "accepted_at": t,
+                    "receipt_no": r,
+                    "done": True,
+                }
+                for c, s, t, r in rows
+            ],
+        }
+
+    def add_challenge(self, nonce: str, kiosk_id: str, expires_at: float) -> None:
+        with self.transaction() as tx:
+            tx.all("DELETE FROM status_challenges WHERE expires_at < ?", (time.time(),))
+            tx.all(
+                "INSERT INTO status_challenges (nonce, kiosk_id, expires_at) VALUES (?, ?, ?)",
+                (nonce, kiosk_id, expires_at),
+            )
+
+    def take_challenge(self, nonce: str, kiosk_id: str, now: float) -> bool:
+        """True once for a live challenge issued to this kiosk; it is used up either way."""
+        with self.transaction() as tx:
+            row = tx.one(
+                "DELETE FROM status_challenges WHERE nonce = ? RETURNING kiosk_id, expires_at",
+                (nonce,),
+            )
+        return bool(row) and row[0] == kiosk_id and row[1] >= now
+
+    # -- kiosks --------------------------------------------------------------------
+    def heartbeat(self, kiosk_id: str, health: dict[str, Any], now: float) -> None:
+        with self.transaction() as tx:
+            tx.all(
+                "INSERT INTO kiosks (kiosk_id, last_seen, health) VALUES (?, ?, ?)"
+                " ON CONFLICT (kiosk_id) DO UPDATE SET last_seen = excluded.last_seen,"
+                " health = excluded.health",
+                (kiosk_id, now, json.dumps(health, sort_keys=True)),
+            )
+
+    def kiosks(self) -> list[tuple[str, float, dict[str, Any]]]:
+        with self.transaction() as tx:
+            rows = tx.all("SELECT kiosk_id, last_seen, health FROM kiosks ORDER BY kiosk_id")
+        return [(k, float(t), json.loads(h)) for k, t, h in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self.transaction() as tx:
+            rows = tx.all("SELECT status, count(*) FROM enrollments GROUP BY status")
+        return {s: int(n) for s, n in rows}
+
+
+def _already_applied(mykey_id: str, service_code: str | None) -> dict[str, Any]:
+    return {
+        "status": "rejected",
+        "reason": "already_applied",
+        "mykey_id": mykey_id,
+        "service_code": service_code,
+    }
+
+
+# -- SQLite ----------------------------------------------------------------------------
+class _SqliteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        cur = self._conn.execute(sql, params)
+        row = cur.fetchone()
+        cur.fetchall()
+        return row
+
+    def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql, params).fetchall()
+
+
+class SqliteStore(Store):
+    """One SQLite file in WAL mode with synchronous=FULL; a connection per thread."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, timeout=30, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"sqlite: {exc}") from exc
+        try:
+            yield _SqliteTx(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise StoreUnavailable(f"sqlite: {exc}") from exc
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+# -- PostgreSQL ------------------------------------------------------------------------
+class _PgTx:
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        cur = self._conn.execute(sql.replace("?", "%s"), params)
+        return cur.fetchone() if cur.description else None
+
+    def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        cur = self._conn.execute(sql.replace("?", "%s"), params)
+        return cur.fetchall() if cur.description else []
+
+
+class PostgresStore(Store):
+    """PostgreSQL through psycopg 3; a connection per thread, READ COMMITTED."""
+
+    backend = "postgresql"
+    _RETRIES = 5
+
+    def __init__(self, dsn: str) -> None:
+        import psycopg  # only needed when a DSN is configured
+
+        self._psycopg = psycopg
+        self.dsn = dsn
+        self._local = threading.local()
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            try:
+                conn = self._psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
+            except self._psycopg.OperationalError as exc:
+                raise StoreUnavailable(f"postgresql: {exc.__class__.__name__}") from exc
+            self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        conn = self._conn()
+        try:
+            with conn.transaction():
+                yield _PgTx(conn)
+        except (
+            self._psycopg.errors.DeadlockDetected,
+            self._psycopg.errors.SerializationFailure,
+        ) as exc:
+            raise StoreUnavailable(f"postgresql: {exc.__class__.__name__}") from exc
+        except self._psycopg.OperationalError as exc:
+            self.close()
+            raise StoreUnavailable(f"postgresql: {exc.__class__.__name__}") from exc
+
+    def migrate(self) -> None:
+        # Two processes starting together must not both create the schema.
+        with self.transaction() as tx:
+            tx.all("SELECT pg_advisory_xact_lock(7262611)")
+            self._migrate(tx)
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+            self._local.conn = None
+
+
+def open_store(database: Path | None, dsn: str | None) -> Store:
+    """PostgreSQL when a DSN is given, else the SQLite file; schema migrated."""
+    store: Store = PostgresStore(dsn) if dsn else SqliteStore(database or Path("central.sqlite3"))
+    store.migrate()
+    return store

@@ -1,0 +1,159 @@
+"""Checks a card's user-authentication certificate and signature, as J-LIS verifiers do.
+
+- The chain: the card certificate must be signed by one of a *set* of trusted JPKI CA
+  certificates (two generations live at once, possibly with the same DN).
+- Dates: the card certificate must be valid now. The CA need only have been valid when
+  it issued the card certificate (the "chain model"), so cards of an older CA generation
+  stay good until their own expiry, as real JPKI certificates do.
+- Revocation: CRL files in a directory, reloaded when the directory changes; a CRL
+  counts only if a trusted CA signed it.
+- The signature: PKCS#1 v1.5 over a SHA-256 digest (the card pads a DigestInfo).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+from central.errors import CentralConfigError, Rejection
+
+log = logging.getLogger(__name__)
+
+
+def load_ca_certificates(paths: Iterable[Path]) -> list[x509.Certificate]:
+    """Every PEM certificate in the given files and directories (``*.pem``)."""
+    certs: list[x509.Certificate] = []
+    for path in paths:
+        files = sorted(path.glob("*.pem")) if path.is_dir() else [path]
+        for file in files:
+            if file.name.endswith(".key.pem"):
+                continue
+            try:
+                certs.extend(x509.load_pem_x509_certificates(file.read_bytes()))
+            except (OSError, ValueError) as exc:
+                raise CentralConfigError(f"cannot load JPKI CA certificate {file}: {exc}") from exc
+    if not certs:
+        raise CentralConfigError("no trusted JPKI CA certificate configured")
+    return certs
+
+
+def _load_crl(data: bytes) -> x509.CertificateRevocationList:
+    if data.lstrip().startswith(b"-----BEGIN"):
+        return x509.load_pem_x509_crl(data)
+    return x509.load_der_x509_crl(data)
+
+
+class RevocationLists:
+    """Revoked (issuer, serial) pairs from the CRL files of one directory."""
+
+    def __init__(self, directory: Path | None, cas: list[x509.Certificate]) -> None:
+        self._directory = directory
+        self._cas = cas
+        self._lock = threading.Lock()
+        self._seen: tuple[tuple[str, int, int], ...] | None = None
+        self._revoked: frozenset[tuple[bytes, int]] = frozenset()
+
+    def _listing(self) -> tuple[tuple[str, int, int], ...]:
+        if self._directory is None or not self._directory.is_dir():
+            return ()
+        entries = []
+        with os.scandir(self._directory) as it:
+            for entry in it:
+                if entry.is_file():
+                    st = entry.stat()
+                    entries.append((entry.name, st.st_mtime_ns, st.st_size))
+        return tuple(sorted(entries))
+
+    def _issuer_of(self, crl: x509.CertificateRevocationList) -> x509.Certificate | None:
+        for ca in self._cas:
+            if ca.subject == crl.issuer and crl.is_signature_valid(ca.public_key()):  # type: ignore[arg-type]
+                return ca
+        return None
+
+    def _reload(self, listing: tuple[tuple[str, int, int], ...]) -> None:
+        revoked: set[tuple[bytes, int]] = set()
+        assert self._directory is not None
+        for name, _, _ in listing:
+            try:
+                crl = _load_crl((self._directory / name).read_bytes())
+            except (OSError, ValueError):
+                log.warning("crl_unreadable file=%s", name)
+                continue
+            ca = self._issuer_of(crl)
+            if ca is None:
+                log.warning("crl_untrusted file=%s", name)
+                continue
+            issuer = ca.subject.public_bytes()
+            revoked.update((issuer, entry.serial_number) for entry in crl)
+        self._revoked = frozenset(revoked)
+
+    def is_revoked(self, certificate: x509.Certificate) -> bool:
+        listing = self._listing()
+        with self._lock:
+            if listing != self._seen:
+                self._reload(listing)
+                self._seen = listing
+            revoked = self._revoked
+        return (certificate.issuer.public_bytes(), certificate.serial_number) in revoked
+
+
+class JpkiVerifier:
+    """Verifies card certificates against trusted JPKI CAs and card signatures."""
+
+    def __init__(self, ca_certificates: list[x509.Certificate], crl_dir: Path | None) -> None:
+        self._cas = ca_certificates
+        self._crls = RevocationLists(crl_dir, ca_certificates)
+
+    @classmethod
+    def from_paths(cls, ca_paths: Iterable[Path], crl_dir: Path | None) -> JpkiVerifier:
+        return cls(load_ca_certificates(ca_paths), crl_dir)
+
+    def _issuing_ca(self, cert: x509.Certificate) -> x509.Certificate:
+        for ca in self._cas:
+            if ca.subject != cert.issuer:
+                continue
+            try:
+                cert.verify_directly_issued_by(ca)
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+            return ca
+        raise Rejection("certificate_untrusted")
+
+    def check_certificate(
+        self, certificate_der: bytes, now: dt.datetime | None = None
+    ) -> x509.Certificate:
+        """The parsed certificate if it chains to a trusted CA, is in date and not revoked."""
+        try:
+            cert = x509.load_der_x509_certificate(certificate_der)
+        except ValueError as exc:
+            raise Rejection("malformed") from exc
+        ca = self._issuing_ca(cert)
+        now = now or dt.datetime.now(dt.UTC)
+        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+            raise Rejection("certificate_expired")
+        if not ca.not_valid_before_utc <= cert.not_valid_before_utc <= ca.not_valid_after_utc:
+            raise Rejection("certificate_untrusted")
+        if self._crls.is_revoked(cert):
+            raise Rejection("certificate_revoked")
+        return cert
+
+    @staticmethod
+    def check_signature(cert: x509.Certificate, digest: bytes, signature: bytes) -> None:
+        """PKCS#1 v1.5 signature over a SHA-256 ``digest`` by the certificate's key."""
+        key = cert.public_key()
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise Rejection("bad_signature")
+        try:
+            key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+        except (InvalidSignature, ValueError) as exc:
+            raise Rejection("bad_signature") from exc
