@@ -357,10 +357,8 @@ def _style_commands(style: Style, align: Align, current: tuple[Style, Align] | N
 
 
 def _qr_bytes(block: QRCode) -> bytes:
-    return (
-        escpos.justification(Align.CENTER)
-        + escpos.qr_code(block.payload.encode("utf-8"), QR_MODULE_DOTS)
-        + escpos.LF
+    return escpos.justification(Align.CENTER) + escpos.qr_code(
+        block.payload.encode("utf-8"), QR_MODULE_DOTS
     )
 
 

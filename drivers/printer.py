@@ -1,0 +1,295 @@
+"""The receipt printer: ESC/POS over a serial port (pyserial), on one worker thread.
+
+    >>> printer = ReceiptPrinter("/dev/ttyUSB0", mode="kanji", columns=42)  # doctest: +SKIP
+    >>> printer.print_receipt(receipt).result()  # doctest: +SKIP
+    PrintResult(mode='kanji', bytes_sent=..., status_after=PrinterStatus(...))
+
+``print_receipt`` returns a ``concurrent.futures.Future`` at once; the job runs on
+the printer's single worker thread (the UI thread never waits on the port, two jobs
+never interleave). The Future raises one of the typed errors below, each carrying
+the receipt it could not print (``error.receipt``) so the screen can show it
+instead: a printer problem never loses a receipt.
+
+A job reads the real-time status first (``DLE EOT 1..4``) and refuses to print on a
+problem (nothing is sent). Then it sends the receipt followed by ``GS r 1``, which
+the printer answers only after it has processed everything before it; while waiting
+it polls ``DLE EOT``, so paper running out mid-receipt, a cover opened or the port
+vanishing is reported within ``poll_interval``. Paper near its end is a warning in
+``PrintResult.status_after``, not an error.
+
+The receipt is anything with ``to_escpos(mode, columns) -> bytes`` (``kiosk.receipt.
+Receipt`` has it; drivers do not import kiosk), or raw ESC/POS bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import termios
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+import serial
+
+from drivers import escpos
+from drivers.errors import KioskError
+from drivers.escpos import StatusKind
+
+log = logging.getLogger(__name__)
+
+MODES = ("kanji", "raster")
+BITS_PER_BYTE_ON_WIRE = 10  # 8N1: start bit, 8 data bits, stop bit
+
+
+class PrinterError(KioskError):
+    """The printer could not print; ``receipt`` is what was to be printed (show it)."""
+
+    kind = "printer_error"
+    retryable = True
+
+    def __init__(self, message: str = "", *, during_print: bool = False) -> None:
+        super().__init__(message or self.__doc__ or self.kind)
+        self.during_print = during_print
+        self.receipt: object | None = None
+
+
+class PrinterOutOfPaper(PrinterError):
+    """No paper (before printing, or it ran out in the middle of the receipt)."""
+
+    kind = "printer_no_paper"
+
+
+class PrinterCoverOpen(PrinterError):
+    """The paper cover is open."""
+
+    kind = "printer_cover_open"
+
+
+class PrinterOffline(PrinterError):
+    """The printer answers but is offline (error, cutter jam, waiting for recovery)."""
+
+    kind = "printer_offline"
+
+
+class PrinterDisconnected(PrinterError):
+    """The serial port cannot be opened or has gone away (cable, USB adapter)."""
+
+    kind = "printer_disconnected"
+
+
+class PrinterTimeout(PrinterError):
+    """The printer did not answer in time (switched off, wrong port or baud rate)."""
+
+    kind = "printer_timeout"
+
+
+@dataclass(frozen=True)
+class PrinterStatus:
+    """The printer's real-time status (``DLE EOT``)."""
+
+    online: bool
+    cover_open: bool = False
+    paper_out: bool = False
+    paper_near_end: bool = False
+    error: bool = False
+
+    @classmethod
+    def from_bytes(cls, printer: int, offline: int, error: int, paper: int) -> PrinterStatus:
+        """From the answers to DLE EOT 1, 2, 3 and 4."""
+        return cls(
+            online=not printer & escpos.PRINTER_OFFLINE,
+            cover_open=bool(offline & escpos.OFFLINE_COVER_OPEN),
+            paper_out=bool(paper & escpos.PAPER_END or offline & escpos.OFFLINE_PAPER_END_STOP),
+            paper_near_end=bool(paper & escpos.PAPER_NEAR_END),
+            error=bool(
+                offline & escpos.OFFLINE_ERROR
+                or error
+                & (
+                    escpos.ERROR_AUTOCUTTER
+                    | escpos.ERROR_UNRECOVERABLE
+                    | escpos.ERROR_AUTO_RECOVERABLE
+                )
+            ),
+        )
+
+    @property
+    def problem(self) -> type[PrinterError] | None:
+        """The error a print job would meet now, or None when it can print."""
+        if self.cover_open:
+            return PrinterCoverOpen
+        if self.paper_out:
+            return PrinterOutOfPaper
+        if self.error or not self.online:
+            return PrinterOffline
+        return None
+
+
+@dataclass(frozen=True)
+class PrintResult:
+    mode: str
+    bytes_sent: int
+    status_after: PrinterStatus
+
+    @property
+    def paper_near_end(self) -> bool:
+        """Tell the staff to change the roll soon."""
+        return self.status_after.paper_near_end
+
+
+class Printable(Protocol):
+    def to_escpos(self, mode: str, columns: int) -> bytes: ...
+
+
+def transmission_seconds(n_bytes: int, baudrate: int) -> float:
+    """How long ``n_bytes`` take on the wire at ``baudrate`` (8N1)."""
+    return n_bytes * BITS_PER_BYTE_ON_WIRE / baudrate
+
+
+class ReceiptPrinter:
+    """One ESC/POS printer on a serial port. Open lazily, reopened after a disconnect."""
+
+    def __init__(
+        self,
+        port: str,
+        baudrate: int = 115200,
+        mode: str = "kanji",
+        columns: int = 42,
+        *,
+        status_timeout: float = 1.0,
+        print_timeout: float = 30.0,
+        poll_interval: float = 0.25,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.port, self.baudrate, self.mode, self.columns = port, baudrate, mode, columns
+        self.status_timeout = status_timeout
+        self.print_timeout = print_timeout
+        self.poll_interval = poll_interval
+        self._serial: serial.Serial | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="printer")
+        self._job_done = False
+
+    # --- public API --------------------------------------------------------------------
+
+    def status(self) -> PrinterStatus:
+        """The real-time status now (blocks for at most a few ``status_timeout``)."""
+        return self._worker.submit(self._guarded, self._read_status).result()
+
+    def status_async(self) -> Future[PrinterStatus]:
+        return self._worker.submit(self._guarded, self._read_status)
+
+    def print_receipt(self, receipt: Printable | bytes) -> Future[PrintResult]:
+        """Queue ``receipt`` on the worker; the Future gives a PrintResult or a PrinterError."""
+        return self._worker.submit(self._print_job, receipt)
+
+    def close(self) -> None:
+        """Finish queued jobs, then close the port."""
+        self._worker.shutdown(wait=True)
+        self._close_port()
+
+    def __enter__(self) -> ReceiptPrinter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- on the worker thread ------------------------------------------------------------
+
+    def _print_job(self, receipt: Printable | bytes) -> PrintResult:
+        receipt_no = getattr(receipt, "receipt_no", None)
+        try:
+            data = (
+                bytes(receipt)
+                if isinstance(receipt, bytes | bytearray)
+                else receipt.to_escpos(self.mode, self.columns)
+            )
+            result = self._guarded(self._print, data)
+        except PrinterError as error:
+            error.receipt = receipt
+            log.warning("receipt_not_printed kind=%s receipt_no=%s", error.kind, receipt_no)
+            raise
+        log.info("receipt_printed receipt_no=%s bytes=%d", receipt_no, result.bytes_sent)
+        return result
+
+    def _guarded(self, action, *args):  # noqa: ANN001, ANN202 - internal trampoline
+        """Run ``action``; a failing port becomes PrinterDisconnected and is closed."""
+        try:
+            return action(*args)
+        except serial.SerialTimeoutException as exc:
+            self._close_port()
+            raise PrinterTimeout("write to the printer timed out", during_print=True) from exc
+        except (serial.SerialException, OSError, termios.error) as exc:
+            self._close_port()
+            raise PrinterDisconnected(f"port {self.port} failed: {exc}") from exc
+
+    def _open(self) -> serial.Serial:
+        if self._serial is None:
+            self._serial = serial.Serial(
+                self.port,
+                self.baudrate,
+                timeout=self.status_timeout,
+                write_timeout=self.print_timeout,
+            )
+        return self._serial
+
+    def _close_port(self) -> None:
+        if self._serial is not None:
+            try:
+                self._serial.close()
+            except (serial.SerialException, OSError):
+                pass
+            self._serial = None
+
+    def _query(self, kind: StatusKind) -> int:
+        """Send DLE EOT ``kind``, return its answer; note a GS r answer seen meanwhile."""
+        port = self._open()
+        port.write(escpos.realtime_status(kind))
+        deadline = time.monotonic() + self.status_timeout
+        while time.monotonic() < deadline:
+            answer = port.read(1)
+            if not answer:
+                break
+            if escpos.is_realtime_status(answer[0]):
+                return answer[0]
+            if escpos.is_transmit_status(answer[0]):
+                self._job_done = True
+        raise PrinterTimeout(f"no answer to DLE EOT {int(kind)}")
+
+    def _read_status(self) -> PrinterStatus:
+        answers = [self._query(kind) for kind in StatusKind]
+        return PrinterStatus.from_bytes(*answers)
+
+    def _raise_on_problem(self, status: PrinterStatus, during_print: bool) -> None:
+        problem = status.problem
+        if problem is not None:
+            raise problem(during_print=during_print)
+
+    def _print(self, data: bytes) -> PrintResult:
+        port = self._open()
+        port.reset_input_buffer()
+        self._raise_on_problem(self._read_status(), during_print=False)
+        self._job_done = False
+        port.write(data + escpos.TRANSMIT_PAPER_STATUS)
+        port.flush()
+        self._wait_until_printed(len(data))
+        after = self._read_status()
+        self._raise_on_problem(after, during_print=True)
+        return PrintResult(self.mode, len(data), after)
+
+    def _wait_until_printed(self, n_bytes: int) -> None:
+        """Wait for the GS r answer, polling DLE EOT so a stop is reported at once."""
+        port = self._open()
+        limit = transmission_seconds(n_bytes, self.baudrate) + self.print_timeout
+        deadline = time.monotonic() + limit
+        while not self._job_done:
+            port.timeout = self.poll_interval
+            try:
+                answer = port.read(1)
+            finally:
+                port.timeout = self.status_timeout
+            if answer and escpos.is_transmit_status(answer[0]):
+                return
+            self._raise_on_problem(self._read_status(), during_print=True)
+            if time.monotonic() > deadline:
+                raise PrinterTimeout(f"receipt not printed within {limit:.0f} s", during_print=True)
