@@ -6,6 +6,7 @@ Enrollments are signed exactly as the card signs: PKCS#1 v1.5 over the DigestInf
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import tempfile
 from dataclasses import dataclass
@@ -13,9 +14,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, utils
+from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.x509.oid import NameOID
 
 from drivers.sim.pki import CardIdentity, TestPKI
 from offline_queue.store import Outbox, issuer_serial_key_of
@@ -34,13 +37,54 @@ def shared_pki() -> TestPKI:
     return TestPKI.create(Path(tempfile.mkdtemp(prefix="queue-pki-")))
 
 
+_SIGNING_ONLY = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
 @cache
-def card_pool(n: int = 8) -> tuple[CardIdentity, ...]:
-    return tuple(shared_pki().issue_card() for _ in range(n))
+def _shared_card_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def new_card() -> CardIdentity:
-    return shared_pki().issue_card()
+    """A card with its own certificate (own serial and opaque id) from the 2023 test CA.
+
+    Cards share one RSA key to keep the tests fast (a 2048-bit key takes ~0.1 s to make);
+    the central service tells people apart by issuer and serial, not by key.
+    """
+    pki = shared_pki()
+    ca_cert, ca_key = pki.ca_certificates["2023"], pki.ca_keys["2023"]
+    key = _shared_card_key()
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COMMON_NAME, secrets.token_hex(10).upper()),
+                    x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+                ]
+            )
+        )
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=30))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_SIGNING_ONLY, critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return CardIdentity(key=key, certificate=cert, ca_certificate=ca_cert)
 
 
 def card_sign(card: CardIdentity, payload: dict[str, Any]) -> bytes:
