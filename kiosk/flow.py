@@ -131,7 +131,7 @@ PHASE_SIGNING = "signing"
 PHASE_VERIFYING = "verifying"
 PHASE_ENQUEUING = "enqueuing"
 PHASE_SENDING = "sending"
-PHASE_STATUS = "status"
+PHASE_QUERYING = "querying"  # status: asking the central service
 
 PIN_LENGTH = 4
 
@@ -570,7 +570,7 @@ def step(session: Session, event: Event, ctx: FlowContext) -> tuple[Session, tup
         session, effects = _end(session, ctx, END_CANCEL)
     else:
         handler = _HANDLERS.get((session.state, type(event)))
-        if handler is None:
+        if handler is None or not _in_phase(session, event):
             _refuse(event)
             return session, ()
         session = dataclasses.replace(session)
@@ -579,6 +579,15 @@ def step(session: Session, event: Event, ctx: FlowContext) -> tuple[Session, tup
             session.input_error_field = None
         session, effects = handler(session, event, ctx)
     return session, tuple(effects) + tuple(_timer_effects(was, session, ctx, event))
+
+
+#: Device answers are taken only in the processing phase that asked for them.
+_PHASE_OF_ANSWER: dict[type, str] = {}
+
+
+def _in_phase(session: Session, event: Event) -> bool:
+    phase = _PHASE_OF_ANSWER.get(type(event))
+    return phase is None or session.processing_phase == phase
 
 
 def _refuse(event: Event) -> None:
@@ -725,7 +734,6 @@ def _certificate_read(session: Session, event: CertificateRead, ctx: FlowContext
     session.certificate_der = bytearray(event.certificate_der)
     session.tries_left = event.tries_left
     if session.menu == MENU_STATUS:
-        session.processing_phase = PHASE_STATUS
         return session, (FetchStatusChallenge(),)
     if event.tries_left == 0:
         return _error(session, "pin_blocked", "end")
@@ -805,7 +813,7 @@ def _pin_entered(session: Session, event: PinEntered, ctx: FlowContext) -> Resul
         return session, ()
     if session.menu == MENU_STATUS:
         session.digest = wire.status_challenge_digest(session.status_nonce or "", ctx.kiosk_id)
-        session.processing_phase = PHASE_STATUS
+        session.processing_phase = PHASE_SIGNING
     else:
         session.payload = wire.new_payload(
             kiosk_id=ctx.kiosk_id,
@@ -825,6 +833,7 @@ def _pin_entered(session: Session, event: PinEntered, ctx: FlowContext) -> Resul
 def _signed(session: Session, event: Signed, ctx: FlowContext) -> Result:
     session.signature = event.signature
     if session.menu == MENU_STATUS:
+        session.processing_phase = PHASE_QUERYING
         return session, (
             QueryStatus(
                 bytes(session.certificate_der), session.status_nonce or "", event.signature
@@ -1082,6 +1091,16 @@ def _pin_back(session: Session, event: Back, ctx: FlowContext) -> Result:
 
 
 _HANDLERS = _handlers()
+_PHASE_OF_ANSWER.update(
+    {
+        Signed: PHASE_SIGNING,
+        SignatureVerified: PHASE_VERIFYING,
+        Enqueued: PHASE_ENQUEUING,
+        Submitted: PHASE_SENDING,
+        SubmitDeferred: PHASE_SENDING,
+        StatusAnswered: PHASE_QUERYING,
+    }
+)
 
 
 # --- a convenience for the UI -------------------------------------------------------------
