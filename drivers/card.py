@@ -1,0 +1,322 @@
+"""The JPKI operations a kiosk needs, one short function each, and their errors.
+
+Read next to the APDU table in :mod:`drivers.jpki`. Every function takes a
+:class:`CardLink` (something that moves one APDU to the card and back, see
+:mod:`drivers.reader`) and turns status words into typed errors in one place,
+:func:`raise_for_status`.
+
+Two safety rules live here, below the public API:
+
+* :func:`check_allowed` is the allow-list every command passes before it reaches
+  the reader: a SELECT of any application but JPKI, or of an EF outside
+  ``jpki.ALLOWED_EFS``, or any command the kiosk has no business sending, raises
+  :class:`ForbiddenCommand` (the PC/SC link calls it on every transmit).
+* The PIN travels in a caller-owned ``bytearray`` that is overwritten as soon as
+  the VERIFY has been handed to the reader, and again in a ``finally``. A VERIFY is
+  never retried.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from drivers import jpki
+from drivers.errors import KioskError
+
+
+# --- Errors (kind = key of the message table) ---------------------------------------
+class CardError(KioskError):
+    """Something about the card or the reader the person or staff must be told."""
+
+    kind = "card_unexpected"
+
+
+class NotAMyNumberCard(CardError):
+    """The card has no JPKI application (another IC card, or upside down)."""
+
+    kind = "not_mynumber_card"
+
+
+class CardRemoved(CardError):
+    """The card left the reader (or was never there) while it was needed."""
+
+    kind = "card_removed"
+    retryable = True
+
+
+class PinIncorrect(CardError):
+    """Wrong PIN; ``tries_left`` more tries before the card blocks."""
+
+    kind = "pin_incorrect"
+
+    def __init__(self, tries_left: int) -> None:
+        super().__init__(f"PIN incorrect, {tries_left} tries left")
+        self.tries_left = tries_left
+
+
+class PinBlocked(CardError):
+    """No tries left: only the municipal office can reset the PIN."""
+
+    kind = "pin_blocked"
+
+
+class PinFormatInvalid(CardError):
+    """The PIN is not 4 digits; nothing was sent to the card, no try was spent."""
+
+    kind = "pin_format"
+
+
+class SecurityStatusNotSatisfied(CardError):
+    """The card refused: the PIN was not verified in this session."""
+
+    kind = "card_security_status"
+
+
+class FileNotFound(CardError):
+    """A JPKI file the kiosk needs is missing on this card."""
+
+    kind = "card_file_not_found"
+
+
+class UnexpectedCardAnswer(CardError):
+    """The card answered something no real JPKI card answers here."""
+
+    kind = "card_unexpected"
+
+    def __init__(self, message: str, sw: int | None = None) -> None:
+        super().__init__(message)
+        self.sw = sw
+
+
+class ReaderUnavailable(CardError):
+    """The configured reader is gone (unplugged, pcscd stopped) or not found."""
+
+    kind = "reader_unavailable"
+    retryable = True
+
+
+class CardTimeout(CardError):
+    """The card did not answer within the transceive timeout."""
+
+    kind = "card_timeout"
+    retryable = True
+
+
+class ForbiddenCommand(CardError):
+    """A command outside the allow-list was about to reach the card. A bug, never sent."""
+
+    kind = "card_forbidden_command"
+
+
+# --- The link to the card -------------------------------------------------------------
+class CardLink(Protocol):
+    """Moves one command APDU to the card and returns the whole response (data + SW).
+
+    Implementations raise CardRemoved, ReaderUnavailable or CardTimeout, and must
+    call :func:`check_allowed` before anything reaches the reader.
+    """
+
+    def transmit(self, apdu: bytes | bytearray) -> bytes: ...
+
+
+def check_allowed(apdu: bytes | bytearray) -> None:
+    """The allow-list: raise ForbiddenCommand unless ``apdu`` is one the kiosk may send."""
+    if _is_allowed(bytes(apdu[:5]), len(apdu), apdu):
+        return
+    raise ForbiddenCommand(f"command {bytes(apdu[:4]).hex(' ')} is not on the allow-list")
+
+
+def _is_allowed(head: bytes, length: int, apdu: bytes | bytearray) -> bool:
+    if length < 4:
+        return False
+    cla, ins, p1, p2 = head[:4]
+    if (cla, ins) == (jpki.CLA_ISO, jpki.INS_SELECT):
+        if p1 == jpki.P1_SELECT_DF_NAME:
+            return bytes(apdu) == jpki.select_ap(jpki.JPKI_AID)
+        if (
+            p1 == jpki.P1_SELECT_EF_ID
+            and length == 7
+            and bytes(apdu[:5]) == b"\x00\xa4\x02\x0c\x02"
+        ):
+            return int.from_bytes(apdu[5:7], "big") in jpki.ALLOWED_EFS
+        return False
+    if (cla, ins) == (jpki.CLA_ISO, jpki.INS_READ_BINARY):
+        return length == 5 and p1 <= 0x7F
+    if (cla, ins, p1, p2) == (jpki.CLA_ISO, jpki.INS_VERIFY, 0x00, jpki.P2_VERIFY_LOCAL_PIN):
+        return length == 4 or (length == 5 + jpki.PIN_LENGTH and head[4] == jpki.PIN_LENGTH)
+    if (cla, ins, p1, p2) == (jpki.CLA_PROPRIETARY, jpki.INS_SIGN, jpki.P1_SIGN, jpki.P2_SIGN):
+        return length == 6 + head[4] if length > 5 else False
+    return False
+
+
+# --- Status words -> errors, in one place -----------------------------------------------
+def split_response(response: bytes) -> tuple[bytes, int]:
+    """Data and status word of a response APDU."""
+    if len(response) < 2:
+        raise UnexpectedCardAnswer(f"response of {len(response)} bytes has no status word")
+    return response[:-2], int.from_bytes(response[-2:], "big")
+
+
+def raise_for_status(sw: int, step: str) -> None:
+    """Turn a non-success status word into the error a person can act on."""
+    if sw == jpki.SW_OK:
+        return
+    if sw & 0xFFF0 == jpki.SW_PIN_TRIES_MASK and step in ("verify", "tries"):
+        if sw == jpki.SW_PIN_TRIES_MASK:
+            raise PinBlocked("PIN blocked (63 C0)")
+        if step == "tries":
+            return  # 63 Cx is the answer to "how many tries are left"
+        raise PinIncorrect(_tries_in(sw))
+    if sw in (jpki.SW_PIN_BLOCKED, jpki.SW_AUTH_BLOCKED) and step in ("verify", "tries", "sign"):
+        raise PinBlocked(f"PIN blocked ({sw:04X})")
+    if step == "select_ap":
+        raise NotAMyNumberCard(f"JPKI application not selectable ({sw:04X})")
+    if sw == jpki.SW_SECURITY_NOT_SATISFIED:
+        raise SecurityStatusNotSatisfied(f"security status not satisfied at {step}")
+    if sw == jpki.SW_FILE_NOT_FOUND:
+        raise FileNotFound(f"file not found at {step}")
+    raise UnexpectedCardAnswer(f"status {sw:04X} at {step}", sw)
+
+
+def _exchange(link: CardLink, apdu: bytes | bytearray, step: str) -> bytes:
+    """Send one APDU, check the status word, return the data."""
+    check_allowed(apdu)
+    data, sw = split_response(link.transmit(apdu))
+    raise_for_status(sw, step)
+    return data
+
+
+def _expect_no_data(data: bytes, step: str) -> None:
+    if data:
+        raise UnexpectedCardAnswer(f"{len(data)} unexpected data bytes at {step}")
+
+
+# --- The operations ----------------------------------------------------------------------
+def select_jpki(link: CardLink) -> None:
+    """Select the JPKI application; a card without it is not a My Number Card."""
+    _expect_no_data(_exchange(link, jpki.select_ap(jpki.JPKI_AID), "select_ap"), "select_ap")
+
+
+def select_file(link: CardLink, ef: int) -> None:
+    """Select an EF of the JPKI application (only the allowed ones get through)."""
+    _expect_no_data(_exchange(link, jpki.select_ef(ef), "select_ef"), "select_ef")
+
+
+def read_binary(link: CardLink, offset: int, length: int) -> bytes:
+    """Read exactly ``length`` (<= 256) bytes of the current EF at ``offset``."""
+    data = _exchange(link, jpki.read_binary(offset, length), "read")
+    if len(data) != length:
+        raise UnexpectedCardAnswer(f"asked {length} bytes at {offset}, got {len(data)}")
+    return data
+
+
+def read_der_file(link: CardLink, ef: int, max_length: int = 4096) -> bytes:
+    """A DER object from an EF: its length from the header, the rest in short chunks."""
+    select_file(link, ef)
+    header = read_binary(link, 0, jpki.DER_HEADER_READ)
+    try:
+        total = jpki.der_total_length(header)
+    except ValueError as e:
+        raise UnexpectedCardAnswer(f"EF {ef:04X} does not start with DER: {e}") from None
+    if not jpki.DER_HEADER_READ <= total <= max_length:
+        raise UnexpectedCardAnswer(f"EF {ef:04X} claims {total} bytes")
+    parts = [header]
+    offset = jpki.DER_HEADER_READ
+    while offset < total:
+        chunk = min(jpki.MAX_READ_CHUNK, total - offset)
+        parts.append(read_binary(link, offset, chunk))
+        offset += chunk
+    return b"".join(parts)
+
+
+def read_auth_certificate(link: CardLink) -> bytes:
+    """DER of the user-authentication certificate (EF 000A). Needs no PIN."""
+    select_jpki(link)
+    return read_der_file(link, jpki.EF_AUTH_CERT)
+
+
+def pin_tries_left(link: CardLink) -> int:
+    """Tries left on the user-auth PIN, without spending one. Blocked raises PinBlocked."""
+    select_jpki(link)
+    select_file(link, jpki.EF_AUTH_PIN)
+    command = jpki.verify_empty()
+    check_allowed(command)
+    data, sw = split_response(link.transmit(command))
+    if sw == jpki.SW_OK:
+        raise UnexpectedCardAnswer("VERIFY without a PIN answered 90 00", sw)
+    raise_for_status(sw, "tries")  # blocked (63 C0 or 69 84) and every other error
+    tries = _tries_in(sw)
+    _expect_no_data(data, "tries")
+    return tries
+
+
+def _tries_in(sw: int) -> int:
+    tries = sw & 0x0F
+    if sw & 0xFFF0 != jpki.SW_PIN_TRIES_MASK or not 1 <= tries <= jpki.PIN_MAX_TRIES:
+        raise UnexpectedCardAnswer(f"status {sw:04X} is not a count of tries", sw)
+    return tries
+
+
+def wipe(buffer: bytearray | list[int]) -> None:
+    """Overwrite a secret buffer in place."""
+    for i in range(len(buffer)):
+        buffer[i] = 0
+
+
+def check_pin_format(pin: bytearray) -> None:
+    """A user-auth PIN is 4 ASCII digits; anything else never reaches the card."""
+    if len(pin) != jpki.PIN_LENGTH or not all(0x30 <= b <= 0x39 for b in pin):
+        raise PinFormatInvalid("the PIN must be 4 digits")
+
+
+def verify_pin(link: CardLink, pin: bytearray) -> None:
+    """VERIFY the user-auth PIN of the selected EF 0018, once. Overwrites ``pin``."""
+    command = bytearray()
+    try:
+        check_pin_format(pin)
+        command = jpki.verify_pin(pin)
+        wipe(pin)  # the command holds the only copy now
+        check_allowed(command)
+        data, sw = split_response(link.transmit(command))
+    finally:
+        wipe(command)
+        wipe(pin)
+    raise_for_status(sw, "verify")
+    _expect_no_data(data, "verify")
+
+
+def sign_digest(link: CardLink, digest: bytes) -> bytes:
+    """Have the card sign a SHA-256 digest with the user-auth key (EF 0017 selected)."""
+    signature = _exchange(link, jpki.sign(jpki.digest_info_sha256(digest)), "sign")
+    if len(signature) != jpki.SIGNATURE_LENGTH:
+        raise UnexpectedCardAnswer(f"signature of {len(signature)} bytes")
+    return signature
+
+
+def sign_with_pin(link: CardLink, pin: bytearray, digest: bytes) -> bytes:
+    """SELECT AP, 0018, VERIFY, 0017, SIGN in one card session; ``pin`` is wiped.
+
+    Afterwards the AP is selected again, which drops the card's PIN state, so the
+    card is not left able to sign for anyone else.
+    """
+    try:
+        check_pin_format(pin)
+        if len(digest) != jpki.SHA256_LENGTH:
+            raise ValueError("the digest to sign is a 32-byte SHA-256")
+        select_jpki(link)
+        select_file(link, jpki.EF_AUTH_PIN)
+        verify_pin(link, pin)
+        try:
+            select_file(link, jpki.EF_AUTH_KEY)
+            return sign_digest(link, digest)
+        finally:
+            _drop_pin_state(link)
+    finally:
+        wipe(pin)
+
+
+def _drop_pin_state(link: CardLink) -> None:
+    try:
+        select_jpki(link)
+    except CardError:
+        pass  # the card is gone or confused: its state goes with the next reset

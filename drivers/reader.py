@@ -1,0 +1,447 @@
+"""The card reader as a service: one worker thread for all card I/O.
+
+:class:`CardService` picks the reader by a configured name pattern (never "the
+first one"), notices cards being placed and removed, survives the reader being
+unplugged and ``pcscd`` restarting (it re-establishes its PC/SC context by
+itself), and runs the JPKI operations of :mod:`drivers.card` on its one worker
+thread, returning ``concurrent.futures.Future`` objects::
+
+    service = CardService("Virtual PCD 00 00", on_event=print)
+    service.start()                       # prints card_placed when a card arrives
+    der = service.read_certificate().result(10)
+    service.sign(bytearray(b"1234"), digest).result(10)   # the PIN buffer is wiped
+    service.stop()
+
+Presence is watched with ``SCardGetStatusChange`` (pyscard's CardMonitor thread dies
+for good when pcscd stops, so it is not used); a submitted job wakes the watch at
+once with ``SCardCancel``. ``on_event`` is called on the worker thread with
+``card_placed``, ``card_removed``, ``reader_lost`` or ``reader_back``.
+
+A transceive that takes longer than ``transceive_timeout`` fails its future with
+:class:`~drivers.card.CardTimeout` (a watchdog does this; it does no I/O). The
+worker stays blocked until the reader gives the call back, then resets the card
+and carries on; nothing more is sent in the timed-out session.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from smartcard import scard
+
+from drivers import card
+from drivers.card import CardLink, CardRemoved, CardTimeout, ReaderUnavailable
+
+log = logging.getLogger("mynapoint.card")
+T = TypeVar("T")
+
+CARD_PLACED, CARD_REMOVED = "card_placed", "card_removed"
+READER_LOST, READER_BACK = "reader_lost", "reader_back"
+
+
+def _code(name: str) -> int:
+    value = getattr(scard, name, None)
+    return -1 if value is None else value & 0xFFFFFFFF
+
+
+_CARD_GONE = {
+    _code(n)
+    for n in (
+        "SCARD_W_REMOVED_CARD",
+        "SCARD_E_NO_SMARTCARD",
+        "SCARD_W_RESET_CARD",
+        "SCARD_W_UNPOWERED_CARD",
+        "SCARD_W_UNRESPONSIVE_CARD",
+        "SCARD_E_NOT_TRANSACTED",  # vpcd and CCID readers: the card left mid-command
+    )
+}
+_READER_GONE = {
+    _code(n)
+    for n in (
+        "SCARD_E_NO_SERVICE",
+        "SCARD_E_SERVICE_STOPPED",
+        "SCARD_E_READER_UNAVAILABLE",
+        "SCARD_E_UNKNOWN_READER",
+        "SCARD_E_INVALID_HANDLE",
+        "SCARD_E_NO_READERS_AVAILABLE",
+        "SCARD_F_COMM_ERROR",
+        "SCARD_E_SHARING_VIOLATION",  # another program holds the reader
+    )
+}
+_OK, _TIMEOUT, _CANCELLED = (
+    _code("SCARD_S_SUCCESS"),
+    _code("SCARD_E_TIMEOUT"),
+    _code("SCARD_E_CANCELLED"),
+)
+_READER_STATE_GONE = scard.SCARD_STATE_UNKNOWN | scard.SCARD_STATE_UNAVAILABLE
+
+
+def _pcsc_error(hr: int, doing: str) -> card.CardError:
+    """A PC/SC return code as the error a person can act on."""
+    code = hr & 0xFFFFFFFF
+    if code in _CARD_GONE:
+        return CardRemoved(f"card left the reader while {doing} ({code:08X})")
+    if code == _TIMEOUT:
+        return CardTimeout(f"no answer while {doing}")
+    return ReaderUnavailable(f"reader failed while {doing} ({code:08X})")
+
+
+@dataclass
+class _Job:
+    operation: Callable[[CardLink], Any]
+    future: Future = field(default_factory=Future)
+    cleanup: Callable[[], None] | None = None
+
+    def settle(self, result: Any = None, error: BaseException | None = None) -> None:
+        try:
+            if error is not None:
+                self.future.set_exception(error)
+            else:
+                self.future.set_result(result)
+        except InvalidStateError:
+            pass  # already failed by the timeout watchdog, or cancelled
+
+    def clean(self) -> None:
+        if self.cleanup is not None:
+            self.cleanup()
+            self.cleanup = None
+
+
+class _PcscLink:
+    """One connected card: every APDU passes the allow-list, then SCardTransmit."""
+
+    def __init__(self, service: CardService, hcard: int, protocol: int) -> None:
+        self._service, self._hcard, self._protocol = service, hcard, protocol
+
+    def transmit(self, apdu: bytes | bytearray) -> bytes:
+        card.check_allowed(apdu)
+        if self._service._timed_out:
+            raise CardTimeout("session abandoned after a timeout")
+        command = list(apdu)
+        self._service._transmit_since = time.monotonic()
+        try:
+            hr, response = scard.SCardTransmit(self._hcard, self._protocol, command)
+        finally:
+            self._service._transmit_since = None
+            card.wipe(command)
+        if self._service._timed_out:
+            raise CardTimeout("the card answered after the timeout")
+        if hr != _OK:
+            raise _pcsc_error(hr, "exchanging an APDU")
+        return bytes(response)
+
+
+class CardService:
+    """The configured reader and whatever card is in it, driven from one worker thread."""
+
+    def __init__(
+        self,
+        reader_pattern: str,
+        on_event: Callable[[str], None],
+        transceive_timeout: float = 5.0,
+        poll_interval: float = 0.25,
+    ) -> None:
+        self.reader_pattern = reader_pattern
+        self.on_event = on_event
+        self.transceive_timeout = transceive_timeout
+        self.poll_interval = poll_interval
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._watchdog: threading.Thread | None = None
+        # worker-owned state
+        self._ctx: int | None = None
+        self._reader: str | None = None
+        self._reader_state = scard.SCARD_STATE_UNAWARE
+        self._hcard: int | None = None
+        self._protocol = 0
+        self._present = False
+        self._available: bool | None = None
+        self._current: _Job | None = None
+        self._transmit_since: float | None = None
+        self._timed_out = False
+
+    # --- public API -------------------------------------------------------------------
+    @property
+    def card_present(self) -> bool:
+        return self._present
+
+    @property
+    def reader_available(self) -> bool:
+        return bool(self._available)
+
+    @property
+    def reader_name(self) -> str | None:
+        return self._reader
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="card-worker", daemon=True)
+        self._watchdog = threading.Thread(
+            target=self._watch_time, name="card-watchdog", daemon=True
+        )
+        self._thread.start()
+        self._watchdog.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the worker; jobs not yet run fail with ReaderUnavailable, PINs wiped."""
+        self._stopping.set()
+        self._interrupt()
+        for thread in (self._thread, self._watchdog):
+            if thread is not None:
+                thread.join(timeout)
+        self._thread = self._watchdog = None
+        self._fail_pending()
+
+    def read_certificate(self) -> Future[bytes]:
+        """DER of the user-authentication certificate."""
+        return self.submit(card.read_auth_certificate)
+
+    def pin_tries_left(self) -> Future[int]:
+        """Tries left on the user-auth PIN (spends none); blocked fails with PinBlocked."""
+        return self.submit(card.pin_tries_left)
+
+    def sign(self, pin: bytearray, digest: bytes) -> Future[bytes]:
+        """The card's signature of a SHA-256 digest; ``pin`` is wiped, even on error."""
+        if not isinstance(pin, bytearray):
+            raise TypeError("the PIN must be a bytearray, so it can be wiped")
+        return self.submit(
+            lambda link: card.sign_with_pin(link, pin, digest), cleanup=lambda: card.wipe(pin)
+        )
+
+    def submit(
+        self, operation: Callable[[CardLink], T], cleanup: Callable[[], None] | None = None
+    ) -> Future[T]:
+        """Run ``operation(link)`` on the worker thread with the card connected."""
+        job = _Job(operation, cleanup=cleanup)
+        if self._thread is None or self._stopping.is_set():
+            job.settle(error=ReaderUnavailable("the card service is not running"))
+            job.clean()
+            return job.future
+        self._jobs.put(job)
+        self._interrupt()
+        return job.future
+
+    # --- the worker thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    self._watch_presence()
+                else:
+                    self._run_job(job)
+        except Exception:
+            log.exception("card worker crashed")
+            raise
+        finally:
+            self._disconnect()
+            self._release_context()
+            self._fail_pending()
+
+    def _interrupt(self) -> None:
+        self._wake.set()
+        ctx = self._ctx
+        if ctx is not None:
+            scard.SCardCancel(ctx)  # result ignored: context may be going
+
+    def _fail_pending(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            job.settle(error=ReaderUnavailable("the card service stopped"))
+            job.clean()
+
+    def _run_job(self, job: _Job) -> None:
+        if not job.future.set_running_or_notify_cancel():
+            job.clean()
+            return
+        self._current, self._timed_out = job, False
+        try:
+            link = self._connect()
+            result = job.operation(link)
+        except card.CardError as e:
+            log.info("card operation failed: %s", e.kind)
+            self._recover_after(e)
+            job.settle(error=e)
+        except Exception as e:  # a bug or bad argument: the caller sees it as is
+            self._reset_card()
+            job.settle(error=e)
+        else:
+            job.settle(result)
+        finally:
+            self._current = None
+            job.clean()
+            if self._timed_out:
+                self._reset_card()
+
+    def _recover_after(self, error: card.CardError) -> None:
+        if isinstance(error, ReaderUnavailable):
+            self._drop_context()
+        elif isinstance(error, CardRemoved):
+            self._disconnect()
+        else:
+            self._reset_card()  # drop any PIN state and half-done selection
+
+    # --- PC/SC context, reader and card handles -----------------------------------------------
+    def _ensure_context(self) -> bool:
+        if self._ctx is not None:
+            return True
+        hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        if hr != _OK:
+            return False
+        self._ctx = ctx
+        return True
+
+    def _release_context(self) -> None:
+        ctx, self._ctx = self._ctx, None
+        if ctx is not None:
+            scard.SCardReleaseContext(ctx)  # result ignored: pcscd may be gone
+
+    def _drop_context(self) -> None:
+        self._disconnect()
+        self._release_context()
+        self._reader = None
+        self._set_available(False)
+
+    def _find_reader(self) -> str | None:
+        """The one reader whose name matches the configured pattern, or None."""
+        hr, names = scard.SCardListReaders(self._ctx, [])
+        if hr != _OK:
+            if hr & 0xFFFFFFFF != _code("SCARD_E_NO_READERS_AVAILABLE"):
+                self._drop_context()
+            return None
+        matches = [n for n in names if fnmatch.fnmatchcase(n, self.reader_pattern)]
+        if len(matches) > 1:
+            log.warning("reader pattern matches %d readers; using none", len(matches))
+            return None
+        return matches[0] if matches else None
+
+    def _connect(self) -> _PcscLink:
+        if self._hcard is not None:
+            return _PcscLink(self, self._hcard, self._protocol)
+        if not self._ensure_context():
+            raise ReaderUnavailable("pcscd is not running")
+        reader = self._reader or self._find_reader()
+        if reader is None:
+            raise ReaderUnavailable("the configured reader is not attached")
+        hr, hcard, protocol = scard.SCardConnect(
+            self._ctx,
+            reader,
+            scard.SCARD_SHARE_EXCLUSIVE,
+            scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+        )
+        if hr != _OK:
+            raise _pcsc_error(hr, "connecting to the card")
+        self._hcard, self._protocol = hcard, protocol
+        return _PcscLink(self, hcard, protocol)
+
+    def _disconnect(self, disposition: int = scard.SCARD_LEAVE_CARD) -> None:
+        hcard, self._hcard = self._hcard, None
+        if hcard is not None:
+            scard.SCardDisconnect(
+                hcard, disposition
+            )  # result ignored: card may be gone
+
+    def _reset_card(self) -> None:
+        self._disconnect(scard.SCARD_RESET_CARD)
+
+    # --- presence ----------------------------------------------------------------------------
+    def _watch_presence(self) -> None:
+        """Wait up to one poll interval for a change at the reader, and report it."""
+        if not self._ensure_context():
+            self._set_available(False)
+            self._wake.wait(self.poll_interval)
+            return
+        reader = self._find_reader()
+        if reader is None:
+            self._set_available(False)
+            self._wake.wait(self.poll_interval)
+            return
+        if reader != self._reader:
+            self._reader, self._reader_state = reader, scard.SCARD_STATE_UNAWARE
+        if self._wake.is_set():
+            return
+        timeout_ms = int(self.poll_interval * 1000)
+        hr, states = scard.SCardGetStatusChange(
+            self._ctx, timeout_ms, [(reader, self._reader_state)]
+        )
+        hr &= 0xFFFFFFFF
+        if hr == _OK:
+            self._apply_reader_state(states[0][1])
+        elif hr not in (_TIMEOUT, _CANCELLED):
+            self._drop_context()
+
+    def _apply_reader_state(self, event_state: int) -> None:
+        previous = self._reader_state
+        self._reader_state = event_state & ~scard.SCARD_STATE_CHANGED
+        if event_state & _READER_STATE_GONE:
+            self._reader = None
+            self._set_available(False)
+            return
+        self._set_available(True)
+        present = bool(event_state & scard.SCARD_STATE_PRESENT)
+        swapped = (
+            present
+            and self._present
+            and previous != scard.SCARD_STATE_UNAWARE
+            and (event_state >> 16) != (previous >> 16)
+        )
+        if swapped:  # removed and placed again between two looks
+            self._set_present(False)
+        self._set_present(present)
+
+    def _set_present(self, present: bool) -> None:
+        if present == self._present:
+            return
+        self._present = present
+        if not present:
+            self._disconnect()
+        self._emit(CARD_PLACED if present else CARD_REMOVED)
+
+    def _set_available(self, available: bool) -> None:
+        if available == self._available:
+            return
+        was_known = self._available is not None
+        self._available = available
+        if not available:
+            self._reader_state = scard.SCARD_STATE_UNAWARE
+            self._set_present(False)
+            self._emit(READER_LOST)
+        elif was_known:
+            self._emit(READER_BACK)
+
+    def _emit(self, event: str) -> None:
+        log.info("card event: %s", event)
+        try:
+            self.on_event(event)
+        except Exception:
+            log.exception("card event handler failed on %s", event)
+
+    # --- the timeout watchdog (no I/O) ------------------------------------------------------
+    def _watch_time(self) -> None:
+        while not self._stopping.wait(0.05):
+            since, job = self._transmit_since, self._current
+            if since is None or self._timed_out:
+                continue
+            if time.monotonic() - since > self.transceive_timeout:
+                self._timed_out = True
+                log.warning("card did not answer within %.1f s", self.transceive_timeout)
+                if job is not None:
+                    job.settle(error=CardTimeout("the card did not answer in time"))
+                    job.clean()  # safe: nothing more is sent once _timed_out is set
