@@ -32,6 +32,11 @@ CA_GENERATIONS = {
     "2023": (dt.datetime(2023, 1, 1, tzinfo=dt.UTC), dt.datetime(2033, 12, 31, tzinfo=dt.UTC)),
 }
 _OPAQUE_ALPHABET = string.ascii_uppercase + string.digits
+# Shaped like the real user-authentication certificates' extensions (values made up
+# where the real ones are not public), so a test certificate is 1.2-1.8 KB like a real one.
+_AUTH_POLICY_OID = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")
+_CPS_URI = "http://www.jpki.go.jp/cps.html"
+_OCSP_URI = "http://ocspauthnorm.jpki.go.jp"
 
 
 def _ca_name(generation: str) -> x509.Name:
@@ -125,6 +130,9 @@ class TestPKI:
                 .not_valid_after(not_after)
                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
                 .add_extension(
+                    x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+                )
+                .add_extension(
                     x509.KeyUsage(
                         digital_signature=False,
                         content_commitment=False,
@@ -212,8 +220,10 @@ class TestPKI:
                 ),
                 critical=True,
             )
-            .sign(ca_key, hashes.SHA256())
         )
+        for extension in _auth_certificate_extensions(key, ca_key, generation):
+            cert = cert.add_extension(extension, critical=False)
+        cert = cert.sign(ca_key, hashes.SHA256())
         return CardIdentity(key=key, certificate=cert, ca_certificate=ca_cert)
 
     def revocation_list(
@@ -235,6 +245,45 @@ class TestPKI:
                 .build()
             )
         return builder.sign(self.ca_keys[generation], hashes.SHA256())
+
+
+def _auth_certificate_extensions(
+    key: rsa.RSAPrivateKey, ca_key: rsa.RSAPrivateKey, generation: str
+) -> list[x509.ExtensionType]:
+    """Non-critical extensions like a real user-auth certificate's (no personal data)."""
+    crl_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "JPKI"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "JPKI for user authentication"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "CRL Distribution Points"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"TEST-{generation}"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Tokyo-to Test-ku CRLDP"),
+        ]
+    )
+    issuer_alt = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "公的個人認証サービス利用者証明用"),
+        ]
+    )
+    return [
+        x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+        x509.CertificatePolicies([x509.PolicyInformation(_AUTH_POLICY_OID, [_CPS_URI])]),
+        x509.IssuerAlternativeName([x509.DirectoryName(issuer_alt)]),
+        x509.CRLDistributionPoints(
+            [x509.DistributionPoint([x509.DirectoryName(crl_name)], None, None, None)]
+        ),
+        x509.AuthorityInformationAccess(
+            [
+                x509.AccessDescription(
+                    x509.oid.AuthorityInformationAccessOID.OCSP,
+                    x509.UniformResourceIdentifier(_OCSP_URI),
+                )
+            ]
+        ),
+    ]
 
 
 def unknown_ca_pki(directory: Path) -> TestPKI:
