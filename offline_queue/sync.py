@@ -347,3 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         worker.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import sqlite3
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -21,7 +23,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.x509.oid import NameOID
 
 from drivers.sim.pki import CardIdentity, TestPKI
+from offline_queue import policy
+from offline_queue.delivery import Backoff
 from offline_queue.store import Outbox, issuer_serial_key_of
+from offline_queue.sync import CentralClient, SyncWorker
 from offline_queue.wire import SealingKey, new_payload, payload_digest
 
 KIOSK_ID = "K-0001"
@@ -55,13 +60,13 @@ def _shared_card_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def new_card() -> CardIdentity:
+def new_card(pki: TestPKI | None = None) -> CardIdentity:
     """A card with its own certificate (own serial and opaque id) from the 2023 test CA.
 
     Cards share one RSA key to keep the tests fast (a 2048-bit key takes ~0.1 s to make);
     the central service tells people apart by issuer and serial, not by key.
     """
-    pki = shared_pki()
+    pki = pki or shared_pki()
     ca_cert, ca_key = pki.ca_certificates["2023"], pki.ca_keys["2023"]
     key = _shared_card_key()
     now = dt.datetime.now(dt.UTC)
@@ -153,3 +158,70 @@ def make_outbox(
     **kwargs: Any,
 ) -> Outbox:
     return Outbox(path, keys, kiosk_id, guard_secret or secrets.token_bytes(32), **kwargs)
+
+
+# -- against the reference central service (tests/fixtures/central.py) ------------------
+
+
+def central_outbox(central: Any, path: Path, **kwargs: Any) -> Outbox:
+    """An outbox for the central fixture's kiosk, sealing to its public key."""
+    return Outbox(path, [central.sealing_key], central.kiosk_id, secrets.token_bytes(32), **kwargs)
+
+
+def central_client(central: Any, url: str | None = None, **kwargs: Any) -> CentralClient:
+    kwargs.setdefault("connect_timeout_s", 2.0)
+    kwargs.setdefault("read_timeout_s", 5.0)
+    return CentralClient(
+        url or central.base_url, central.ca_cert, central.client_cert, central.client_key, **kwargs
+    )
+
+
+def quick_worker(db: Path, client: CentralClient, **kwargs: Any) -> SyncWorker:
+    """A worker with short backoff (tests must not wait minutes)."""
+    kwargs.setdefault("backoff", Backoff(base_s=0.05, cap_s=0.3))
+    return SyncWorker(db, client, **kwargs)
+
+
+def enroll_valid(outbox: Outbox, central: Any, card: CardIdentity | None = None) -> Any:
+    """Enqueue a new person's enrollment with a fresh account the provider confirms."""
+    service_code, user_id, codes = central.new_account()
+    enrollment = signed_enrollment(
+        card or new_card(central.pki),
+        central.kiosk_id,
+        service_code=service_code,
+        service_user_id=user_id,
+        security_codes=tuple(codes),
+    )
+    return outbox.enqueue(*enrollment.args())
+
+
+def sync_until_settled(worker: SyncWorker, outbox: Outbox, timeout_s: float = 20.0) -> None:
+    """Run passes until nothing is open (or fail after ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        worker.run_once()
+        counts = outbox.status().counts
+        if counts[policy.PENDING] == counts[policy.SENDING] == 0:
+            return
+        time.sleep(min(0.2, max(0.0, worker.seconds_until_due())))
+    raise AssertionError(f"queue not settled in {timeout_s}s: {outbox.status()}")
+
+
+def central_answers(central: Any) -> dict[str, tuple[str, int]]:
+    """enrollment id -> (status, how many rows) as the central service stored them."""
+    conn = sqlite3.connect(f"file:{central.database_file}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = conn.execute(
+            "SELECT enrollment_id, status, count(*) FROM enrollments GROUP BY enrollment_id"
+        ).fetchall()
+        return {row[0]: (row[1], row[2]) for row in rows}
+    finally:
+        conn.close()
+
+
+def central_application_count(central: Any) -> int:
+    conn = sqlite3.connect(f"file:{central.database_file}?mode=ro", uri=True, timeout=10)
+    try:
+        return conn.execute("SELECT count(*) FROM applications").fetchone()[0]
+    finally:
+        conn.close()
