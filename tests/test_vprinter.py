@@ -1,0 +1,80 @@
+"""The virtual printer as a product: status answers from its state, its command line."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import serial
+
+from drivers import escpos
+from drivers.escpos import StatusKind
+from drivers.printer import ReceiptPrinter
+from kiosk.receipt import layout
+from tests.fixtures.printer import make_receipt_data
+
+
+def ask(port, kind):
+    with serial.Serial(port, timeout=1) as s:
+        s.write(escpos.realtime_status(kind))
+        return s.read(1)[0]
+
+
+def test_answers_paper_sensor_status_from_its_state(virtual_printer):
+    assert ask(virtual_printer.port, StatusKind.PAPER_SENSOR) == 0x12
+    virtual_printer.paper = "near_end"
+    assert ask(virtual_printer.port, StatusKind.PAPER_SENSOR) == 0x1E
+    virtual_printer.paper = "out"
+    assert ask(virtual_printer.port, StatusKind.PAPER_SENSOR) == 0x7E
+
+
+def test_answers_cover_open_as_offline_with_its_cause(virtual_printer):
+    virtual_printer.cover_open = True
+    assert ask(virtual_printer.port, StatusKind.PRINTER) & escpos.PRINTER_OFFLINE
+    assert ask(virtual_printer.port, StatusKind.OFFLINE_CAUSE) & escpos.OFFLINE_COVER_OPEN
+
+
+def test_prints_nothing_while_offline(virtual_printer):
+    virtual_printer.offline = True
+    with serial.Serial(virtual_printer.port, timeout=1) as s:
+        s.write(escpos.INITIALIZE + b"ABC\n" + escpos.feed_and_partial_cut())
+        s.write(escpos.realtime_status(StatusKind.PRINTER))
+        s.read(1)
+    assert virtual_printer.receipts == []
+
+
+def test_understands_every_command_the_kiosk_sends(virtual_printer):
+    receipt = layout(make_receipt_data())
+    for mode in ("kanji", "raster"):
+        with ReceiptPrinter(virtual_printer.port, mode=mode) as printer:
+            printer.print_receipt(receipt).result(timeout=10)
+    virtual_printer.wait_for_receipts(2)
+    assert virtual_printer.unknown_commands == []
+
+
+def test_command_line_prints_the_port_and_each_receipt(tmp_path):
+    link = tmp_path / "printer"
+    command = [
+        sys.executable,
+        "-m",
+        "drivers.sim.vprinter",
+        "--out",
+        str(tmp_path),
+        "--link",
+        str(link),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
+    try:
+        assert process.stdout.readline().startswith("virtual printer on /dev/pts/")
+        deadline = time.monotonic() + 10
+        while not link.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with ReceiptPrinter(str(link)) as printer:
+            printer.print_receipt(layout(make_receipt_data())).result(timeout=10)
+        assert process.stdout.readline().startswith("--- receipt ")
+        assert process.stdout.readline().strip() == "マイナポイント申込 受付票"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+    assert (tmp_path / "receipt-0001.png").exists()
