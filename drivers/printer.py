@@ -141,6 +141,26 @@ class Printable(Protocol):
     def to_escpos(self, mode: str, columns: int) -> bytes: ...
 
 
+@dataclass(frozen=True)
+class PrinterModel:
+    """What the kiosk must know about a printer model to print on it."""
+
+    mode: str  # "kanji" if it has a Kanji ROM with Shift_JIS, else "raster"
+    columns: int  # Font A (12 x 24 dots) columns across the printable width
+    baudrate: int = 115200
+
+
+#: Models the kiosk configuration may name (``printer.model``). Columns follow the
+#: printable width: 512 dots -> 42, 576 dots -> 48, 384 dots (58 mm paper) -> 32.
+PRINTER_MODELS = {
+    "kanji-80mm-512dots": PrinterModel("kanji", 42),
+    "kanji-80mm-576dots": PrinterModel("kanji", 48),
+    "raster-80mm-576dots": PrinterModel("raster", 48),
+    "raster-58mm-384dots": PrinterModel("raster", 32),
+    "virtual": PrinterModel("kanji", 42),
+}
+
+
 def transmission_seconds(n_bytes: int, baudrate: int) -> float:
     """How long ``n_bytes`` take on the wire at ``baudrate`` (8N1)."""
     return n_bytes * BITS_PER_BYTE_ON_WIRE / baudrate
@@ -159,6 +179,7 @@ class ReceiptPrinter:
         status_timeout: float = 1.0,
         print_timeout: float = 30.0,
         poll_interval: float = 0.25,
+        rtscts: bool = False,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -166,9 +187,21 @@ class ReceiptPrinter:
         self.status_timeout = status_timeout
         self.print_timeout = print_timeout
         self.poll_interval = poll_interval
+        self.rtscts = rtscts
         self._serial: serial.Serial | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="printer")
         self._job_done = False
+
+    @classmethod
+    def for_model(cls, port: str, model: str, **options: float | bool) -> ReceiptPrinter:
+        """A printer configured by model name (``PRINTER_MODELS``)."""
+        try:
+            spec = PRINTER_MODELS[model]
+        except KeyError:
+            raise ValueError(
+                f"unknown printer model {model!r}; one of {sorted(PRINTER_MODELS)}"
+            ) from None
+        return cls(port, spec.baudrate, spec.mode, spec.columns, **options)
 
     # --- public API --------------------------------------------------------------------
 
@@ -230,6 +263,7 @@ class ReceiptPrinter:
                 self.baudrate,
                 timeout=self.status_timeout,
                 write_timeout=self.print_timeout,
+                rtscts=self.rtscts,
             )
         return self._serial
 
@@ -270,12 +304,22 @@ class ReceiptPrinter:
         port.reset_input_buffer()
         self._raise_on_problem(self._read_status(), during_print=False)
         self._job_done = False
-        port.write(data + escpos.TRANSMIT_PAPER_STATUS)
-        port.flush()
+        self._send(port, data + escpos.TRANSMIT_PAPER_STATUS)
         self._wait_until_printed(len(data))
         after = self._read_status()
         self._raise_on_problem(after, during_print=True)
         return PrintResult(self.mode, len(data), after)
+
+    def _send(self, port: serial.Serial, data: bytes) -> None:
+        """Write the job; a stalled write (flow control held by a stopped printer) is
+        explained by the printer's status when it can still answer."""
+        port.write_timeout = transmission_seconds(len(data), self.baudrate) * 2 + self.print_timeout
+        try:
+            port.write(data)
+            port.flush()
+        except serial.SerialTimeoutException:
+            self._raise_on_problem(self._read_status(), during_print=True)
+            raise
 
     def _wait_until_printed(self, n_bytes: int) -> None:
         """Wait for the GS r answer, polling DLE EOT so a stop is reported at once."""

@@ -286,8 +286,25 @@ def layout(data: ReceiptData) -> Receipt:
 _TOKENS = re.compile(r"\s+|\S+")
 
 
+# Kinsoku (禁則): characters that may not begin a line, and ones that may not end one.
+NO_LINE_START = frozenset(
+    "、。，．,.・：；:;？！?!）」』】〕〉》)]}ーぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々"
+)
+NO_LINE_END = frozenset("（「『【〔〈《([{")
+
+
+def _kinsoku_carry(line: str, next_char: str) -> str:
+    """The end of ``line`` to move down so that no line starts or ends wrongly."""
+    if len(line) < 2 or line[-2].isspace():
+        return ""
+    if next_char in NO_LINE_START or line[-1] in NO_LINE_END:
+        return line[-1]
+    return ""
+
+
 def wrap(text: str, columns: int, scale: int = 1) -> list[str]:
-    """Lines of at most ``columns`` cells; words move whole when they fit on a line."""
+    """Lines of at most ``columns`` cells; words move whole when they fit on a line, and
+    closing punctuation never starts a line (the character before it moves down too)."""
     lines: list[str] = []
     line, used = "", 0
 
@@ -309,7 +326,10 @@ def wrap(text: str, columns: int, scale: int = 1) -> list[str]:
         for ch in token:
             cw = escpos.cells(ch) * scale
             if used + cw > columns and used:
+                carry = _kinsoku_carry(line, ch)
+                line = line[: len(line) - len(carry)]
                 flush()
+                line, used = carry, escpos.text_cells(carry) * scale
             line, used = line + ch, used + cw
     if line or not lines:
         lines.append(line.rstrip())

@@ -145,3 +145,13 @@ def test_jobs_print_one_after_the_other_in_order(receipt_printer, virtual_printe
 )
 def test_dle_eot_answers_map_to_the_right_error(answers, problem):
     assert PrinterStatus.from_bytes(*answers).problem is problem
+
+
+def test_printer_model_from_configuration_sets_mode_and_columns(virtual_printer):
+    with ReceiptPrinter.for_model(virtual_printer.port, "raster-58mm-384dots") as printer:
+        assert (printer.mode, printer.columns) == ("raster", 32)
+
+
+def test_unknown_printer_model_is_refused():
+    with pytest.raises(ValueError, match="unknown printer model"):
+        ReceiptPrinter.for_model("/dev/null", "tm-unknown")

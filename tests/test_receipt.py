@@ -184,3 +184,13 @@ def test_render_image_draws_every_line_of_the_layout():
     assert difference == sum(
         escpos.LINE_DOTS * (2 if line.style.double_height else 1) for line in lines
     ) - sum(escpos.LINE_DOTS * (2 if line.style.double_height else 1) for line in fewer)
+
+
+def test_a_full_stop_never_begins_a_line():
+    lines = wrap("あいうえおかきくけこさしすせそたちつてとな。に", 42)
+    assert lines == ["あいうえおかきくけこさしすせそたちつてと", "な。に"]
+
+
+def test_an_opening_bracket_never_ends_a_line():
+    lines = wrap("あいうえおかきくけこさしすせそたちつてと（なに）", 42)
+    assert lines == ["あいうえおかきくけこさしすせそたちつてと", "（なに）"]
