@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 
 from drivers import card
 from drivers.certs import check_certificate, load_ca_bundle, verify_card_signature
+from drivers.reader import CardService
 
 TIMEOUT = 10
+DIGEST = hashlib.sha256(b"canonical enrollment payload").digest()
 
 
 def test_reads_the_user_auth_certificate_of_the_card_in_the_reader(card_service, virtual_card):
@@ -17,21 +20,135 @@ def test_reads_the_user_auth_certificate_of_the_card_in_the_reader(card_service,
     assert der == virtual_card.model.identity.certificate_der
 
 
+def test_certificate_is_read_in_short_chunks_sized_from_its_der_header(card_service, virtual_card):
+    card_service.read_certificate().result(TIMEOUT)
+    reads = [cmd for cmd, _ in virtual_card.apdu_log if cmd[1] == 0xB0]
+    cert_len = len(virtual_card.model.identity.certificate_der)
+    assert reads[0][4] == 4  # the header first
+    assert all(len(cmd) == 5 for cmd in reads)  # short APDUs only
+    assert sum(cmd[4] or 256 for cmd in reads) == cert_len  # never reads past the end
+
+
 def test_tries_left_is_three_on_a_fresh_card(card_service):
     assert card_service.pin_tries_left().result(TIMEOUT) == 3
 
 
-def test_signature_with_the_right_pin_verifies_against_the_certificate(card_service, test_pki):
-    digest = hashlib.sha256(b"enrollment").digest()
-    signature = card_service.sign(bytearray(b"1234"), digest).result(TIMEOUT)
+def test_asking_the_tries_left_spends_no_try(card_service, virtual_card):
+    for _ in range(4):
+        card_service.pin_tries_left().result(TIMEOUT)
+    assert virtual_card.pin_tries_left() == 3
+
+
+def test_full_card_phase_signature_verifies_against_the_certificate(card_service, test_pki):
     der = card_service.read_certificate().result(TIMEOUT)
     cert = check_certificate(der, load_ca_bundle(test_pki.trusted_ca_pem()))
-    verify_card_signature(cert, digest, signature)
+    assert card_service.pin_tries_left().result(TIMEOUT) == 3
+    signature = card_service.sign(bytearray(b"1234"), DIGEST).result(TIMEOUT)
+    verify_card_signature(cert, DIGEST, signature)
 
 
-def test_wrong_pin_counts_down(card_service, virtual_card):
-    digest = hashlib.sha256(b"x").digest()
-    with pytest.raises(card.PinIncorrect) as wrong:
-        card_service.sign(bytearray(b"9999"), digest).result(TIMEOUT)
-    assert wrong.value.tries_left == 2
-    assert card_service.pin_tries_left().result(TIMEOUT) == 2
+def test_sign_leaves_the_card_without_pin_state(card_service, virtual_card):
+    card_service.sign(bytearray(b"1234"), DIGEST).result(TIMEOUT)
+    assert virtual_card.model.verified == set()
+
+
+def test_card_placed_and_removed_are_reported(card_service, card_events, virtual_card):
+    mark = card_events.mark()
+    virtual_card.remove()
+    card_events.wait_for("card_removed", after=mark)
+    assert not card_service.card_present
+    virtual_card.insert()
+    card_events.wait_for("card_placed", after=mark)
+    assert card_service.card_present
+    assert card_service.pin_tries_left().result(TIMEOUT) == 3
+
+
+def test_operation_without_a_card_fails_as_card_removed(card_service, card_events, virtual_card):
+    mark = card_events.mark()
+    virtual_card.remove()
+    card_events.wait_for("card_removed", after=mark)
+    with pytest.raises(card.CardRemoved):
+        card_service.read_certificate().result(TIMEOUT)
+
+
+def test_events_come_from_the_card_worker_thread(pcscd, virtual_card):
+    import threading
+
+    threads = []
+    service = CardService(pcscd.reader_name, lambda e: threads.append(threading.current_thread()))
+    service.start()
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not threads and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert threads and threads[0].name == "card-worker"
+    finally:
+        service.stop()
+
+
+def test_service_uses_the_configured_reader_not_the_first(pcscd, make_virtual_card, card_events):
+    in_first = make_virtual_card()
+    in_second = make_virtual_card(insert=False, port=pcscd.port + 1)
+    in_second.insert()
+    service = CardService(pcscd.second_reader_name, card_events)
+    service.start()
+    try:
+        card_events.wait_for("card_placed")
+        der = service.read_certificate().result(TIMEOUT)
+    finally:
+        service.stop()
+    assert der == in_second.model.identity.certificate_der
+    assert in_first.apdu_log == []
+
+
+def test_pattern_matching_no_reader_reports_the_reader_lost(pcscd, virtual_card, card_events):
+    service = CardService("No Such Reader*", card_events)
+    service.start()
+    try:
+        card_events.wait_for("reader_lost")
+        with pytest.raises(card.ReaderUnavailable):
+            service.read_certificate().result(TIMEOUT)
+    finally:
+        service.stop()
+
+
+def test_service_survives_pcscd_killed_and_restarted(
+    card_service, card_events, pcscd, virtual_card
+):
+    mark = card_events.mark()
+    pcscd.kill()
+    card_events.wait_for("reader_lost", after=mark)
+    with pytest.raises((card.ReaderUnavailable, card.CardRemoved)):
+        card_service.read_certificate().result(TIMEOUT)
+    pcscd.start()
+    card_events.wait_for("reader_back", after=mark)
+    card_events.wait_for("card_placed", after=mark)
+    assert card_service.read_certificate().result(TIMEOUT) == (
+        virtual_card.model.identity.certificate_der
+    )
+
+
+def test_card_that_stops_answering_fails_with_a_timeout_not_a_hang(
+    pcscd, make_virtual_card, card_events
+):
+    vcard = make_virtual_card(fault="hang@read#2")
+    service = CardService(pcscd.reader_name, card_events, transceive_timeout=0.5)
+    service.start()
+    try:
+        card_events.wait_for("card_placed")
+        started = time.monotonic()
+        with pytest.raises(card.CardTimeout):
+            service.read_certificate().result(TIMEOUT)
+        assert time.monotonic() - started < 3
+        vcard.remove()  # the person pulls the silent card and places it again
+        vcard.insert()
+        card_events.wait_for("card_placed", after=1)
+        assert service.pin_tries_left().result(TIMEOUT) == 3
+    finally:
+        service.stop()
+
+
+def test_stopped_service_fails_new_operations_as_reader_unavailable(pcscd):
+    service = CardService(pcscd.reader_name, lambda e: None)
+    with pytest.raises(card.ReaderUnavailable):
+        service.pin_tries_left().result(TIMEOUT)
