@@ -630,6 +630,10 @@ def _end(session: Session, ctx: FlowContext, reason: str) -> tuple[Session, tupl
 
 
 def _on_card_removed(session: Session, ctx: FlowContext) -> tuple[Session, tuple[Effect, ...]]:
+    if session.state == ERROR and session.error_next == "retry_card":
+        session = dataclasses.replace(session, card_present=False, state=PLACE_CARD)
+        session.error_kind = session.error_next = None
+        return session, ()
     if session.state == TAKE_CARD:
         session = dataclasses.replace(session, card_present=False)
         return _end(session, ctx, END_DONE)
@@ -969,9 +973,16 @@ def _error(session: Session, kind: str, next_step: str) -> Result:
 # --- failures: one table from error kind to where the session goes ----------------------
 #: kinds after which reading the card again may work
 CARD_RETRY_KINDS = frozenset(
-    {"card_not_read", "card_timeout", "card_unresponsive", "reader_unavailable", "card_error"}
+    {
+        "card_timeout",
+        "card_unexpected",
+        "card_security_status",
+        "reader_unavailable",
+        "certificate_malformed",
+        "not_mynumber_card",
+    }
 )
-PIN_WRONG_KINDS = frozenset({"pin_wrong", "pin_incorrect", "wrong_pin"})
+PIN_WRONG_KINDS = frozenset({"pin_incorrect"})
 PIN_BLOCKED_KINDS = frozenset({"pin_blocked", "pin_locked"})
 OFFLINE_KINDS = frozenset(
     {"network_unavailable", "central_unavailable", "network_timeout", "offline", "maintenance"}
@@ -1012,7 +1023,7 @@ def _pin_wrong(session: Session, event: Failed) -> Result:
     session.enrollment_id = None
     session.processing_phase = None
     session.state = PIN
-    session.input_error, session.input_error_field = "pin_wrong", "pin"
+    session.input_error, session.input_error_field = "pin_incorrect", "pin"
     return session, ()
 
 

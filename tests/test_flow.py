@@ -218,14 +218,14 @@ def test_pin_typed_in_a_state_that_does_not_want_it_is_zeroed(kiosk: Kiosk) -> N
 
 def test_wrong_pin_returns_to_the_pin_screen_with_tries_left(kiosk: Kiosk) -> None:
     kiosk.to_pin()
-    kiosk.send(f.PinEntered(bytearray(b"0000")), f.Failed("pin_wrong", tries_left=2))
+    kiosk.send(f.PinEntered(bytearray(b"0000")), f.Failed("pin_incorrect", tries_left=2))
     s = kiosk.session
-    assert (s.state, s.tries_left, s.input_error, s.last_try) == ("pin", 2, "pin_wrong", False)
+    assert (s.state, s.tries_left, s.input_error, s.last_try) == ("pin", 2, "pin_incorrect", False)
 
 
 def test_one_try_left_is_the_last_try_warning(kiosk: Kiosk) -> None:
     kiosk.to_pin()
-    kiosk.send(f.PinEntered(bytearray(b"0000")), f.Failed("pin_wrong", tries_left=1))
+    kiosk.send(f.PinEntered(bytearray(b"0000")), f.Failed("pin_incorrect", tries_left=1))
     assert kiosk.session.last_try
 
 
@@ -233,14 +233,14 @@ def test_wrong_pin_then_right_pin_signs_a_fresh_payload(kiosk: Kiosk) -> None:
     kiosk.to_pin()
     kiosk.send(f.PinEntered(bytearray(b"0000")))
     first = kiosk.effect(f.SignDigest).digest
-    kiosk.send(f.Failed("pin_wrong", tries_left=2), f.PinEntered(bytearray(b"1234")))
+    kiosk.send(f.Failed("pin_incorrect", tries_left=2), f.PinEntered(bytearray(b"1234")))
     second = kiosk.effect(f.SignDigest).digest
     assert first != second and kiosk.session.state == "processing"
 
 
 def test_last_wrong_pin_blocks_and_sends_the_person_to_the_municipal_office(kiosk: Kiosk) -> None:
     kiosk.to_pin()
-    kiosk.send(f.PinEntered(bytearray(b"0000")), f.Failed("pin_wrong", tries_left=0))
+    kiosk.send(f.PinEntered(bytearray(b"0000")), f.Failed("pin_incorrect", tries_left=0))
     assert (kiosk.session.state, kiosk.session.error_kind) == ("error", "pin_blocked")
     assert kiosk.session.error_next == "end"
 
@@ -491,15 +491,15 @@ def test_after_enqueue_the_session_forgets_id_codes_and_certificate(kiosk: Kiosk
 
 
 # --- the receipt ------------------------------------------------------------------------
-def test_printer_out_of_paper_keeps_the_receipt_on_screen(kiosk: Kiosk) -> None:
+def test_printer_no_paper_keeps_the_receipt_on_screen(kiosk: Kiosk) -> None:
     kiosk.to_enqueued()
     kiosk.send(f.Submitted(wire.ACCEPTED, mykey_id="MK12AB34"), f.Done())
-    kiosk.send(f.Failed("printer_out_of_paper"))
+    kiosk.send(f.Failed("printer_no_paper"))
     s = kiosk.session
     assert (s.state, s.receipt_on_screen, s.error_kind) == (
         "receipt",
         True,
-        "printer_out_of_paper",
+        "printer_no_paper",
     )
     assert s.receipt.receipt_no == "AB12-CD34" and s.receipt.mykey_id == "MK12AB34"
 

@@ -51,9 +51,9 @@ events = st.sampled_from(
         f.SubmitDeferred(),
         f.Printed(),
         f.StatusAnswered(applied=True, service_code="waon"),
-        f.Failed("pin_wrong", tries_left=1),
+        f.Failed("pin_incorrect", tries_left=1),
         f.Failed("card_not_read"),
-        f.Failed("printer_out_of_paper"),
+        f.Failed("printer_no_paper"),
         f.Failed("network_unavailable"),
     ]
 )

@@ -1,0 +1,62 @@
+"""The one error table and the service texts: every kind a person can meet has words."""
+
+from __future__ import annotations
+
+import pytest
+
+from kiosk import errors_table
+from kiosk.catalog import Catalog
+from kiosk.i18n import catalog as messages
+from offline_queue import wire
+
+#: Kinds the flow and the catalog produce themselves (not KioskError subclasses).
+FLOW_KINDS = (
+    "service_unknown",
+    "service_app_only",
+    "service_id_missing",
+    "service_id_length",
+    "service_id_characters",
+    "security_code_count",
+    "security_code_missing",
+    "security_code_length",
+    "security_code_characters",
+    "pin_format",
+    "status_offline",
+)
+
+
+def every_kind() -> list[str]:
+    return sorted(set(FLOW_KINDS) | set(wire.REJECTION_REASONS) | errors_table.raised_kinds())
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+@pytest.mark.parametrize("kind", every_kind())
+def test_every_error_kind_has_title_message_and_remedy(kind: str, lang: str) -> None:
+    text = errors_table.describe(kind, lang)
+    assert text.kind == kind
+    assert text.title and text.message and text.remedy
+
+
+def test_unknown_kind_falls_back_to_the_unexpected_error() -> None:
+    assert errors_table.describe("no_such_kind", "en").kind == "unexpected"
+
+
+def test_pin_blocked_remedy_sends_to_the_municipal_office() -> None:
+    assert "市区町村" in errors_table.describe("pin_blocked", "ja").remedy
+
+
+def test_card_not_read_remedy_gives_the_free_dial() -> None:
+    assert "0120-95-0178" in errors_table.describe("card_timeout", "ja").remedy
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_every_service_hint_notice_and_field_label_has_text(lang: str) -> None:
+    texts = messages(lang)
+    for service in Catalog.load().services():
+        keys = [f"services.hint.{service.hint_key}", f"services.category.{service.category}"]
+        keys.append(f"services.points_on.{service.points_on}")
+        keys += [f"services.field.{rule.label}" for rule in (service.id_rule, *service.code_rules)]
+        if service.notice_key:
+            keys.append(f"services.notice.{service.notice_key}")
+        missing = [key for key in keys if key not in texts]
+        assert not missing, f"{service.code}: {missing}"
