@@ -276,11 +276,19 @@ def test_expired_certificate_ends_with_its_remedy(kiosk: Kiosk) -> None:
 
 
 def test_card_not_read_offers_to_read_it_again(kiosk: Kiosk) -> None:
-    kiosk.send(f.Start(), f.AgreeTerms(), f.CardPlaced(), f.Failed("card_not_read"))
+    kiosk.send(f.Start(), f.AgreeTerms(), f.CardPlaced(), f.Failed("card_timeout"))
     assert kiosk.session.error_next == "retry_card"
     effects = kiosk.send(f.Done())
     assert kiosk.session.state == "reading_card"
     assert any(isinstance(e, f.ReadCertificate) for e in effects)
+
+
+def test_wrong_card_can_be_swapped_for_the_right_one(kiosk: Kiosk) -> None:
+    kiosk.send(f.Start(), f.AgreeTerms(), f.CardPlaced(), f.Failed("not_mynumber_card"))
+    kiosk.send(f.CardRemoved())
+    assert kiosk.session.state == "place_card"
+    kiosk.send(f.CardPlaced())
+    assert kiosk.session.state == "reading_card"
 
 
 def test_card_removed_mid_flow_wipes_the_session(kiosk: Kiosk) -> None:

@@ -52,7 +52,7 @@ events = st.sampled_from(
         f.Printed(),
         f.StatusAnswered(applied=True, service_code="waon"),
         f.Failed("pin_incorrect", tries_left=1),
-        f.Failed("card_not_read"),
+        f.Failed("card_timeout"),
         f.Failed("printer_no_paper"),
         f.Failed("network_unavailable"),
     ]
