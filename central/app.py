@@ -220,7 +220,7 @@ def serve(config: CentralConfig) -> None:
         http=MutualTlsH11Protocol,  # type: ignore[arg-type]
         log_level="info",
         access_log=False,
-        timeout_graceful_shutdown=2,
+        timeout_graceful_shutdown=config.shutdown_grace_seconds,  # type: ignore[arg-type]
     )
 
 

@@ -9,6 +9,7 @@ Paths in the file are relative to the file's own directory. Example::
     hash_key_file = "hash.key"            # 32+ random bytes: keys the stored hashes
     stale_minutes = 10                    # a kiosk without heartbeat this long is stale
     status_challenge_seconds = 120
+    shutdown_grace_seconds = 2            # in-flight requests get this long on SIGTERM
 
     [tls]
     cert = "tls/server.pem"
@@ -60,6 +61,7 @@ class CentralConfig:
     port: int = 8443
     stale_minutes: float = 10.0
     status_challenge_seconds: float = 120.0
+    shutdown_grace_seconds: float = 2.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -112,6 +114,7 @@ class CentralConfig:
             port=int(doc.get("port", 8443)),
             stale_minutes=float(doc.get("stale_minutes", 10.0)),
             status_challenge_seconds=float(doc.get("status_challenge_seconds", 120.0)),
+            shutdown_grace_seconds=float(doc.get("shutdown_grace_seconds", 2.0)),
         )
 
     def hash_key(self) -> bytes:
