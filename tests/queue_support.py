@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -225,3 +227,59 @@ def central_application_count(central: Any) -> int:
         return conn.execute("SELECT count(*) FROM applications").fetchone()[0]
     finally:
         conn.close()
+
+
+def sync_process(central: Any, db: Path, *extra: str) -> subprocess.Popen:
+    """``mynapoint-sync`` as its own process, as systemd runs it."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "offline_queue.sync",
+            "--db",
+            str(db),
+            "--central-url",
+            central.base_url,
+            "--ca",
+            str(central.ca_cert),
+            "--cert",
+            str(central.client_cert),
+            "--key",
+            str(central.client_key),
+            "--backoff-base",
+            "0.05",
+            "--backoff-cap",
+            "0.5",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+# -- a kiosk that enqueues in a loop, to be killed with SIGKILL (tests/test_queue_crash.py) --
+
+GUARD_SECRET_FOR_CRASH_TESTS = b"crash-test-guard-secret-32-bytes"
+
+
+def enqueue_forever(db: Path, public_pem: Path, kiosk_id: str, pki_dir: Path) -> None:
+    """Enqueue fresh enrollments forever, printing each receipt once its enqueue returned."""
+    pki = TestPKI.load_or_create(pki_dir)
+    key = SealingKey.from_pem(public_pem.read_bytes())
+    outbox = Outbox(db, [key], kiosk_id, GUARD_SECRET_FOR_CRASH_TESTS)
+    while True:
+        queued = outbox.enqueue(*signed_enrollment(new_card(pki), kiosk_id).args())
+        print(queued.receipt_no, flush=True)
+
+
+if __name__ == "__main__":
+    enqueue_forever(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4]))

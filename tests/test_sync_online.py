@@ -1,7 +1,5 @@
 """Sync against the real reference central service over HTTPS with mutual TLS on loopback."""
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -18,6 +16,8 @@ from tests.queue_support import (
     new_card,
     quick_worker,
     signed_enrollment,
+    stop,
+    sync_process,
     sync_until_settled,
 )
 
@@ -33,43 +33,6 @@ def worker(central_service, tmp_path, outbox):
     worker = quick_worker(tmp_path / "queue.sqlite3", central_client(central_service))
     yield worker
     worker.close()
-
-
-def sync_process(central, db, *extra):
-    """``mynapoint-sync`` as its own process, as systemd runs it."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "offline_queue.sync",
-            "--db",
-            str(db),
-            "--central-url",
-            central.base_url,
-            "--ca",
-            str(central.ca_cert),
-            "--cert",
-            str(central.client_cert),
-            "--key",
-            str(central.client_key),
-            "--backoff-base",
-            "0.05",
-            "--backoff-cap",
-            "0.5",
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
-def stop(process):
-    process.terminate()
-    try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
 
 
 def test_online_enrollment_is_accepted_and_the_kiosk_reads_the_answer_back(

@@ -1,0 +1,81 @@
+"""A kiosk killed with SIGKILL in the middle of enqueuing leaves a consistent queue."""
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+from cryptography.hazmat.primitives import serialization
+
+from drivers.sim.pki import TestPKI
+from offline_queue.receipt import is_valid_receipt_no
+from tests.queue_support import (
+    GUARD_SECRET_FOR_CRASH_TESTS,
+    KIOSK_ID,
+    CentralSealingKey,
+    make_outbox,
+    new_card,
+    signed_enrollment,
+)
+
+ROUNDS = 8
+
+
+def run_and_kill(db, public_pem, pki_dir, after_s):
+    """Start an enqueuing kiosk, SIGKILL it after ``after_s``; returns receipts it reported."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.queue_support",
+            str(db),
+            str(public_pem),
+            KIOSK_ID,
+            str(pki_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    printed: list[str] = []
+    reader = threading.Thread(target=lambda: printed.extend(process.stdout), daemon=True)
+    reader.start()
+    time.sleep(after_s)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(10)
+    reader.join(10)
+    return [line.strip() for line in printed if line.strip()]
+
+
+def test_kill_9_during_enqueue_leaves_a_consistent_queue_with_every_reported_receipt(tmp_path):
+    central_key = CentralSealingKey.generate()
+    public_pem = tmp_path / "sealing.pub.pem"
+    public_pem.write_bytes(
+        central_key.public.public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    pki_dir = tmp_path / "pki"
+    TestPKI.create(pki_dir)
+    db = tmp_path / "queue.sqlite3"
+    rng = random.Random()
+    reported = []
+    for _ in range(ROUNDS):
+        reported += run_and_kill(db, public_pem, pki_dir, rng.uniform(0.5, 0.9))
+
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    rows = dict(conn.execute("SELECT receipt_no, state FROM enrollments").fetchall())
+    conn.close()
+    assert len(reported) > ROUNDS  # the kiosk did enqueue between the kills
+    assert all(is_valid_receipt_no(r) for r in reported)
+    assert [rows.get(r) for r in reported] == ["pending"] * len(reported)
+    assert len(rows) - len(reported) <= ROUNDS  # at most one committed-but-unreported per kill
+
+    with make_outbox(db, [central_key.public], guard_secret=GUARD_SECRET_FOR_CRASH_TESTS) as box:
+        box.enqueue(*signed_enrollment(new_card()).args())
+        assert box.status().counts["pending"] == len(rows) + 1
