@@ -138,8 +138,15 @@ def _field_rule(table: Any, where: str) -> FieldRule:
     return FieldRule(low, high, charset, str(table.get("label", "service_id")))
 
 
+def _kiosk_allowed(table: Mapping[str, Any], where: str) -> bool:
+    """``app_only = true`` (what central reads too), or ``kiosk_allowed = false``."""
+    if "kiosk_allowed" in table:
+        return _require(table, "kiosk_allowed", bool, where)
+    return not _require(table, "app_only", bool, where)
+
+
 def _service(table: Any, order: int) -> Service:
-    where = f"service[{order}]"
+    where = f"services[{order}]"
     if not isinstance(table, Mapping):
         raise CatalogInvalid(f"{where}: expected a table")
     code = _require(table, "code", str, where)
@@ -155,7 +162,7 @@ def _service(table: Any, order: int) -> Service:
         name_en=_require(table, "name_en", str, where),
         category=_one_of(table, "category", CATEGORIES, where),
         points_on=_one_of(table, "points_on", POINTS_ON, where),
-        kiosk_allowed=_require(table, "kiosk_allowed", bool, where),
+        kiosk_allowed=_kiosk_allowed(table, where),
         id_rule=_field_rule(table.get("service_id"), f"{where}.service_id"),
         code_rules=tuple(
             _field_rule(rule, f"{where}.security_codes[{n}]") for n, rule in enumerate(codes)
@@ -200,7 +207,7 @@ def _date(table: Mapping[str, Any], key: str, where: str) -> dt.date:
 
 
 def _campaign(table: Any, index: int) -> Campaign:
-    where = f"campaign[{index}]"
+    where = f"campaigns[{index}]"
     if not isinstance(table, Mapping):
         raise CatalogInvalid(f"{where}: expected a table")
     ident = _require(table, "id", str, where)
@@ -303,15 +310,15 @@ class Catalog:
 
 
 def parse_services(doc: Any) -> tuple[Service, ...]:
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("service"), list):
-        raise CatalogInvalid("services: expected a list under key 'service'")
-    return tuple(_service(table, n) for n, table in enumerate(doc["service"]))
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("services"), list):
+        raise CatalogInvalid("services: expected a list under key 'services'")
+    return tuple(_service(table, n) for n, table in enumerate(doc["services"]))
 
 
 def parse_campaigns(doc: Any) -> tuple[Campaign, ...]:
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("campaign"), list):
-        raise CatalogInvalid("campaigns: expected a list under key 'campaign'")
-    return tuple(_campaign(table, n) for n, table in enumerate(doc["campaign"]))
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("campaigns"), list):
+        raise CatalogInvalid("campaigns: expected a list under key 'campaigns'")
+    return tuple(_campaign(table, n) for n, table in enumerate(doc["campaigns"]))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
