@@ -108,6 +108,11 @@ class CentralClient:
         self._session.close()
 
 
+#: Statuses that say "this request's content is wrong": split the batch, strike single items.
+#: Any other 4xx (404, 405, 410...) means a misconfigured or moved service: wait, never strike.
+_REFUSALS_OF_THE_CONTENT = (400, 413, 422)
+
+
 def _outcome_of(response: requests.Response) -> BatchOutcome:
     status = response.status_code
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -119,7 +124,9 @@ def _outcome_of(response: requests.Response) -> BatchOutcome:
         return NoAnswer(policy.ERROR_SERVER, retry_after)
     if status in (401, 403, 495, 496):
         return NoAnswer(policy.ERROR_TLS, retry_after)  # our identity, not the items
-    return RequestRefused()
+    if status in _REFUSALS_OF_THE_CONTENT:
+        return RequestRefused()
+    return NoAnswer(policy.ERROR_CLIENT, retry_after)  # 404, 405...: the service, not the items
 
 
 def _answered(response: requests.Response) -> BatchOutcome:

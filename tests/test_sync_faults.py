@@ -131,3 +131,31 @@ def test_a_storm_of_mixed_faults_loses_and_doubles_nothing(central_service, prox
     sync_until_settled(worker, outbox, timeout_s=40)
     assert proxy.pending_faults() == 0
     assert_each_accepted_exactly_once(central_service, outbox, queued)
+
+
+def test_a_refused_batch_is_split_so_the_items_behind_it_still_arrive(
+    central_service, proxy, outbox, worker
+):
+    queued = [enroll_valid(outbox, central_service) for _ in range(3)]
+    proxy.inject("http_422")  # the batch of 3 is refused once; each item then goes alone
+    sync_until_settled(worker, outbox)
+    assert proxy.applied["http_422"] == 1
+    assert_each_accepted_exactly_once(central_service, outbox, queued)
+
+
+def test_an_item_refused_again_and_again_goes_dead_and_is_listed_for_staff(
+    central_service, proxy, outbox, worker
+):
+    stuck = enroll_valid(outbox, central_service)
+    proxy.inject(*["http_422"] * policy.MAX_PERMANENT_FAILURES)
+    sync_until_settled(worker, outbox)
+    dead = outbox.get(stuck.enrollment_id)
+    assert (dead.state, dead.last_error_kind) == ("dead", policy.ERROR_CLIENT)
+    assert dead.has_sealed_data  # kept for staff until they have dealt with it
+    assert [d.receipt_no for d in outbox.list_by_state("dead")] == [stuck.receipt_no]
+    assert outbox.retry_dead(stuck.enrollment_id)  # staff sends it again
+    later = enroll_valid(outbox, central_service)
+    sync_until_settled(worker, outbox)
+    assert (
+        outbox.get(stuck.enrollment_id).state == outbox.get(later.enrollment_id).state == "accepted"
+    )
