@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.central",
     "tests.fixtures.screen",
     "tests.fixtures.network",
+    "tests.fixtures.appliance",
 ]

@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Install the Mynapoint kiosk as an appliance on Debian or Raspberry Pi OS.
+#
+#   sudo scripts/install.sh [--printer-usb VENDOR:PRODUCT[:SERIAL]] [--config FILE]
+#                           [--tls DIR] [--wheelhouse DIR] [--root DIR] [--no-apt]
+#                           [--python PATH]
+#
+# Idempotent: a second run with the same source and options changes nothing. It puts
+#   the code in a virtual environment      /opt/mynapoint-kiosk/venv
+#   the units, sysusers and tmpfiles       /usr/local/lib/{systemd/system,sysusers.d,tmpfiles.d}
+#   the printer's udev rule                /etc/udev/rules.d/60-mynapoint-printer.rules
+#   the configuration template             /etc/mynapoint-kiosk/kiosk.toml.example
+# creates the users (mynapoint-kiosk, mynapoint-sync, group mynapoint), the state
+# directory, and enables both services. They start once /etc/mynapoint-kiosk/kiosk.toml
+# exists (copy the template, or pass --config). Nothing runs as root afterwards.
+#
+# --root DIR installs into DIR instead of / (an image being built, or the tests): no
+# apt-get, no daemon reload, no restart; users are added to DIR/etc/passwd.
+# --wheelhouse DIR installs with no network from wheels made beforehand (the project's
+# wheel and its dependencies', e.g. by `pip wheel -w DIR .` on a machine of the same
+# kind); otherwise the code is built from this checkout, dependencies from PyPI.
+# MYNAPOINT_PIP_ARGS adds options to that pip install.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=/
+PRINTER=""
+CONFIG=""
+TLS_DIR=""
+WHEELHOUSE=""
+APT=1
+PYTHON=${PYTHON:-}
+
+APP=/opt/mynapoint-kiosk
+VENV=$APP/venv
+UNIT_DIR=/usr/local/lib/systemd/system
+SYSUSERS_CONF=/usr/local/lib/sysusers.d/mynapoint-kiosk.conf
+TMPFILES_CONF=/usr/local/lib/tmpfiles.d/mynapoint-kiosk.conf
+UDEV_RULE=/etc/udev/rules.d/60-mynapoint-printer.rules
+ETC=/etc/mynapoint-kiosk
+UNITS=(mynapoint-kiosk.service mynapoint-sync.service)
+# Runtime: pcscd (card reader), GL/EGL and mtdev (Kivy on DRM/KMS), the Japanese font.
+# Build: pyscard has no Linux wheel (swig, PC/SC headers, a compiler).
+APT_PACKAGES=(
+  pcscd libpcsclite1 fonts-noto-cjk libgl1 libegl1 libgles2 libgl1-mesa-dri libmtdev1
+  python3 python3-venv python3-dev gcc swig libpcsclite-dev
+)
+
+die() { echo "install.sh: $*" >&2; exit 2; }
+say() { echo "install.sh: $*"; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --root) ROOT=${2:?--root needs a directory}; shift 2 ;;
+    --printer-usb) PRINTER=${2:?--printer-usb needs VENDOR:PRODUCT[:SERIAL]}; shift 2 ;;
+    --config) CONFIG=${2:?--config needs a file}; shift 2 ;;
+    --tls) TLS_DIR=${2:?--tls needs a directory}; shift 2 ;;
+    --wheelhouse) WHEELHOUSE=${2:?--wheelhouse needs a directory}; shift 2 ;;
+    --no-apt) APT=0; shift ;;
+    --python) PYTHON=${2:?--python needs a path}; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+done
+
+[ "$(id -u)" -eq 0 ] || die "run as root (sudo $0 ...)"
+ROOT=$(cd "$ROOT" && pwd)
+R=${ROOT%/}              # prefix for every path below; empty for the live system
+LIVE=0; [ -z "$R" ] && LIVE=1
+if [ -n "$PRINTER" ] && ! [[ $PRINTER =~ ^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}(:[A-Za-z0-9._-]+)?$ ]]; then
+  die "--printer-usb must look like 0416:5011 or 0416:5011:SERIAL (got '$PRINTER')"
+fi
+[ -z "$CONFIG" ] || [ -f "$CONFIG" ] || die "--config $CONFIG: no such file"
+[ -z "$TLS_DIR" ] || [ -d "$TLS_DIR" ] || die "--tls $TLS_DIR: no such directory"
+if [ -n "$WHEELHOUSE" ]; then
+  WHEELHOUSE=$(cd "$WHEELHOUSE" 2>/dev/null && pwd) || die "--wheelhouse: no such directory"
+  compgen -G "$WHEELHOUSE/mynapoint_kiosk-*.whl" >/dev/null \
+    || die "--wheelhouse $WHEELHOUSE has no mynapoint_kiosk wheel"
+fi
+
+# Write $2 (a file with the wanted content) to $1 only when it differs: a rerun with
+# nothing new leaves every file, and its time stamp, as it was.
+put() {
+  local dest=$R$1 src=$2 mode=${3:-0644}
+  if [ -f "$dest" ] && cmp -s "$src" "$dest"; then
+    [ "$(stat -c %a "$dest")" = "${mode#0}" ] || chmod "$mode" "$dest"
+    return 0
+  fi
+  mkdir -p "$(dirname "$dest")"
+  install -m "$mode" "$src" "$dest"
+  say "wrote $1"
+  CHANGED=1
+}
+CHANGED=0
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+install_packages() {
+  [ "$APT" -eq 1 ] && [ "$LIVE" -eq 1 ] || return 0
+  command -v apt-get >/dev/null || die "apt-get not found: Debian or Raspberry Pi OS only"
+  local missing=() p
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# The code's fingerprint: the venv is touched only when the code or the pip options change.
+source_fingerprint() {
+  (if [ -n "$WHEELHOUSE" ]; then
+     cd "$WHEELHOUSE" && find . -maxdepth 1 -name '*.whl' -print0 | sort -z | xargs -0 sha256sum
+   else
+     cd "$SRC" && find kiosk drivers screens offline_queue central setup.cfg pyproject.toml \
+       README.md -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 2>/dev/null \
+       | sort -z | xargs -0 sha256sum
+   fi
+   echo "pip: ${MYNAPOINT_PIP_ARGS:-}") | sha256sum | cut -c1-64
+}
+
+install_venv() {
+  local stamp=$R$APP/.installed-source fingerprint staged=$WORK/src py
+  fingerprint=$(source_fingerprint)
+  if [ -x "$R$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$fingerprint" ]; then
+    return 0
+  fi
+  py=${PYTHON:-$(command -v python3)}
+  [ -x "$R$VENV/bin/python" ] || "$py" -m venv "$R$VENV"
+  local what=("$staged")
+  if [ -n "$WHEELHOUSE" ]; then
+    what=(--no-index --find-links "$WHEELHOUSE" mynapoint-kiosk)
+  else
+    # Build from a copy: pip would leave build/ and *.egg-info in the source tree.
+    mkdir -p "$staged"
+    tar -C "$SRC" --exclude=__pycache__ --exclude='*.egg-info' -cf - \
+        kiosk drivers screens offline_queue central setup.cfg pyproject.toml README.md \
+      | tar -C "$staged" -xf -
+  fi
+  # Same version, new code: pip would keep the old one, so take it out first.
+  "$R$VENV/bin/python" -m pip uninstall -q -y mynapoint-kiosk >/dev/null 2>&1 || true
+  # shellcheck disable=SC2086 # MYNAPOINT_PIP_ARGS is a list of options
+  "$R$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+      ${MYNAPOINT_PIP_ARGS:-} "${what[@]}"
+  [ "$LIVE" -eq 1 ] || relocate_venv
+  echo "$fingerprint" > "$stamp"
+  say "installed the code in $VENV"
+  CHANGED=1
+}
+
+# A venv built under --root names DIR/opt/... in its scripts; make them name /opt/...
+relocate_venv() {
+  local f
+  grep -rlF --null "$R$VENV" "$R$VENV/bin" | while IFS= read -r -d '' f; do
+    sed -i "s|$R$VENV|$VENV|g" "$f"
+  done
+}
+
+install_files() {
+  local tmp=$WORK
+  for unit in "${UNITS[@]}"; do put "$UNIT_DIR/$unit" "$SRC/systemd/$unit"; done
+  put "$SYSUSERS_CONF" "$SRC/systemd/mynapoint-kiosk.sysusers"
+  put "$TMPFILES_CONF" "$SRC/systemd/mynapoint-kiosk.tmpfiles"
+  put "$APP/share/doc/appliance.md" "$SRC/docs/appliance.md"
+  put "$ETC/kiosk.toml.example" "$SRC/systemd/kiosk.toml.example" 0640
+  printer_rule > "$tmp/rule"
+  if [ -n "$PRINTER" ] || [ ! -f "$R$UDEV_RULE" ]; then put "$UDEV_RULE" "$tmp/rule"; fi
+  if [ -n "$CONFIG" ]; then put "$ETC/kiosk.toml" "$CONFIG" 0640; fi
+  if [ -n "$TLS_DIR" ]; then
+    for f in "$TLS_DIR"/*; do [ -f "$f" ] && put "$ETC/tls/$(basename "$f")" "$f" 0640; done
+  fi
+}
+
+# The udev rule for --printer-usb (or the template's default printer).
+printer_rule() {
+  local vendor product serial=""
+  if [ -z "$PRINTER" ]; then cat "$SRC/systemd/60-mynapoint-printer.rules"; return; fi
+  IFS=: read -r vendor product serial <<< "$PRINTER"
+  vendor=${vendor,,}; product=${product,,}
+  sed -e "s/ATTRS{idVendor}==\"[0-9a-f]*\"/ATTRS{idVendor}==\"$vendor\"/" \
+      -e "s/ATTRS{idProduct}==\"[0-9a-f]*\"/ATTRS{idProduct}==\"$product\"/" \
+      "$SRC/systemd/60-mynapoint-printer.rules" \
+    | if [ -n "$serial" ]; then
+        sed -e "s/ATTRS{idProduct}==\"$product\", /&ATTRS{serial}==\"$serial\", /"
+      else cat; fi
+}
+
+create_users_and_dirs() {
+  local rootopt=()
+  [ "$LIVE" -eq 1 ] || rootopt=(--root="$ROOT")
+  local created
+  created=$(systemd-sysusers "${rootopt[@]}" "$(basename "$SYSUSERS_CONF")" 2>&1)
+  [ -z "$created" ] || { echo "$created"; CHANGED=1; }
+  mkdir -p "$R$ETC/tls"
+  systemd-tmpfiles "${rootopt[@]}" --create "$(basename "$TMPFILES_CONF")"
+}
+
+enable_units() {
+  if [ "$LIVE" -eq 0 ]; then
+    systemctl --root="$ROOT" enable --quiet "${UNITS[@]}"
+    return
+  fi
+  if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    command -v udevadm >/dev/null && {
+      udevadm control --reload
+      udevadm trigger --action=add --subsystem-match=tty
+    }
+  fi
+  systemctl enable --quiet "${UNITS[@]}"
+  if [ -d /run/systemd/system ] && [ "$CHANGED" -eq 1 ]; then
+    systemctl try-restart "${UNITS[@]}"   # an upgrade: running services pick it up
+  fi
+}
+
+install_packages
+install_files
+install_venv
+create_users_and_dirs
+enable_units
+if [ ! -f "$R$ETC/kiosk.toml" ]; then
+  say "next: cp $ETC/kiosk.toml.example $ETC/kiosk.toml, edit it, put the certificates"
+  say "      in $ETC/tls/, then: systemctl start ${UNITS[*]}"
+fi
+[ "$CHANGED" -eq 1 ] || say "already installed, nothing changed"
