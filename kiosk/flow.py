@@ -236,6 +236,7 @@ class CardRemoved:
 class CertificateRead:
     certificate_der: bytes
     tries_left: int | None = None
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
     def __repr__(self) -> str:  # never print a certificate
         return f"CertificateRead(<{len(self.certificate_der)} bytes>, tries_left={self.tries_left})"
@@ -244,11 +245,13 @@ class CertificateRead:
 @dataclass(frozen=True)
 class TriesLeftRead:
     tries_left: int
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
 
 @dataclass(frozen=True)
 class StatusChallenge:
     nonce: str
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
 
 @dataclass(frozen=True)
@@ -283,6 +286,7 @@ class PinEntered:
 @dataclass(frozen=True, repr=False)
 class Signed:
     signature: bytes
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
     def __repr__(self) -> str:
         return "Signed(<signature>)"
@@ -290,13 +294,14 @@ class Signed:
 
 @dataclass(frozen=True)
 class SignatureVerified:
-    pass
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
 
 @dataclass(frozen=True)
 class Enqueued:
     enrollment_id: str
     receipt_no: str
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
 
 @dataclass(frozen=True)
@@ -307,16 +312,19 @@ class Submitted:
     mykey_id: str | None = None
     reason: str | None = None
     service_code: str | None = None
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
 
 @dataclass(frozen=True)
 class SubmitDeferred:
     """Not sent now (offline, timeout): the sync worker will deliver it."""
 
+    session_id: str = ""  # the session that asked; answers to another are dropped
+
 
 @dataclass(frozen=True)
 class Printed:
-    pass
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
 
 @dataclass(frozen=True)
@@ -327,6 +335,7 @@ class StatusAnswered:
     service_code: str | None = None
     mykey_id: str | None = None
     campaign_id: str | None = None
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
 
 @dataclass(frozen=True)
@@ -335,6 +344,7 @@ class Failed:
 
     kind: str
     tries_left: int | None = None
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
 
 # --- effects (out) ---------------------------------------------------------------------
@@ -342,15 +352,17 @@ class Failed:
 class ReadCertificate:
     """Read the user-auth certificate, check chain and dates; also read PIN tries left."""
 
+    session_id: str = ""  # the session that asked; answers to another are dropped
+
 
 @dataclass(frozen=True)
 class ReadTriesLeft:
-    pass
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
 
 @dataclass(frozen=True)
 class FetchStatusChallenge:
-    pass
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
 
 @dataclass(frozen=True, repr=False)
@@ -359,6 +371,7 @@ class SignDigest:
 
     digest: bytes
     pin: bytearray
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
     def __repr__(self) -> str:
         return f"SignDigest(digest={self.digest.hex()[:12]}..., pin=<redacted>)"
@@ -369,6 +382,7 @@ class VerifySignature:
     certificate_der: bytes
     digest: bytes
     signature: bytes
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
     def __repr__(self) -> str:
         return "VerifySignature(<redacted>)"
@@ -381,6 +395,7 @@ class Enqueue:
     payload: dict[str, Any]
     certificate_der: bytes
     signature: bytes
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
     def __repr__(self) -> str:
         return f"Enqueue(enrollment_id={self.payload.get('enrollment_id')})"
@@ -391,6 +406,7 @@ class Submit:
     """Send now if online (or wake the sync worker); answers Submitted / SubmitDeferred."""
 
     enrollment_id: str
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
 
 @dataclass(frozen=True, repr=False)
@@ -398,6 +414,7 @@ class QueryStatus:
     certificate_der: bytes
     nonce: str
     signature: bytes
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
     def __repr__(self) -> str:
         return "QueryStatus(<redacted>)"
@@ -422,6 +439,7 @@ class ReceiptFacts:
 @dataclass(frozen=True)
 class PrintReceipt:
     receipt: ReceiptFacts
+    session_id: str = ""  # the session that asked; answers to another are dropped
 
 
 @dataclass(frozen=True)
@@ -560,6 +578,9 @@ def new_session(ctx: FlowContext, *, online: bool = True, notice: str | None = N
 def step(session: Session, event: Event, ctx: FlowContext) -> tuple[Session, tuple[Effect, ...]]:
     """The next session and the effects to run, for one event."""
     was = session.state
+    if _stale(session, event):
+        _refuse(event)
+        return session, ()
     if isinstance(event, NetworkChanged):
         return dataclasses.replace(session, online=event.online), ()
     if isinstance(event, Tick):
@@ -578,7 +599,22 @@ def step(session: Session, event: Event, ctx: FlowContext) -> tuple[Session, tup
             session.input_error = None
             session.input_error_field = None
         session, effects = handler(session, event, ctx)
-    return session, tuple(effects) + tuple(_timer_effects(was, session, ctx, event))
+    effects = _stamp(effects, session.session_id)
+    return session, effects + tuple(_timer_effects(was, session, ctx, event))
+
+
+def _stale(session: Session, event: Event) -> bool:
+    """A device answer for a session that has ended (e.g. a late card error)."""
+    asked_by = getattr(event, "session_id", "")
+    return bool(asked_by) and asked_by != session.session_id
+
+
+def _stamp(effects: Iterable[Effect], session_id: str) -> tuple[Effect, ...]:
+    """Name the asking session on every effect that will be answered."""
+    return tuple(
+        dataclasses.replace(e, session_id=session_id) if getattr(e, "session_id", None) == "" else e
+        for e in effects
+    )
 
 
 #: Device answers are taken only in the processing phase that asked for them.

@@ -412,7 +412,7 @@ def test_choosing_another_service_clears_what_was_typed(kiosk: Kiosk) -> None:
 def test_confirm_reads_the_pin_tries_left(kiosk: Kiosk) -> None:
     kiosk.to_choose_service()
     kiosk.send(f.ServiceChosen("waon"), f.IdsEntered(WAON_ID, ("1234",)))
-    assert f.ReadTriesLeft() in kiosk.send(f.Confirmed())
+    assert f.ReadTriesLeft(kiosk.session.session_id) in kiosk.send(f.Confirmed())
 
 
 # --- what the central service answers -------------------------------------------------------
@@ -677,3 +677,18 @@ def test_flow_wrapper_keeps_the_current_session(catalog: Catalog) -> None:
     flow = f.Flow(lambda: ctx)
     flow.dispatch(f.Start())
     assert flow.session.state == "notes"
+
+
+def test_effects_name_the_session_that_asked(kiosk: Kiosk) -> None:
+    kiosk.send(f.Start(), f.AgreeTerms())
+    (read,) = [e for e in kiosk.send(f.CardPlaced()) if isinstance(e, f.ReadCertificate)]
+    assert read.session_id == kiosk.session.session_id
+
+
+def test_late_answer_for_an_ended_session_is_dropped(kiosk: Kiosk) -> None:
+    kiosk.to_pin()
+    kiosk.send(f.PinEntered(bytearray(b"1234")))
+    asked_by = kiosk.effect(f.SignDigest).session_id
+    kiosk.send(f.CardRemoved(), f.Start(), f.AgreeTerms(), f.CardPlaced())
+    kiosk.send(f.Failed("card_timeout", session_id=asked_by))
+    assert kiosk.session.state == "reading_card" and kiosk.session.error_kind is None
