@@ -141,26 +141,6 @@ class Printable(Protocol):
     def to_escpos(self, mode: str, columns: int) -> bytes: ...
 
 
-@dataclass(frozen=True)
-class PrinterModel:
-    """What the kiosk must know about a printer model to print on it."""
-
-    mode: str  # "kanji" if it has a Kanji ROM with Shift_JIS, else "raster"
-    columns: int  # Font A (12 x 24 dots) columns across the printable width
-    baudrate: int = 115200
-
-
-#: Models the kiosk configuration may name (``printer.model``). Columns follow the
-#: printable width: 512 dots -> 42, 576 dots -> 48, 384 dots (58 mm paper) -> 32.
-PRINTER_MODELS = {
-    "kanji-80mm-512dots": PrinterModel("kanji", 42),
-    "kanji-80mm-576dots": PrinterModel("kanji", 48),
-    "raster-80mm-576dots": PrinterModel("raster", 48),
-    "raster-58mm-384dots": PrinterModel("raster", 32),
-    "virtual": PrinterModel("kanji", 42),
-}
-
-
 def transmission_seconds(n_bytes: int, baudrate: int) -> float:
     """How long ``n_bytes`` take on the wire at ``baudrate`` (8N1)."""
     return n_bytes * BITS_PER_BYTE_ON_WIRE / baudrate
@@ -191,17 +171,6 @@ class ReceiptPrinter:
         self._serial: serial.Serial | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="printer")
         self._job_done = False
-
-    @classmethod
-    def for_model(cls, port: str, model: str, **options: float | bool) -> ReceiptPrinter:
-        """A printer configured by model name (``PRINTER_MODELS``)."""
-        try:
-            spec = PRINTER_MODELS[model]
-        except KeyError:
-            raise ValueError(
-                f"unknown printer model {model!r}; one of {sorted(PRINTER_MODELS)}"
-            ) from None
-        return cls(port, spec.baudrate, spec.mode, spec.columns, **options)
 
     # --- public API --------------------------------------------------------------------
 

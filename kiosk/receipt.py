@@ -7,8 +7,9 @@ comes from ``kiosk/locales/<lang>/receipt.toml``. The same receipt renders to
 - ESC/POS bytes, ``render_escpos(receipt, mode, columns)``: ``"kanji"`` sends text in
   Shift_JIS Kanji mode, ``"raster"`` draws the text as bitmaps (for printers without
   Kanji ROM); the QR code and the cut stay native commands in both;
-- an image, ``render_image(receipt)``, that the screen shows when the printer cannot
-  print (the receipt's content is never lost with the paper).
+- an image, ``render_image(receipt)`` (``render_png`` for bytes), that the screen
+  shows when the printer cannot print (the receipt's content is never lost with the
+  paper).
 
 Text wraps at the printer's columns, full-width characters counting two. Characters
 outside Shift_JIS (𠮷, ①, 髙, emoji) never crash: a receipt holding one is printed in
@@ -21,6 +22,7 @@ cannot draw either (emoji) becomes 〓. ``effective_mode`` says which mode a rec
 
 from __future__ import annotations
 
+import io
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
@@ -52,11 +54,15 @@ class InvalidReceiptData(KioskError, ValueError):
     kind = "receipt_invalid"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReceiptData:
-    """Everything a receipt says. ``campaign_rule`` is either text already in ``lang``
-    or a campaign mapping: ``{"rate_percent": 25, "cap_points": 5000}`` or
-    ``{"flat_points": 7500}``, worded by the receipt catalog."""
+    """Everything a receipt says (keyword arguments only).
+
+    ``campaign_rule`` is either text already in ``lang`` or a campaign mapping:
+    ``{"rate_percent": 25, "cap_points": 5000}`` or ``{"flat_points": 7500}``, worded
+    by the receipt catalog. ``service_user_id`` may be the full ID or one already
+    masked by ``kiosk.flow.mask_user_id``: the layout masks all but the last 4 either
+    way (masking is idempotent)."""
 
     receipt_no: str
     issued_at: datetime
@@ -66,9 +72,9 @@ class ReceiptData:
     service_name: str
     service_user_id: str
     state: str
+    mykey_id: str | None = None
     status_url: str
     lang: str = "ja"
-    mykey_id: str | None = None
     legal_representative: bool = False
 
     def __post_init__(self) -> None:
@@ -490,3 +496,10 @@ def render_image(receipt: Receipt, columns: int = 42) -> Image.Image:
         image.paste(part, (x, y))
         y += part.height
     return image
+
+
+def render_png(receipt: Receipt, columns: int = 42) -> bytes:
+    """``render_image`` as PNG bytes (for a Kivy texture or a file)."""
+    buffer = io.BytesIO()
+    render_image(receipt, columns).save(buffer, format="PNG")
+    return buffer.getvalue()

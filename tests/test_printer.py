@@ -15,6 +15,7 @@ from drivers.printer import (
     PrinterTimeout,
     ReceiptPrinter,
 )
+from drivers.sim.vprinter import VirtualPrinter
 from kiosk.receipt import layout, render_image
 from tests.fixtures.printer import make_receipt_data
 
@@ -147,11 +148,20 @@ def test_dle_eot_answers_map_to_the_right_error(answers, problem):
     assert PrinterStatus.from_bytes(*answers).problem is problem
 
 
-def test_printer_model_from_configuration_sets_mode_and_columns(virtual_printer):
-    with ReceiptPrinter.for_model(virtual_printer.port, "raster-58mm-384dots") as printer:
-        assert (printer.mode, printer.columns) == ("raster", 32)
-
-
-def test_unknown_printer_model_is_refused():
-    with pytest.raises(ValueError, match="unknown printer model"):
-        ReceiptPrinter.for_model("/dev/null", "tm-unknown")
+def test_printing_resumes_when_the_printer_is_plugged_back_in(tmp_path, receipt):
+    link = tmp_path / "ttyPRINTER"  # a stable name, as a udev rule gives a USB printer
+    first = VirtualPrinter(tmp_path / "first")
+    link.symlink_to(first.start())
+    with ReceiptPrinter(str(link), status_timeout=0.5) as printer:
+        try:
+            printer.print_receipt(receipt).result(timeout=10)
+            first.vanish()
+            with pytest.raises(PrinterDisconnected):
+                printer.print_receipt(receipt).result(timeout=10)
+        finally:
+            first.stop()
+        with VirtualPrinter(tmp_path / "second") as second:
+            link.unlink()
+            link.symlink_to(second.port)
+            printer.print_receipt(receipt).result(timeout=10)
+            assert second.wait_for_receipts(1)[0].complete

@@ -19,6 +19,7 @@ from kiosk.receipt import (
     print_items,
     render_escpos,
     render_image,
+    render_png,
     wrap,
 )
 from tests.fixtures.printer import make_receipt_data
@@ -194,3 +195,11 @@ def test_a_full_stop_never_begins_a_line():
 def test_an_opening_bracket_never_ends_a_line():
     lines = wrap("あいうえおかきくけこさしすせそたちつてと（なに）", 42)
     assert lines == ["あいうえおかきくけこさしすせそたちつてと", "（なに）"]
+
+
+def test_an_id_already_masked_by_the_flow_is_printed_the_same():
+    assert mask_service_user_id(mask_service_user_id("09012345678")) == "*******5678"
+
+
+def test_render_png_gives_png_bytes_for_the_screen():
+    assert render_png(layout(make_receipt_data())).startswith(b"\x89PNG\r\n\x1a\n")
