@@ -8,7 +8,8 @@ reads only what the central rules need, tolerantly:
   enrolled from a kiosk when ``kiosk = false`` or ``app_only = true``;
 - a campaign entry's id is ``id`` (or ``campaign_id``); it is open from ``starts``
   (or ``start`` / ``opens``) to ``ends`` (or ``end`` / ``deadline`` / ``closes``),
-  dates or date-times; either end may be absent.
+  dates (inclusive, Japan time) or date-times; either end may be absent; a campaign
+  with ``kiosk_enrollment = false`` is not enrolled at kiosks at all.
 
 A missing file means an empty list and no rule: every service and campaign is allowed.
 """
@@ -113,6 +114,8 @@ class Catalog:
         for entry in campaigns:
             if str(_first(entry, _CAMPAIGN_ID_KEYS)) != campaign_id:
                 continue
+            if entry.get("kiosk_enrollment", True) is False:
+                return False
             try:
                 at = _as_datetime(created_at, end=False)
                 start = _as_datetime(_first(entry, _START_KEYS), end=False)

@@ -1,0 +1,157 @@
+"""What the central service tells kiosks besides answers: the payment-service catalog,
+the campaigns, the sealing key; and what it learns from them: heartbeats (staff view).
+Real service over mTLS on SQLite, fed the kiosk's own data files."""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from central.sealing import write_new_sealing_key
+from drivers.sim.pki import TestPKI
+from offline_queue import wire
+from tests.fixtures.central import CentralService, start_central
+
+DATA = Path(__file__).resolve().parent.parent / "kiosk" / "data"
+SERVICES, CAMPAIGNS = DATA / "services.toml", DATA / "campaigns.toml"
+STALE_MINUTES = 0.02  # 1.2 s, so "stale" can be seen in a test
+
+
+@pytest.fixture(scope="module")
+def jpki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    return TestPKI.create(tmp_path_factory.mktemp("jpki"))
+
+
+@pytest.fixture
+def central(tmp_path: Path, jpki: TestPKI) -> Any:
+    service = start_central(
+        tmp_path,
+        pki=jpki,
+        services_file=SERVICES,
+        campaigns_file=CAMPAIGNS,
+        stale_minutes=STALE_MINUTES,
+    )
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def get(svc: CentralService, path: str, kiosk_id: str | None = None) -> Any:
+    with svc.session(kiosk_id) as s:
+        r = s.get(svc.base_url + path, timeout=10)
+    r.raise_for_status()
+    return r.json()
+
+
+def enroll(svc: CentralService, campaign_id: str, service_code: str = "waon") -> dict:
+    code, user_id, codes = svc.new_account(service_code)
+    item, _ = svc.make_item(
+        svc.pki.issue_card(),
+        service_code=code,
+        service_user_id=user_id,
+        security_codes=codes,
+        campaign_id=campaign_id,
+    )
+    with svc.session() as s:
+        r = s.post(svc.base_url + wire.BATCH_PATH, json=wire.batch_body([item]), timeout=30)
+    return r.json()["results"][0]
+
+
+def test_catalog_serves_the_configured_services_file(central: CentralService) -> None:
+    expected = tomllib.loads(SERVICES.read_text(encoding="utf-8"))["services"]
+    served = get(central, wire.CATALOG_PATH)["services"]
+    assert [s["code"] for s in served] == [s["code"] for s in expected]
+    assert served[0]["service_id"] == expected[0]["service_id"]
+
+
+def test_campaigns_serve_the_configured_campaigns_file(central: CentralService) -> None:
+    served = get(central, wire.CAMPAIGNS_PATH)["campaigns"]
+    assert "demo-2026" in [c["id"] for c in served]
+    assert next(c for c in served if c["id"] == "2020")["starts"] == "2020-09-01"
+
+
+def test_without_data_files_catalog_and_campaigns_are_empty(tmp_path: Path, jpki: TestPKI) -> None:
+    svc = start_central(tmp_path, pki=jpki)
+    try:
+        assert get(svc, wire.CATALOG_PATH)["services"] == []
+        assert get(svc, wire.CAMPAIGNS_PATH)["campaigns"] == []
+    finally:
+        svc.stop()
+
+
+def test_an_open_campaign_accepts(central: CentralService) -> None:
+    assert enroll(central, "demo-2026")["status"] == "accepted"
+
+
+def test_a_campaign_past_its_deadline_is_closed(central: CentralService) -> None:
+    assert enroll(central, "2020")["reason"] == "campaign_closed"
+
+
+def test_a_campaign_not_enrolled_at_kiosks_is_closed_here(central: CentralService) -> None:
+    assert enroll(central, "2022-health-insurance")["reason"] == "campaign_closed"
+
+
+def test_an_unknown_campaign_is_closed(central: CentralService) -> None:
+    assert enroll(central, "no-such-round")["reason"] == "campaign_closed"
+
+
+def test_an_app_only_service_is_not_allowed_from_a_kiosk(central: CentralService) -> None:
+    assert enroll(central, "demo-2026", "rakuten_pay")["reason"] == "service_not_allowed"
+
+
+def test_heartbeat_shows_in_the_kiosk_list(central: CentralService) -> None:
+    beat = {
+        "kiosk_version": "0.1.0",
+        "queue_depth": 3,
+        "oldest_pending_age_s": 42.0,
+        "printer": "ok",
+        "reader": "no_reader",
+        "last_sync": "2026-11-26T00:00:00Z",
+    }
+    with central.session() as s:
+        s.post(central.base_url + wire.HEARTBEAT_PATH, json=beat, timeout=10).raise_for_status()
+    (kiosk,) = get(central, wire.KIOSKS_PATH)["kiosks"]
+    assert kiosk["kiosk_id"] == central.kiosk_id  # from the client certificate
+    assert (kiosk["queue_depth"], kiosk["reader"]) == (3, "no_reader")
+    assert kiosk["stale"] is False
+
+
+def test_a_kiosk_without_heartbeat_turns_stale(central: CentralService) -> None:
+    with central.session("K-TEST-0009") as s:
+        s.post(central.base_url + wire.HEARTBEAT_PATH, json={}, timeout=10).raise_for_status()
+    time.sleep(STALE_MINUTES * 60 + 0.5)
+    (kiosk,) = get(central, wire.KIOSKS_PATH)["kiosks"]
+    assert kiosk["kiosk_id"] == "K-TEST-0009"
+    assert kiosk["stale"] is True
+
+
+def test_sealing_key_endpoint_names_the_current_key(central: CentralService) -> None:
+    served = get(central, wire.SEALING_KEY_PATH)
+    assert served["key_id"] == central.key_id
+    assert wire.SealingKey.from_pem(served["public_key_pem"].encode()).key_id == central.key_id
+
+
+def test_after_key_rotation_items_sealed_to_the_old_key_still_open(
+    central: CentralService,
+) -> None:
+    code, user_id, codes = central.new_account()
+    old_item, _ = central.make_item(
+        central.pki.issue_card(),
+        service_code=code,
+        service_user_id=user_id,
+        security_codes=codes,
+        campaign_id="demo-2026",
+    )
+    time.sleep(0.01)
+    new_key_id = write_new_sealing_key(central.directory / "sealing")
+    central.stop()
+    central.start()
+    assert get(central, wire.SEALING_KEY_PATH)["key_id"] == new_key_id
+    with central.session() as s:
+        r = s.post(central.base_url + wire.BATCH_PATH, json=wire.batch_body([old_item]), timeout=30)
+    assert r.json()["results"][0]["status"] == "accepted"
