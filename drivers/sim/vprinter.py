@@ -458,16 +458,19 @@ class VirtualPrinter:
             self._end_line()
 
     def _add_image(self, band: Image.Image) -> None:
+        """Stack a GS v 0 band under the previous one, left-aligned on the paper's width."""
         items = self._current.items
-        if items and isinstance(items[-1], PrintedImage) and items[-1].image.width == band.width:
-            above = items[-1].image
-            merged = Image.new("L", (band.width, above.height + band.height), 255)
-            merged.paste(above, (0, 0))
-            merged.paste(band, (0, above.height))
-            items[-1] = PrintedImage(merged)
-        else:
+        paper = max(self.columns * escpos.DOTS_PER_COLUMN, band.width)
+        above = items[-1].image if items and isinstance(items[-1], PrintedImage) else None
+        if above is None:
             self._end_pending_line()
-            items.append(PrintedImage(band))
+        height = band.height + (above.height if above else 0)
+        merged = Image.new("L", (max(paper, above.width if above else 0), height), 255)
+        if above is not None:
+            merged.paste(above, (0, 0))
+            items.pop()
+        merged.paste(band, (0, height - band.height))
+        items.append(PrintedImage(merged))
 
     def _finish_receipt(self, complete: bool) -> None:
         receipt, self._current = self._current, PrintedReceipt()
