@@ -38,13 +38,17 @@ def load_or_create_guard_secret(path: str | Path) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        secret = path.read_bytes()
-        if len(secret) < GUARD_SECRET_BYTES:
-            raise ValueError(f"guard secret {path} is shorter than {GUARD_SECRET_BYTES} bytes")
-        return secret
+        return _existing_guard_secret(path)
     secret = secrets.token_bytes(GUARD_SECRET_BYTES)
     with os.fdopen(fd, "wb") as f:
         f.write(secret)
         f.flush()
         os.fsync(f.fileno())
+    return secret
+
+
+def _existing_guard_secret(path: Path) -> bytes:
+    secret = path.read_bytes()
+    if len(secret) < GUARD_SECRET_BYTES:
+        raise ValueError(f"guard secret {path} is shorter than {GUARD_SECRET_BYTES} bytes")
     return secret
