@@ -16,15 +16,17 @@ key and cannot open its own queue.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -43,6 +45,7 @@ from offline_queue.receipt import new_receipt_no, normalize_receipt_no
 from offline_queue.wake import send_wake
 from offline_queue.wire import WIRE_VERSION, SealingKey, canonical_bytes, seal_for_central
 
+T = TypeVar("T")
 _GUARD_TAG = b"mynapoint-card-guard-v1|"
 _BLOCKING_STATES = (policy.PENDING, policy.SENDING, policy.ACCEPTED)
 _RECEIPT_TRIES = 20
@@ -94,6 +97,13 @@ class QueueStatus:
     last_error_at: float | None = None
     not_before: float | None = None
 
+    @property
+    def online(self) -> bool | None:
+        """True when the last word from the central service was an answer (None: never tried)."""
+        if self.last_success_at is None and self.last_error_at is None:
+            return None
+        return (self.last_success_at or 0.0) >= (self.last_error_at or 0.0)
+
 
 def issuer_serial_key_of(certificate_der: bytes) -> bytes:
     """The card's issuer DN and serial as one byte string (input of the local card guard)."""
@@ -138,6 +148,17 @@ def _row_to_enrollment(row: dict[str, Any]) -> Enrollment:
     )
 
 
+def _serialized(method: Callable[..., T]) -> Callable[..., T]:
+    """One thread at a time on the outbox's connection (the UI and a worker thread may share it)."""
+
+    @functools.wraps(method)
+    def locked(self: Outbox, *args: Any, **kwargs: Any) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 _SELECT_ENROLLMENT = """
     SELECT enrollment_id, receipt_no, kiosk_id, created_at, enqueued_at, state, attempts,
            next_attempt_at, last_error_kind, mykey_id, service_code, reason, answered_at,
@@ -147,7 +168,7 @@ _SELECT_ENROLLMENT = """
 
 
 class Outbox:
-    """The kiosk side of the queue: enqueue, look up, status. Thread-safe for one caller."""
+    """The kiosk side of the queue: enqueue, look up, status. Safe to share between threads."""
 
     def __init__(
         self,
@@ -173,6 +194,7 @@ class Outbox:
         self.kiosk_id = kiosk_id
         self._sealing_key = sealing_keys[-1]
         self._guard_secret = bytes(guard_secret)
+        self._lock = threading.RLock()
         self._db = open_queue_db(
             self.path,
             synchronous=synchronous,
@@ -182,6 +204,7 @@ class Outbox:
 
     # -- the kiosk's writes -------------------------------------------------------------
 
+    @_serialized
     def enqueue(
         self,
         payload: dict[str, Any],
@@ -208,6 +231,7 @@ class Outbox:
         self.wake_sync()
         return queued
 
+    @_serialized
     def mark_shown(self, enrollment_id: str) -> None:
         """The answer was shown (to the person, or to staff for dead rows): wipe the seal.
 
@@ -222,6 +246,7 @@ class Outbox:
                 [time.time(), *policy.FINAL_STATES, enrollment_id],
             )
 
+    @_serialized
     def retry_dead(self, enrollment_id: str) -> bool:
         """Staff action: send a dead enrollment again (False if its sealed data is gone)."""
         with write_transaction(self._db) as db:
@@ -242,15 +267,18 @@ class Outbox:
 
     # -- reads ----------------------------------------------------------------------------
 
+    @_serialized
     def already_enrolled_here(self, issuer_serial_key: bytes) -> bool:
         """True when this card has a pending, sending or accepted enrollment at this kiosk."""
         return self._guard_blocks(self._card_guard(issuer_serial_key))
 
+    @_serialized
     def get(self, enrollment_id: str) -> Enrollment | None:
         query = _SELECT_ENROLLMENT + " WHERE enrollment_id = ?"
         rows = list(self._db.query(query, [enrollment_id]))
         return _row_to_enrollment(rows[0]) if rows else None
 
+    @_serialized
     def find_by_receipt_no(self, typed: str) -> Enrollment | None:
         """Look up a receipt number as a person typed it (raises ReceiptNumberInvalid)."""
         receipt_no = normalize_receipt_no(typed)
@@ -266,6 +294,7 @@ class Outbox:
                 return enrollment
             time.sleep(0.02)
 
+    @_serialized
     def list_by_state(self, state: str, limit: int = 100) -> list[Enrollment]:
         """Rows in one state, oldest first (the staff screen's dead and rejected lists)."""
         rows = self._db.query(
@@ -273,6 +302,7 @@ class Outbox:
         )
         return [_row_to_enrollment(row) for row in rows]
 
+    @_serialized
     def status(self) -> QueueStatus:
         counts = dict.fromkeys(policy.STATES, 0)
         for row in self._db.query("SELECT state, count(*) AS n FROM enrollments GROUP BY state"):
@@ -290,6 +320,7 @@ class Outbox:
             not_before=state.get("not_before"),
         )
 
+    @_serialized
     def close(self) -> None:
         self._db.close()
 

@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -272,3 +273,34 @@ def test_database_from_newer_software_is_refused_with_a_typed_error(tmp_path, ce
     with pytest.raises(QueueUnavailable) as caught:
         make_outbox(path, [central_key.public])
     assert caught.value.kind == "queue_unavailable"
+
+
+def test_outbox_shared_between_threads_commits_every_enrollment(outbox):
+    enrollments = [signed_enrollment(new_card()) for _ in range(40)]
+    errors = []
+
+    def enqueue_some(chunk):
+        try:
+            for e in chunk:
+                outbox.enqueue(*e.args())
+                outbox.status()
+        except Exception as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=enqueue_some, args=(enrollments[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert outbox.status().counts["pending"] == 40
+
+
+def test_status_says_offline_after_a_failure_and_online_after_an_answer(outbox, tmp_path):
+    assert outbox.status().online is None  # never tried
+    queued = outbox.enqueue(*signed_enrollment(new_card()).args())
+    ledger = DeliveryLedger(tmp_path / "queue.sqlite3")
+    ledger.record_transport_failure(ledger.claim_due(10), policy.ERROR_UNREACHABLE)
+    assert outbox.status().online is False
+    answer(tmp_path / "queue.sqlite3", queued.enrollment_id, "accepted", mykey_id="AB12CD34")
+    assert outbox.status().online is True
