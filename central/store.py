@@ -149,8 +149,16 @@ class Store:
         return (row[0], json.loads(row[1])) if row else None
 
     def precheck(self, campaign_id: str, cert_ref: str, account_ref: str) -> dict[str, Any] | None:
-        """A rejection answer known without writing (already applied / account linked)."""
+        """A rejection answer known without writing (already applied / account linked).
+
+        The account is read before the person: on PostgreSQL (READ COMMITTED) each
+        statement sees the latest commits, and a person row is committed no later than
+        any link of theirs, so a link seen here always comes with its person.
+        """
         with self.transaction() as tx:
+            owner = tx.one(
+                "SELECT mykey_id FROM account_links WHERE account_ref = ?", (account_ref,)
+            )
             person = tx.one("SELECT mykey_id FROM persons WHERE cert_ref = ?", (cert_ref,))
             mykey_id = person[0] if person else None
             if mykey_id:
@@ -160,9 +168,6 @@ class Store:
                 )
                 if chosen:
                     return _already_applied(mykey_id, chosen[0])
-            owner = tx.one(
-                "SELECT mykey_id FROM account_links WHERE account_ref = ?", (account_ref,)
-            )
             if owner and owner[0] != mykey_id:
                 return {"status": "rejected", "reason": "account_already_linked"}
         return None

@@ -125,3 +125,30 @@ def test_a_person_accepted_on_one_process_is_already_applied_on_the_other(
     second, _ = b.make_item(card, service_code=code, service_user_id=user_id, security_codes=codes)
     result = _sender(b, second)()
     assert (result["reason"], result["service_code"]) == ("already_applied", "waon")
+
+
+def test_a_new_person_linking_one_account_in_two_campaigns_at_once_gets_both(
+    two_centrals: Any,
+) -> None:
+    """Their own account is not 'linked to another person', even mid-race."""
+    a, b = two_centrals
+    for _ in range(2 * ROUNDS):  # the window is narrow
+        card = a.pki.issue_card()
+        code, user_id, codes = a.new_account("waon")
+        item_a, _ = a.make_item(
+            card,
+            service_code=code,
+            service_user_id=user_id,
+            security_codes=codes,
+            campaign_id="2020-card",
+        )
+        item_b, _ = b.make_item(
+            card,
+            service_code=code,
+            service_user_id=user_id,
+            security_codes=codes,
+            campaign_id="2022-card",
+        )
+        results = _at_once([_sender(a, item_a), _sender(b, item_b)])
+        assert [r["status"] for r in results] == ["accepted", "accepted"], results
+        assert results[0]["mykey_id"] == results[1]["mykey_id"]
