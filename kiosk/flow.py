@@ -434,6 +434,7 @@ class ReceiptFacts:
     mykey_id: str | None
     legal_representative: bool
     created_at: str
+    lang: str = "ja"  # the person's language when the receipt was asked for
 
 
 @dataclass(frozen=True)
@@ -907,6 +908,7 @@ def _enqueued(session: Session, event: Enqueued, ctx: FlowContext) -> Result:
         mykey_id=None,
         legal_representative=session.legal_representative,
         created_at=created_at,
+        lang=session.lang,
     )
     _forget_secrets(session)
     if not session.online:
@@ -960,6 +962,7 @@ def _result_done(session: Session, event: Done, ctx: FlowContext) -> Result:
         return _end(session, ctx, END_DONE)
     session.state = RECEIPT
     session.receipt_printing = True
+    session.receipt = dataclasses.replace(session.receipt, lang=session.lang)
     return session, (PrintReceipt(session.receipt),)
 
 

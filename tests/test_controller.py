@@ -1,0 +1,363 @@
+"""The flow and the controller with the real parts, without Kivy.
+
+Real pcscd + vpcd with the virtual card, the virtual printer on a pty, the reference
+central service over mutual TLS, the real outbox and a real sync worker (in a thread).
+A test plays the UI: it dispatches person events and the devices' answers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers import certs
+from drivers.printer import ReceiptPrinter
+from drivers.reader import CardService
+from kiosk import flow
+from kiosk.catalog import CAMPAIGNS_FILE, SERVICES_FILE, Catalog
+from kiosk.controller import CentralLink, Controller, ReceiptSettings, receipt_data
+from kiosk.receipt import layout, render_image
+from offline_queue import policy
+from offline_queue.store import Outbox
+from tests.fixtures.central import start_central
+from tests.queue_support import central_client, quick_worker
+
+PIN = b"1234"
+UI_EFFECTS = (flow.Wipe, flow.CueCardLeftBehind, flow.StartIdleTimer, flow.StopIdleTimer)
+
+
+@pytest.fixture(scope="module")
+def central(tmp_path_factory: pytest.TempPathFactory, test_pki) -> Iterator[Any]:
+    """One central service for the module, enforcing the kiosk's own catalog and campaigns."""
+    service = start_central(
+        tmp_path_factory.mktemp("central"),
+        pki=test_pki,
+        services_file=SERVICES_FILE,
+        campaigns_file=CAMPAIGNS_FILE,
+    )
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+class KioskUnderTest:
+    """Plays the UI: owns the flow, runs device effects through the controller."""
+
+    def __init__(self, controller: Controller, kiosk_id: str, catalog: Catalog) -> None:
+        self.controller = controller
+        self.answers: queue.Queue[Any] = queue.Queue()
+        self.posting_threads: set[str] = set()
+        self.wipes: list[flow.Wipe] = []
+        self.effects: list[Any] = []
+        self.flow = flow.Flow(
+            lambda: flow.FlowContext(
+                kiosk_id=kiosk_id,
+                catalog=catalog,
+                now=time.monotonic(),
+                today=dt.date.today(),
+                idle_seconds=600,
+            )
+        )
+        controller.start(self._post)
+
+    def _post(self, event: Any) -> None:
+        self.posting_threads.add(threading.current_thread().name)
+        self.answers.put(event)
+
+    @property
+    def session(self) -> flow.Session:
+        return self.flow.session
+
+    def send(self, *events: Any) -> None:
+        for event in events:
+            for effect in self.flow.dispatch(event):
+                self.effects.append(effect)
+                if isinstance(effect, flow.Wipe):
+                    self.wipes.append(effect)
+                elif not isinstance(effect, UI_EFFECTS):
+                    self.controller.execute(effect)
+
+    def wait_for(
+        self, state: str, timeout: float = 20.0, until: Callable[[flow.Session], bool] | None = None
+    ) -> flow.Session:
+        """Feed the devices' answers to the flow until the session reaches ``state``."""
+        deadline = time.monotonic() + timeout
+        while not (self.session.state == state and (until is None or until(self.session))):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"still {self.session.state}, waiting for {state}")
+            try:
+                self.send(self.answers.get(timeout=left))
+            except queue.Empty:
+                continue
+        return self.session
+
+    # the person
+    def start_and_place_card(self, menu: str = flow.MENU_APPLY) -> flow.Session:
+        self.send(flow.Start(menu=menu))
+        if menu == flow.MENU_APPLY:
+            self.send(flow.AgreeTerms())
+        expected = flow.CHOOSE_SERVICE if menu == flow.MENU_APPLY else flow.PIN
+        return self.wait_for(expected, until=lambda s: s.state != flow.READING_CARD)
+
+    def enter(self, account: tuple[str, str, list[str]]) -> None:
+        code, user_id, codes = account
+        self.send(flow.ServiceChosen(code), flow.IdsEntered(user_id, tuple(codes)))
+        self.send(flow.Confirmed())
+        self.wait_for(flow.PIN, until=lambda s: s.tries_left is not None)
+
+    def pin(self, digits: bytes = PIN) -> bytearray:
+        buffer = bytearray(digits)
+        self.send(flow.PinEntered(buffer))
+        return buffer
+
+    def enroll(self, account: tuple[str, str, list[str]]) -> flow.Session:
+        self.start_and_place_card()
+        self.enter(account)
+        self.pin()
+        return self.wait_for(flow.RESULT)
+
+
+@pytest.fixture
+def parts(tmp_path: Path, central: Any, pcscd: Any, test_pki: Any, virtual_printer: Any):
+    """Everything a kiosk owns, started; and a sync worker delivering its queue."""
+    db = tmp_path / "queue.sqlite3"
+    guard = secrets.token_bytes(32)
+    catalog = Catalog.load()
+    printer = ReceiptPrinter(
+        virtual_printer.port, mode="kanji", columns=42, status_timeout=0.5, print_timeout=3.0
+    )
+    controller = Controller(
+        catalog=catalog,
+        make_card=lambda on_event: CardService(pcscd.reader_name, on_event, transceive_timeout=3.0),
+        printer=printer,
+        open_outbox=lambda: Outbox(db, [central.sealing_key], central.kiosk_id, guard),
+        trusted_cas=certs.load_ca_bundle(test_pki.trusted_ca_pem()),
+        receipt_settings=ReceiptSettings("テスト店", "https://central.example/status/{receipt_no}"),
+        central=CentralLink(
+            central.base_url, central.ca_cert, central.client_cert, central.client_key, 3.0
+        ),
+        submit_wait_seconds=3.0,
+        card_timeout=10.0,
+        print_timeout=5.0,
+        health_interval=0.3,
+    )
+    worker = quick_worker(db, central_client(central), idle_poll_s=0.5)
+    sync = threading.Thread(target=worker.run_forever, name="sync", daemon=True)
+    sync.start()
+    kiosk = KioskUnderTest(controller, central.kiosk_id, catalog)
+    try:
+        yield kiosk, db, guard
+    finally:
+        controller.stop()
+        worker.stop()
+        sync.join(10)
+        worker.close()
+
+
+@pytest.fixture
+def kiosk(parts) -> KioskUnderTest:
+    return parts[0]
+
+
+def queue_row(parts, central: Any, enrollment_id: str) -> Any:
+    _, db, guard = parts
+    with Outbox(db, [central.sealing_key], central.kiosk_id, guard) as outbox:
+        return outbox.get(enrollment_id)
+
+
+# --- enrollment ------------------------------------------------------------------------
+def test_whole_enrollment_is_accepted_and_its_receipt_printed(
+    kiosk: KioskUnderTest, central: Any, virtual_card: Any, virtual_printer: Any
+) -> None:
+    session = kiosk.enroll(central.new_account("waon"))
+    assert session.result == flow.RESULT_ACCEPTED and len(session.mykey_id) == 8
+    receipt_no = session.receipt_no
+    kiosk.send(flow.Done())
+    kiosk.wait_for(flow.TAKE_CARD)
+    (printed,) = virtual_printer.wait_for_receipts(1)
+    text = "\n".join(printed.text)
+    assert receipt_no in text and session.mykey_id in text
+    virtual_card.remove()
+    assert kiosk.wait_for(flow.WELCOME).notice == flow.END_DONE
+
+
+def test_central_down_makes_it_pending_and_sync_delivers_it_later(
+    parts, central: Any, virtual_card: Any
+) -> None:
+    kiosk = parts[0]
+    account = central.new_account("waon")
+    central.stop()
+    try:
+        session = kiosk.enroll(account)
+        assert session.result == flow.RESULT_PENDING
+        enrollment_id = session.enrollment_id
+        kiosk.send(flow.Done())
+        kiosk.wait_for(flow.TAKE_CARD)
+    finally:
+        central.start()
+    deadline = time.monotonic() + 20
+    while queue_row(parts, central, enrollment_id).state != policy.ACCEPTED:
+        assert time.monotonic() < deadline, "sync never delivered the pending enrollment"
+        time.sleep(0.2)
+
+
+def test_wrong_pin_then_right_pin_is_accepted(
+    kiosk: KioskUnderTest, central: Any, virtual_card: Any
+) -> None:
+    kiosk.start_and_place_card()
+    kiosk.enter(central.new_account("waon"))
+    kiosk.pin(b"9999")
+    session = kiosk.wait_for(flow.PIN, until=lambda s: s.input_error == "pin_incorrect")
+    assert session.tries_left == 2
+    kiosk.pin()
+    assert kiosk.wait_for(flow.RESULT).result == flow.RESULT_ACCEPTED
+
+
+def test_three_wrong_pins_block_the_card_and_it_stays_blocked(
+    kiosk: KioskUnderTest, central: Any, virtual_card: Any
+) -> None:
+    kiosk.start_and_place_card()
+    kiosk.enter(central.new_account("waon"))
+    for tries_left in (2, 1):
+        kiosk.pin(b"9999")
+        kiosk.wait_for(flow.PIN, until=lambda s, n=tries_left: s.tries_left == n)
+    assert kiosk.session.last_try
+    kiosk.pin(b"9999")
+    assert kiosk.wait_for(flow.ERROR).error_kind == "pin_blocked"
+    kiosk.send(flow.Done())
+    kiosk.wait_for(flow.TAKE_CARD)
+    virtual_card.remove()
+    kiosk.wait_for(flow.WELCOME)
+    virtual_card.insert()
+    kiosk.send(flow.Start(), flow.AgreeTerms())
+    assert kiosk.wait_for(flow.ERROR).error_kind == "pin_blocked"
+
+
+def test_expired_certificate_is_told_with_its_remedy(
+    kiosk: KioskUnderTest, make_virtual_card: Any
+) -> None:
+    make_virtual_card(expired=True)
+    kiosk.send(flow.Start(), flow.AgreeTerms())
+    session = kiosk.wait_for(flow.ERROR)
+    assert (session.error_kind, session.error_next) == ("certificate_expired", "end")
+
+
+def test_card_removed_in_the_middle_wipes_the_session(
+    kiosk: KioskUnderTest, central: Any, virtual_card: Any
+) -> None:
+    kiosk.start_and_place_card()
+    code, user_id, codes = central.new_account("waon")
+    kiosk.send(flow.ServiceChosen(code), flow.IdsEntered(user_id, tuple(codes)))
+    old = kiosk.session
+    typed = [old.service_user_id, *old.security_codes, old.certificate_der]
+    virtual_card.remove()
+    new = kiosk.wait_for(flow.WELCOME)
+    assert new.notice == flow.END_CARD_REMOVED and kiosk.wipes[-1].reason == "card_removed"
+    assert all(buffer == bytearray() for buffer in typed)
+    assert new.service_code is None and new.masked_user_id is None
+
+
+def test_card_removed_while_signing_stores_nothing(
+    parts, central: Any, make_virtual_card: Any
+) -> None:
+    kiosk = parts[0]
+    card = make_virtual_card(delays={"sign": 1.5})
+    kiosk.start_and_place_card()
+    kiosk.enter(central.new_account("waon"))
+    pin = kiosk.pin()
+    kiosk.wait_for(flow.PROCESSING)
+    time.sleep(0.3)
+    card.remove()
+    assert kiosk.wait_for(flow.WELCOME).notice == flow.END_CARD_REMOVED
+    time.sleep(2.0)  # let the card worker give up on the signature
+    assert pin == bytearray() or set(pin) == {0}
+    _, db, guard = parts
+    with Outbox(db, [central.sealing_key], central.kiosk_id, guard) as outbox:
+        assert sum(outbox.status().counts.values()) == 0
+
+
+def test_pin_buffer_is_zeroed_after_the_card_used_it(
+    kiosk: KioskUnderTest, central: Any, virtual_card: Any
+) -> None:
+    kiosk.start_and_place_card()
+    kiosk.enter(central.new_account("waon"))
+    pin = kiosk.pin()
+    kiosk.wait_for(flow.RESULT)
+    assert PIN not in bytes(pin)
+
+
+def test_app_only_service_is_refused_with_its_message(
+    kiosk: KioskUnderTest, virtual_card: Any
+) -> None:
+    kiosk.start_and_place_card()
+    kiosk.send(flow.ServiceChosen("rakuten_pay"))
+    assert (kiosk.session.state, kiosk.session.input_error) == (
+        flow.CHOOSE_SERVICE,
+        "service_app_only",
+    )
+
+
+def test_payment_account_already_linked_to_another_person_is_rejected(
+    kiosk: KioskUnderTest, central: Any, make_virtual_card: Any
+) -> None:
+    account = central.new_account("waon")
+    first = make_virtual_card()
+    assert kiosk.enroll(account).result == flow.RESULT_ACCEPTED
+    kiosk.send(flow.Done())
+    kiosk.wait_for(flow.TAKE_CARD)
+    first.remove()
+    kiosk.wait_for(flow.WELCOME)
+    make_virtual_card()
+    session = kiosk.enroll(account)
+    assert (session.result, session.rejection_kind) == (
+        flow.RESULT_REJECTED,
+        "account_already_linked",
+    )
+
+
+def test_printer_out_of_paper_keeps_the_receipt_on_screen(
+    kiosk: KioskUnderTest, central: Any, virtual_card: Any, virtual_printer: Any
+) -> None:
+    kiosk.enroll(central.new_account("waon"))
+    virtual_printer.paper = "out"
+    kiosk.send(flow.Done())
+    session = kiosk.wait_for(flow.RECEIPT, until=lambda s: s.receipt_on_screen)
+    assert session.error_kind == "printer_no_paper"
+    data = receipt_data(session.receipt, kiosk.controller.receipt_settings, Catalog.load())
+    assert data.receipt_no == session.receipt_no and data.state == "accepted"
+    assert render_image(layout(data)).height > 0
+    kiosk.send(flow.Done())
+    kiosk.wait_for(flow.TAKE_CARD)
+
+
+def test_status_check_shows_the_service_chosen(
+    kiosk: KioskUnderTest, central: Any, virtual_card: Any
+) -> None:
+    mykey_id = kiosk.enroll(central.new_account("rakuten_edy")).mykey_id
+    kiosk.send(flow.Done())
+    kiosk.wait_for(flow.TAKE_CARD)
+    virtual_card.remove()
+    kiosk.wait_for(flow.WELCOME)
+    virtual_card.insert()
+    kiosk.start_and_place_card(menu=flow.MENU_STATUS)
+    kiosk.pin()
+    info = kiosk.wait_for(flow.STATUS).status_info
+    assert (info.applied, info.service_code, info.mykey_id) == (True, "rakuten_edy", mykey_id)
+
+
+def test_device_answers_never_come_on_the_callers_thread(
+    kiosk: KioskUnderTest, virtual_card: Any
+) -> None:
+    kiosk.start_and_place_card()
+    assert threading.current_thread().name not in kiosk.posting_threads
+    assert kiosk.posting_threads
