@@ -26,6 +26,7 @@ ERROR_MODULES = (
     "kiosk.receipt",
     "kiosk.catalog",
     "kiosk.config",
+    "kiosk.controller",
 )
 
 
