@@ -247,6 +247,7 @@ class ReceiptPrinter:
     def _query(self, kind: StatusKind) -> int:
         """Send DLE EOT ``kind``, return its answer; note a GS r answer seen meanwhile."""
         port = self._open()
+        self._drain_stray_answers(port)
         port.write(escpos.realtime_status(kind))
         deadline = time.monotonic() + self.status_timeout
         while time.monotonic() < deadline:
@@ -258,6 +259,14 @@ class ReceiptPrinter:
             if escpos.is_transmit_status(answer[0]):
                 self._job_done = True
         raise PrinterTimeout(f"no answer to DLE EOT {int(kind)}")
+
+    def _drain_stray_answers(self, port: serial.Serial) -> None:
+        """Drop answers nobody asked for: a printer answers DLE EOT n wherever those
+        bytes occur, image data included. Keep the news of a GS r answer among them."""
+        while port.in_waiting:
+            for byte in port.read(port.in_waiting):
+                if escpos.is_transmit_status(byte):
+                    self._job_done = True
 
     def _read_status(self) -> PrinterStatus:
         answers = [self._query(kind) for kind in StatusKind]
@@ -296,6 +305,8 @@ class ReceiptPrinter:
         limit = transmission_seconds(n_bytes, self.baudrate) + self.print_timeout
         deadline = time.monotonic() + limit
         while not self._job_done:
+            if time.monotonic() > deadline:
+                raise PrinterTimeout(f"receipt not printed within {limit:.0f} s", during_print=True)
             port.timeout = self.poll_interval
             try:
                 answer = port.read(1)
@@ -303,6 +314,6 @@ class ReceiptPrinter:
                 port.timeout = self.status_timeout
             if answer and escpos.is_transmit_status(answer[0]):
                 return
-            self._raise_on_problem(self._read_status(), during_print=True)
-            if time.monotonic() > deadline:
-                raise PrinterTimeout(f"receipt not printed within {limit:.0f} s", during_print=True)
+            if not answer:  # quiet for a poll interval: ask why
+                self._raise_on_problem(self._read_status(), during_print=True)
+            # else: a stray DLE EOT answer to bytes inside the job's image data

@@ -6,6 +6,7 @@ import tty
 
 import pytest
 
+from drivers import escpos
 from drivers.printer import (
     PrinterCoverOpen,
     PrinterDisconnected,
@@ -165,3 +166,18 @@ def test_printing_resumes_when_the_printer_is_plugged_back_in(tmp_path, receipt)
             link.symlink_to(second.port)
             printer.print_receipt(receipt).result(timeout=10)
             assert second.wait_for_receipts(1)[0].complete
+
+
+def test_image_bytes_that_look_like_a_status_query_do_not_confuse_the_status(
+    receipt_printer, virtual_printer
+):
+    # A printer answers DLE EOT 4 even inside image data; with paper near its end that
+    # answer (0x1E) has the bit that means "offline" in a DLE EOT 1 answer.
+    virtual_printer.paper = "near_end"
+    query_lookalike = escpos.DLE + escpos.EOT + b"\x04"
+    band = escpos.RASTER_COMMAND + b"\x00" + b"\x03\x00" + b"\x03\x00"  # 3 x 3 bytes
+    band += query_lookalike + b"\x00\x00\x00" + query_lookalike
+    job = escpos.INITIALIZE + band + escpos.feed_and_partial_cut()
+    result = receipt_printer.print_receipt(job).result(timeout=10)
+    assert result.paper_near_end and result.status_after.online
+    assert virtual_printer.wait_for_receipts(1)[0].complete

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import select
 import signal
 import threading
@@ -37,6 +38,7 @@ from drivers import escpos
 from drivers.escpos import Align, StatusKind
 
 PAPER_STATES = ("ok", "near_end", "out")
+_REALTIME_STATUS = re.compile(re.escape(escpos.DLE + escpos.EOT) + b"([\x01-\x04])")
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ class VirtualPrinter:
         self._line_modes: _Modes | None = None
         self._current = PrintedReceipt()
         self._buffer = bytearray()
+        self._recent = b""
         self._master: int | None = None
         self._slave: int | None = None
         self._thread: threading.Thread | None = None
@@ -244,12 +247,25 @@ class VirtualPrinter:
             self.bytes_received += len(data)
             if self._paper_left is not None and self._paper_left < len(data):
                 head, data = data[: self._paper_left], data[self._paper_left :]
-                self._parse(head)
+                self._take(head)
                 self._paper_runs_out()
             elif self._paper_left is not None:
                 self._paper_left -= len(data)
-            self._parse(data)
+            self._take(data)
             self._changed.notify_all()
+
+    def _take(self, data: bytes) -> None:
+        self._answer_realtime(data)
+        self._parse(data)
+
+    def _answer_realtime(self, data: bytes) -> None:
+        """Like a real printer, answer DLE EOT n as the bytes arrive, wherever they are:
+        even inside image data (the reason Epson warns about such byte sequences)."""
+        window = self._recent + data
+        for match in _REALTIME_STATUS.finditer(window):
+            if match.end() > len(self._recent):
+                self._answer(self._realtime_status(StatusKind(match.group(1)[0])))
+        self._recent = window[-2:]
 
     def _paper_runs_out(self) -> None:
         self._paper, self._paper_left = "out", None
@@ -298,9 +314,7 @@ class VirtualPrinter:
     def _dle(self, buf: bytearray) -> int:
         if len(buf) < 3:
             return 0
-        if buf[1] == escpos.EOT[0] and 1 <= buf[2] <= len(StatusKind):
-            self._answer(self._realtime_status(StatusKind(buf[2])))
-        else:
+        if not (buf[1] == escpos.EOT[0] and 1 <= buf[2] <= len(StatusKind)):
             self.unknown_commands.append(bytes(buf[:3]))
         return 3
 
