@@ -1,0 +1,224 @@
+"""The kiosk's fleet-health report to the central service (``POST /v1/heartbeat``).
+
+So an operator sees a stuck kiosk before a shopper does: the central service lists
+every kiosk's last report (``GET /v1/kiosks``) and flags the ones gone quiet.
+
+A report holds the software version, the queue's depth and the age of its oldest
+undelivered enrollment, the printer's and the card reader's status codes and the
+time of the last delivery. Never personal data: counts, ages, times and short status
+codes only (a status that is not a plain code is sent as ``unknown``). The kiosk id
+is not in the body: the central service takes it from the client certificate.
+
+Sending never blocks the caller and never raises: the post runs on its own worker
+thread, a report is dropped when the previous one is still in flight (a central
+service that hangs does not pile up work), and failures are logged once, when they
+start, by error kind. In the kiosk app (on the Kivy main thread)::
+
+    heartbeat = Heartbeat.over_mtls(url, ca, cert, key)
+    start_on_kivy_clock(heartbeat, lambda: collect_health(
+        outbox.status(), printer=controller.printer_status, reader=controller.reader_status))
+    ...
+    heartbeat.close()   # App.on_stop
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from drivers.errors import KioskError
+from offline_queue import policy
+from offline_queue.store import QueueStatus
+from offline_queue.wire import HEARTBEAT_PATH
+
+log = logging.getLogger("kiosk.heartbeat")
+
+#: How often the kiosk reports; the central service calls a kiosk stale after minutes.
+INTERVAL_S = 60.0
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 5.0
+UNKNOWN = "unknown"
+_STATUS_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+@dataclass(frozen=True)
+class Health:
+    """One heartbeat, field for field the central service's ``Heartbeat`` body."""
+
+    kiosk_version: str
+    queue_depth: int
+    oldest_pending_age_s: float | None
+    printer: str
+    reader: str
+    last_sync: str | None
+
+    def body(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def status_code(value: object) -> str:
+    """A device status as a short code (``ok``, ``out_of_paper``...); anything else is unknown.
+
+    A driver's free-text message could hold anything; only a plain code leaves the kiosk.
+    """
+    text = getattr(value, "kind", value)  # a KioskError reports its kind
+    if isinstance(text, str) and _STATUS_CODE.fullmatch(text):
+        return text
+    return UNKNOWN
+
+
+def kiosk_version() -> str:
+    try:
+        return metadata.version("mynapoint-kiosk")
+    except metadata.PackageNotFoundError:
+        return UNKNOWN
+
+
+def _utc_text(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    moment = dt.datetime.fromtimestamp(epoch, dt.UTC).replace(microsecond=0)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def collect_health(
+    queue: QueueStatus, *, printer: object, reader: object, version: str | None = None
+) -> Health:
+    """The report for the queue's status and the devices' status codes."""
+    depth = sum(queue.counts.get(state, 0) for state in policy.OPEN_STATES)
+    age = queue.oldest_pending_age_s
+    return Health(
+        kiosk_version=version or kiosk_version(),
+        queue_depth=depth,
+        oldest_pending_age_s=None if age is None else round(age, 1),
+        printer=status_code(printer),
+        reader=status_code(reader),
+        last_sync=_utc_text(queue.last_success_at),
+    )
+
+
+def mtls_session(ca_path: str | Path, client_cert: str | Path, client_key: str | Path) -> Any:
+    """A requests session as the sync worker's: pinned CA, client certificate, no env."""
+    if not Path(ca_path).is_file():
+        raise FileNotFoundError(f"pinned CA file {ca_path} does not exist")
+    session = requests.Session()
+    session.verify = str(ca_path)
+    session.cert = (str(client_cert), str(client_key))
+    session.trust_env = False  # REQUESTS_CA_BUNDLE or a proxy must not undo the pinning
+    return session
+
+
+def _error_kind(error: requests.RequestException) -> str:
+    if isinstance(error, requests.exceptions.Timeout):
+        return policy.ERROR_TIMEOUT
+    if isinstance(error, requests.exceptions.SSLError):
+        return policy.ERROR_TLS
+    return policy.ERROR_UNREACHABLE
+
+
+class Heartbeat:
+    """Posts health reports on a worker thread; ``send`` returns at once."""
+
+    def __init__(
+        self,
+        base_url: str,
+        session: Any,
+        *,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        read_timeout_s: float = READ_TIMEOUT_S,
+    ) -> None:
+        self.url = base_url.rstrip("/") + HEARTBEAT_PATH
+        self.timeout = (connect_timeout_s, read_timeout_s)
+        self._session = session
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heartbeat")
+        self._in_flight: Future[bool] | None = None
+        self._lock = threading.Lock()
+        #: When the central service last took a report, and why the last one failed.
+        self.last_ok_at: float | None = None
+        self.last_error_kind: str | None = None
+
+    @classmethod
+    def over_mtls(
+        cls,
+        base_url: str,
+        ca_path: str | Path,
+        client_cert: str | Path,
+        client_key: str | Path,
+        **kwargs: Any,
+    ) -> Heartbeat:
+        return cls(base_url, mtls_session(ca_path, client_cert, client_key), **kwargs)
+
+    def send(self, health: Health) -> Future[bool] | None:
+        """Queue one report; None when the previous one is still on its way (this is dropped)."""
+        with self._lock:
+            if self._in_flight is not None and not self._in_flight.done():
+                return None
+            try:
+                self._in_flight = self._executor.submit(self._post, health.body())
+            except RuntimeError:  # closed
+                return None
+            return self._in_flight
+
+    def _post(self, body: dict[str, Any]) -> bool:
+        try:
+            response = self._session.post(self.url, json=body, timeout=self.timeout)
+        except requests.RequestException as error:
+            return self._failed(_error_kind(error))
+        if response.status_code >= 400:
+            kind = policy.ERROR_TLS if response.status_code in (401, 403) else policy.ERROR_SERVER
+            return self._failed(kind)
+        if self.last_error_kind is not None:
+            log.info("heartbeat_restored")
+        self.last_ok_at, self.last_error_kind = time.time(), None
+        return True
+
+    def _failed(self, kind: str) -> bool:
+        if kind != self.last_error_kind:
+            log.warning("heartbeat_failed kind=%s", kind)
+        self.last_error_kind = kind
+        return False
+
+    def close(self) -> None:
+        """Stop: a report still on its way finishes in the background, none start."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._session.close()
+
+
+def send_collected(heartbeat: Heartbeat, collect: Callable[[], Health]) -> Future[bool] | None:
+    """Collect a report and send it; a failure to collect is logged, never raised."""
+    try:
+        health = collect()
+    except (KioskError, OSError, sqlite3.Error) as error:
+        log.warning("heartbeat_not_collected kind=%s", getattr(error, "kind", type(error).__name__))
+        return None
+    return heartbeat.send(health)
+
+
+def start_on_kivy_clock(
+    heartbeat: Heartbeat,
+    collect: Callable[[], Health],
+    interval_s: float = INTERVAL_S,
+    clock: Any = None,
+) -> Any:
+    """Report now and every ``interval_s`` from the Kivy clock (call on the main thread).
+
+    ``collect`` runs on the Kivy thread (it reads the outbox and the device status the
+    UI already holds); the post runs on the heartbeat's own thread. Returns the clock
+    event (``.cancel()`` it to stop).
+    """
+    if clock is None:
+        from kivy.clock import Clock as clock
+    send_collected(heartbeat, collect)
+    return clock.schedule_interval(lambda dt: send_collected(heartbeat, collect), interval_s)
