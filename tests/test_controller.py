@@ -361,3 +361,63 @@ def test_device_answers_never_come_on_the_callers_thread(
     kiosk.start_and_place_card()
     assert threading.current_thread().name not in kiosk.posting_threads
     assert kiosk.posting_threads
+
+
+def test_staff_status_shows_counts_and_devices_but_nobody(
+    kiosk: KioskUnderTest, central: Any, virtual_card: Any
+) -> None:
+    account = central.new_account("waon")
+    kiosk.enroll(account)
+    info = kiosk.controller.staff_status()
+    assert info["queue_counts"][policy.ACCEPTED] == 1
+    assert info["reader_available"] and info["printer_problem"] is None
+    assert account[1] not in repr(info)
+
+
+def test_controller_built_from_a_configuration_file_enrolls(
+    tmp_path: Path, central: Any, pcscd: Any, test_pki: Any, virtual_printer: Any, virtual_card: Any
+) -> None:
+    from kiosk.config import hash_staff_pin, load_config
+
+    (tmp_path / "jpki-ca.pem").write_bytes(test_pki.trusted_ca_pem())
+    (tmp_path / "sealing.pem").write_bytes(central.sealing_public_pem)
+    (tmp_path / "guard.secret").write_bytes(secrets.token_bytes(32))
+    path = tmp_path / "kiosk.toml"
+    path.write_text(
+        f"""
+kiosk_id = "{central.kiosk_id}"
+staff_pin_hash = "{hash_staff_pin("2580")}"
+[store]
+name = "テスト店"
+[card]
+reader_pattern = "{pcscd.reader_name}"
+transceive_timeout = 3
+trusted_ca_bundle = "jpki-ca.pem"
+[printer]
+port = "{virtual_printer.port}"
+[central]
+base_url = "{central.base_url}"
+ca_cert = "{central.ca_cert}"
+client_cert = "{central.client_cert}"
+client_key = "{central.client_key}"
+sealing_public_keys = ["sealing.pem"]
+status_url = "https://central.example/status/{{receipt_no}}"
+[queue]
+db_path = "queue.sqlite3"
+guard_secret_path = "guard.secret"
+""",
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    controller = Controller.from_config(config, Catalog.load())
+    worker = quick_worker(config.queue.db_path, central_client(central), idle_poll_s=0.5)
+    sync = threading.Thread(target=worker.run_forever, name="sync", daemon=True)
+    sync.start()
+    try:
+        kiosk = KioskUnderTest(controller, config.kiosk_id, Catalog.load())
+        assert kiosk.enroll(central.new_account("waon")).result == flow.RESULT_ACCEPTED
+    finally:
+        controller.stop()
+        worker.stop()
+        sync.join(10)
+        worker.close()
