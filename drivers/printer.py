@@ -171,6 +171,7 @@ class ReceiptPrinter:
         self._serial: serial.Serial | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="printer")
         self._job_done = False
+        self._printing = False
 
     # --- public API --------------------------------------------------------------------
 
@@ -223,7 +224,11 @@ class ReceiptPrinter:
             raise PrinterTimeout("write to the printer timed out", during_print=True) from exc
         except (serial.SerialException, OSError, termios.error) as exc:
             self._close_port()
-            raise PrinterDisconnected(f"port {self.port} failed: {exc}") from exc
+            raise PrinterDisconnected(
+                f"port {self.port} failed: {exc}", during_print=self._printing
+            ) from exc
+        finally:
+            self._printing = False
 
     def _open(self) -> serial.Serial:
         if self._serial is None:
@@ -282,6 +287,7 @@ class ReceiptPrinter:
         port.reset_input_buffer()
         self._raise_on_problem(self._read_status(), during_print=False)
         self._job_done = False
+        self._printing = True  # from here on, part of the receipt may be on paper
         self._send(port, data + escpos.TRANSMIT_PAPER_STATUS)
         self._wait_until_printed(len(data))
         after = self._read_status()

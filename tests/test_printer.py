@@ -104,6 +104,7 @@ def test_port_vanishing_is_reported_as_disconnected(receipt_printer, virtual_pri
         receipt_printer.print_receipt(receipt).result(timeout=10)
     assert error.value.kind == "printer_disconnected"
     assert error.value.receipt is receipt
+    assert not error.value.during_print  # it vanished before anything was sent
 
 
 def test_a_port_that_does_not_exist_is_reported_as_disconnected(tmp_path, receipt):
@@ -181,3 +182,13 @@ def test_image_bytes_that_look_like_a_status_query_do_not_confuse_the_status(
     result = receipt_printer.print_receipt(job).result(timeout=10)
     assert result.paper_near_end and result.status_after.online
     assert virtual_printer.wait_for_receipts(1)[0].complete
+
+
+def test_port_vanishing_mid_receipt_is_reported_as_disconnected(
+    receipt_printer, virtual_printer, receipt
+):
+    virtual_printer.vanish_after(300)
+    with pytest.raises(PrinterDisconnected) as error:
+        receipt_printer.print_receipt(receipt).result(timeout=10)
+    assert error.value.during_print
+    assert error.value.receipt is receipt

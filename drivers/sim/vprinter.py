@@ -10,7 +10,8 @@ receipt, which is rendered to ``out_dir/receipt-NNNN.png`` (and ``.txt``).
 It answers real-time status queries (``DLE EOT 1..4``) from a state you set (paper
 ok / near end / out, cover open, offline) and ``GS r 1`` once everything before it
 was printed. ``run_out_of_paper_after(n)`` makes the paper end ``n`` bytes later, in
-the middle of a receipt; ``vanish()`` makes the port disappear, like a pulled cable.
+the middle of a receipt; ``vanish()`` (or ``vanish_after(n)``) makes the port
+disappear, like a pulled cable.
 
 While it is not online (paper out, cover open, offline), it keeps parsing the stream
 and answering ``DLE EOT``, but prints nothing and leaves ``GS r`` unanswered: data
@@ -29,6 +30,7 @@ import signal
 import threading
 import time
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,7 +124,7 @@ class VirtualPrinter:
         self._paper = "ok"
         self._cover_open = False
         self._offline = False
-        self._paper_left: int | None = None
+        self._event: tuple[int, Callable[[], None]] | None = None  # (bytes left, what)
         self._modes = _Modes()
         self._line = bytearray()
         self._line_modes: _Modes | None = None
@@ -186,8 +188,6 @@ class VirtualPrinter:
             raise ValueError(f"paper must be one of {PAPER_STATES}, got {value!r}")
         with self._changed:
             self._paper = value
-            if value != "out":
-                self._paper_left = None
 
     @property
     def cover_open(self) -> bool:
@@ -214,7 +214,12 @@ class VirtualPrinter:
     def run_out_of_paper_after(self, n_bytes: int) -> None:
         """The paper ends once ``n_bytes`` more bytes have arrived."""
         with self._changed:
-            self._paper_left = n_bytes
+            self._event = (n_bytes, self._paper_runs_out)
+
+    def vanish_after(self, n_bytes: int) -> None:
+        """The port disappears once ``n_bytes`` more bytes have arrived (cable pulled)."""
+        with self._changed:
+            self._event = (n_bytes, self.vanish)
 
     def wait_for_receipts(self, count: int, timeout: float = 5.0) -> list[PrintedReceipt]:
         """Block until ``count`` receipts (complete or cut short) were printed."""
@@ -245,13 +250,15 @@ class VirtualPrinter:
     def _receive(self, data: bytes) -> None:
         with self._changed:
             self.bytes_received += len(data)
-            if self._paper_left is not None and self._paper_left < len(data):
-                head, data = data[: self._paper_left], data[self._paper_left :]
-                self._take(head)
-                self._paper_runs_out()
-            elif self._paper_left is not None:
-                self._paper_left -= len(data)
-            self._take(data)
+            if self._event is not None and self._event[0] < len(data):
+                (left, happen), self._event = self._event, None
+                self._take(data[:left])
+                happen()
+                data = data[left:]
+            elif self._event is not None:
+                self._event = (self._event[0] - len(data), self._event[1])
+            if self._master is not None:
+                self._take(data)
             self._changed.notify_all()
 
     def _take(self, data: bytes) -> None:
@@ -268,7 +275,7 @@ class VirtualPrinter:
         self._recent = window[-2:]
 
     def _paper_runs_out(self) -> None:
-        self._paper, self._paper_left = "out", None
+        self._paper = "out"
         self._line.clear()
         if self._current.items:
             self._finish_receipt(complete=False)
