@@ -1,10 +1,12 @@
 """The virtual printer as a product: status answers from its state, its command line."""
 
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import serial
 
@@ -13,6 +15,8 @@ from drivers.escpos import StatusKind
 from drivers.printer import ReceiptPrinter
 from kiosk.receipt import layout
 from tests.fixtures.printer import make_receipt_data
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def ask(port, kind):
@@ -53,6 +57,20 @@ def test_understands_every_command_the_kiosk_sends(virtual_printer):
     assert virtual_printer.unknown_commands == []
 
 
+def read_line(process, timeout=10.0):
+    """One line of the process's output, failing instead of hanging if none comes."""
+    line, deadline = b"", time.monotonic() + timeout
+    while not line.endswith(b"\n"):
+        ready, _, _ = select.select([process.stdout], [], [], max(0, deadline - time.monotonic()))
+        if not ready:
+            raise TimeoutError(f"no output line; got {line!r}")
+        byte = os.read(process.stdout.fileno(), 1)
+        if not byte:
+            break
+        line += byte
+    return line.decode("utf-8")
+
+
 def test_command_line_prints_the_port_and_each_receipt(tmp_path):
     link = tmp_path / "printer"
     command = [
@@ -64,16 +82,13 @@ def test_command_line_prints_the_port_and_each_receipt(tmp_path):
         "--link",
         str(link),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, bufsize=0, cwd=REPO)
     try:
-        assert process.stdout.readline().startswith("virtual printer on /dev/pts/")
-        deadline = time.monotonic() + 10
-        while not link.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert read_line(process).startswith("virtual printer on /dev/pts/")
         with ReceiptPrinter(str(link)) as printer:
             printer.print_receipt(layout(make_receipt_data())).result(timeout=10)
-        assert process.stdout.readline().startswith("--- receipt ")
-        assert process.stdout.readline().strip() == "マイナポイント申込 受付票"
+        assert read_line(process).startswith("--- receipt ")
+        assert read_line(process).strip() == "マイナポイント申込 受付票"
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=10)
