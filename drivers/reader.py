@@ -81,6 +81,7 @@ _OK, _TIMEOUT, _CANCELLED = (
     _code("SCARD_E_TIMEOUT"),
     _code("SCARD_E_CANCELLED"),
 )
+_SCARD_PRESENT = 0x0004  # SCardStatus card state bit (pcsc-lite), not exported by pyscard
 _READER_STATE_GONE = scard.SCARD_STATE_UNKNOWN | scard.SCARD_STATE_UNAVAILABLE
 
 
@@ -136,7 +137,20 @@ class _PcscLink:
             raise CardTimeout("the card answered after the timeout")
         if hr != _OK:
             raise _pcsc_error(hr, "exchanging an APDU")
+        if len(response) < 2 and self._card_left():
+            raise CardRemoved("card left the reader during a command")
         return bytes(response)
+
+    def _card_left(self, settle: float = 0.6) -> bool:
+        """After an empty answer: did the card leave? pcscd may need a poll to notice."""
+        deadline = time.monotonic() + settle
+        while True:
+            hr, _reader, state, _protocol, _atr = scard.SCardStatus(self._hcard)
+            if hr != _OK or not state & _SCARD_PRESENT:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
 
 
 class CardService:
@@ -229,6 +243,10 @@ class CardService:
             job.settle(error=ReaderUnavailable("the card service is not running"))
             job.clean()
             return job.future
+        if self._stuck:
+            job.settle(error=CardTimeout("the card is not answering; it must be taken out"))
+            job.clean()
+            return job.future
         self._jobs.put(job)
         self._interrupt()
         return job.future
@@ -258,13 +276,18 @@ class CardService:
         if ctx is not None:
             scard.SCardCancel(ctx)  # result ignored: context may be going
 
-    def _fail_pending(self) -> None:
+    @property
+    def _stuck(self) -> bool:
+        """The worker waits on a transceive that already timed out."""
+        return self._timed_out and self._transmit_since is not None
+
+    def _fail_pending(self, error: card.CardError | None = None) -> None:
         while True:
             try:
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 return
-            job.settle(error=ReaderUnavailable("the card service stopped"))
+            job.settle(error=error or ReaderUnavailable("the card service stopped"))
             job.clean()
 
     def _run_job(self, job: _Job) -> None:
@@ -354,9 +377,7 @@ class CardService:
     def _disconnect(self, disposition: int = scard.SCARD_LEAVE_CARD) -> None:
         hcard, self._hcard = self._hcard, None
         if hcard is not None:
-            scard.SCardDisconnect(
-                hcard, disposition
-            )  # result ignored: card may be gone
+            scard.SCardDisconnect(hcard, disposition)  # result ignored: card may be gone
 
     def _reset_card(self) -> None:
         self._disconnect(scard.SCARD_RESET_CARD)
@@ -445,3 +466,4 @@ class CardService:
                 if job is not None:
                     job.settle(error=CardTimeout("the card did not answer in time"))
                     job.clean()  # safe: nothing more is sent once _timed_out is set
+                self._fail_pending(CardTimeout("the card is not answering"))

@@ -140,6 +140,8 @@ def test_card_that_stops_answering_fails_with_a_timeout_not_a_hang(
         with pytest.raises(card.CardTimeout):
             service.read_certificate().result(TIMEOUT)
         assert time.monotonic() - started < 3
+        with pytest.raises(card.CardTimeout):  # while it stays silent, fail fast
+            service.pin_tries_left().result(1)
         vcard.remove()  # the person pulls the silent card and places it again
         vcard.insert()
         card_events.wait_for("card_placed", after=1)

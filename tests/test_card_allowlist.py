@@ -1,0 +1,91 @@
+"""Only the JPKI application and its allowed files can ever reach the card."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from drivers import card, jpki
+
+TIMEOUT = 10
+DIGEST = hashlib.sha256(b"canonical enrollment payload").digest()
+
+
+def _enroll(service) -> None:
+    service.read_certificate().result(TIMEOUT)
+    service.pin_tries_left().result(TIMEOUT)
+    service.sign(bytearray(b"1234"), DIGEST).result(TIMEOUT)
+
+
+def test_whole_enrollment_selects_only_the_jpki_application(card_service, virtual_card):
+    _enroll(card_service)
+    selected_aps = {cmd[5:] for cmd, _ in virtual_card.apdu_log if cmd[1:3] == b"\xa4\x04"}
+    assert selected_aps == {jpki.JPKI_AID}
+
+
+def test_whole_enrollment_selects_only_allowed_files(card_service, virtual_card):
+    _enroll(card_service)
+    efs = {int.from_bytes(cmd[5:7], "big") for cmd, _ in virtual_card.apdu_log if cmd[1] == 0xA4}
+    efs.discard(int.from_bytes(jpki.JPKI_AID[:2], "big"))
+    assert efs <= jpki.ALLOWED_EFS
+
+
+def test_whole_enrollment_never_mentions_another_application(card_service, virtual_card):
+    _enroll(card_service)
+    sent = b"".join(cmd for cmd, _ in virtual_card.apdu_log)
+    for aid in jpki.FORBIDDEN_AIDS:
+        assert aid not in sent
+
+
+def test_whole_enrollment_sends_only_allowed_commands(card_service, virtual_card):
+    _enroll(card_service)
+    for cmd, _ in virtual_card.apdu_log:
+        card.check_allowed(cmd)  # raises for anything outside the allow-list
+
+
+@pytest.mark.parametrize("aid", jpki.FORBIDDEN_AIDS, ids=["card_info", "card_face", "juki"])
+def test_select_of_another_application_raises_before_reaching_the_reader(
+    card_service, virtual_card, aid
+):
+    future = card_service.submit(lambda link: link.transmit(jpki.select_ap(aid)))
+    with pytest.raises(card.ForbiddenCommand):
+        future.result(TIMEOUT)
+    assert all(aid not in cmd for cmd, _ in virtual_card.apdu_log)
+
+
+@pytest.mark.parametrize("ef", [0x0001, 0x0002, 0x001A, 0x001B, 0x3F00])
+def test_select_of_a_file_outside_the_list_raises_before_reaching_the_reader(
+    card_service, virtual_card, ef
+):
+    future = card_service.submit(lambda link: card.select_file(link, ef))
+    with pytest.raises(card.ForbiddenCommand):
+        future.result(TIMEOUT)
+    assert jpki.select_ef(ef) not in [cmd for cmd, _ in virtual_card.apdu_log]
+
+
+@given(data=st.binary(min_size=1, max_size=16))
+def test_no_select_by_name_but_jpki_passes_the_allow_list(data):
+    apdu = bytes([0x00, 0xA4, 0x04, 0x0C, len(data)]) + data
+    if data == jpki.JPKI_AID:
+        card.check_allowed(apdu)
+    else:
+        with pytest.raises(card.ForbiddenCommand):
+            card.check_allowed(apdu)
+
+
+@settings(max_examples=300)
+@given(apdu=st.binary(min_size=0, max_size=64))
+def test_allow_list_lets_through_only_the_five_jpki_commands(apdu):
+    try:
+        card.check_allowed(apdu)
+    except card.ForbiddenCommand:
+        return
+    head = apdu[:2]
+    assert head in (b"\x00\xa4", b"\x00\xb0", b"\x00\x20", b"\x80\x2a")
+    if head == b"\x00\xa4":
+        assert apdu == jpki.select_ap(jpki.JPKI_AID) or (
+            apdu[2] == 0x02 and int.from_bytes(apdu[5:], "big") in jpki.ALLOWED_EFS
+        )

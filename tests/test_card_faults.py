@@ -1,0 +1,136 @@
+"""A card that is pulled out, answers garbage or odd status words: always a typed error."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from drivers import card
+from drivers.errors import KioskError
+from drivers.sim.vcard import Fault
+
+TIMEOUT = 10
+DIGEST = hashlib.sha256(b"canonical enrollment payload").digest()
+
+
+def test_card_pulled_in_the_middle_of_reading_the_certificate(card_service, virtual_card):
+    virtual_card.set_fault("pull@read#3")
+    with pytest.raises(card.CardRemoved) as removed:
+        card_service.read_certificate().result(TIMEOUT)
+    assert removed.value.retryable
+
+
+def test_card_pulled_between_verify_and_sign(card_service, virtual_card):
+    virtual_card.set_fault("pull@select_ef#2")  # 0018 for VERIFY, then 0017 for SIGN
+    pin = bytearray(b"1234")
+    with pytest.raises(card.CardRemoved):
+        card_service.sign(pin, DIGEST).result(TIMEOUT)
+    assert pin == bytearray(4)
+    assert virtual_card.pin_tries_left() == 3
+
+
+def test_card_pulled_during_the_signature(card_service, virtual_card):
+    virtual_card.set_fault("pull@sign")
+    with pytest.raises(card.CardRemoved):
+        card_service.sign(bytearray(b"1234"), DIGEST).result(TIMEOUT)
+
+
+def test_card_placed_again_after_a_pull_works(card_service, card_events, virtual_card, pcscd):
+    virtual_card.set_fault("pull@read#2")
+    with pytest.raises(card.CardRemoved):
+        card_service.read_certificate().result(TIMEOUT)
+    pcscd.wait_card(False)
+    mark = card_events.mark()
+    virtual_card.insert()
+    card_events.wait_for("card_placed", after=mark)
+    assert card_service.read_certificate().result(TIMEOUT) == (
+        virtual_card.model.identity.certificate_der
+    )
+
+
+def test_card_without_the_jpki_application_is_not_a_my_number_card(card_service, virtual_card):
+    virtual_card.set_fault("sw=6A82@select_ap")
+    with pytest.raises(card.NotAMyNumberCard):
+        card_service.read_certificate().result(TIMEOUT)
+
+
+def test_missing_certificate_file_is_file_not_found(card_service, virtual_card):
+    virtual_card.set_fault("sw=6A82@select_ef")
+    with pytest.raises(card.FileNotFound):
+        card_service.read_certificate().result(TIMEOUT)
+
+
+def test_sign_refused_for_security_status_is_reported_as_such(card_service, virtual_card):
+    virtual_card.set_fault("sw=6982@sign")
+    with pytest.raises(card.SecurityStatusNotSatisfied):
+        card_service.sign(bytearray(b"1234"), DIGEST).result(TIMEOUT)
+
+
+def test_truncated_certificate_chunk_is_an_unexpected_answer(card_service, virtual_card):
+    virtual_card.set_fault("truncate@read#2")
+    with pytest.raises(card.UnexpectedCardAnswer):
+        card_service.read_certificate().result(TIMEOUT)
+
+
+def test_garbage_instead_of_a_signature_is_an_unexpected_answer(card_service, virtual_card):
+    virtual_card.set_fault("raw=" + "AB" * 40 + "9000@sign")
+    with pytest.raises(card.UnexpectedCardAnswer):
+        card_service.sign(bytearray(b"1234"), DIGEST).result(TIMEOUT)
+
+
+def test_service_works_again_after_an_unexpected_answer(card_service, virtual_card):
+    virtual_card.set_fault("garbage@tries")
+    with pytest.raises(KioskError):
+        card_service.pin_tries_left().result(TIMEOUT)
+    assert card_service.pin_tries_left().result(TIMEOUT) == 3
+
+
+STEPS = ["select_ap", "select_ef", "read", "tries", "verify", "sign"]
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    step=st.sampled_from(STEPS),
+    nth=st.integers(1, 3),
+    # Every answer a reader can hand back (a silent card is test_card_service's timeout test).
+    answer=st.one_of(
+        st.binary(min_size=1, max_size=300),
+        st.integers(0, 0xFFFF).map(lambda sw: sw.to_bytes(2, "big")),
+        st.tuples(st.binary(max_size=260), st.integers(0, 0xFFFF)).map(
+            lambda t: t[0] + t[1].to_bytes(2, "big")
+        ),
+    ),
+)
+def test_any_answer_from_the_card_gives_a_result_or_a_typed_error(
+    card_service, virtual_card, step, nth, answer
+):
+    virtual_card.set_fault(Fault("raw", step, nth, answer))
+    operations = (
+        card_service.read_certificate,
+        card_service.pin_tries_left,
+        lambda: card_service.sign(bytearray(b"1234"), DIGEST),
+    )
+    for operation in operations:
+        try:
+            operation().result(TIMEOUT)  # a hang would raise TimeoutError here
+        except KioskError as e:
+            assert e.kind
+    virtual_card.set_fault(None)
+
+
+@settings(max_examples=300)
+@given(sw=st.integers(0, 0xFFFF), step=st.sampled_from(STEPS))
+def test_every_status_word_is_success_or_a_typed_card_error(sw, step):
+    try:
+        card.raise_for_status(sw, step)
+    except card.CardError as e:
+        assert e.kind
+    else:
+        assert sw == 0x9000 or (step == "tries" and sw & 0xFFF0 == 0x63C0)
