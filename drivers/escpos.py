@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import unicodedata
 from collections.abc import Iterator
 from enum import IntEnum
@@ -288,6 +289,9 @@ FONT_PATHS = (
 FONT_FACE = "Noto Sans Mono CJK JP"  # half-width Latin exactly one column wide
 
 
+_FONT_LOCK = threading.RLock()
+
+
 class FontMissing(FileNotFoundError):
     """No Noto Sans CJK on this machine: install the Debian package fonts-noto-cjk."""
 
@@ -363,17 +367,18 @@ def draw_text_line(
 ) -> Image.Image:
     """One printed line as a printer draws it: cells of 12 x 24 dots, doubled by pixel."""
     sx, sy = (2 if double_width else 1), (2 if double_height else 1)
-    text = drawable_text(text)
-    used = text_cells(text)
-    line = Image.new("L", (max(used, 1) * DOTS_PER_COLUMN, LINE_DOTS), 255)
-    draw = ImageDraw.Draw(line)
-    font = cjk_font()
-    middle = GLYPH_DOTS // 2 + (LINE_DOTS - GLYPH_DOTS) // 2
-    for column, ch, width in _glyph_positions(text):
-        x = column * DOTS_PER_COLUMN + width * DOTS_PER_COLUMN / 2
-        draw.text((x, middle), ch, font=font, fill=0, anchor="mm")
-        if bold:
-            draw.text((x + 1, middle), ch, font=font, fill=0, anchor="mm")
+    with _FONT_LOCK:  # the UI thread (screen image) and the printer worker share the font
+        text = drawable_text(text)
+        used = text_cells(text)
+        line = Image.new("L", (max(used, 1) * DOTS_PER_COLUMN, LINE_DOTS), 255)
+        draw = ImageDraw.Draw(line)
+        font = cjk_font()
+        middle = GLYPH_DOTS // 2 + (LINE_DOTS - GLYPH_DOTS) // 2
+        for column, ch, width in _glyph_positions(text):
+            x = column * DOTS_PER_COLUMN + width * DOTS_PER_COLUMN / 2
+            draw.text((x, middle), ch, font=font, fill=0, anchor="mm")
+            if bold:
+                draw.text((x + 1, middle), ch, font=font, fill=0, anchor="mm")
     if sx != 1 or sy != 1:
         line = line.resize((line.width * sx, line.height * sy), Image.Resampling.NEAREST)
     out = Image.new("L", (columns * DOTS_PER_COLUMN, line.height), 255)

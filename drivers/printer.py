@@ -26,9 +26,10 @@ from __future__ import annotations
 import logging
 import termios
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import serial
 
@@ -39,6 +40,7 @@ from drivers.escpos import StatusKind
 log = logging.getLogger(__name__)
 
 MODES = ("kanji", "raster")
+T = TypeVar("T")
 BITS_PER_BYTE_ON_WIRE = 10  # 8N1: start bit, 8 data bits, stop bit
 
 
@@ -215,7 +217,7 @@ class ReceiptPrinter:
         log.info("receipt_printed receipt_no=%s bytes=%d", receipt_no, result.bytes_sent)
         return result
 
-    def _guarded(self, action, *args):  # noqa: ANN001, ANN202 - internal trampoline
+    def _guarded(self, action: Callable[..., T], *args: object) -> T:
         """Run ``action``; a failing port becomes PrinterDisconnected and is closed."""
         try:
             return action(*args)

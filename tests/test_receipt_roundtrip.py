@@ -130,3 +130,12 @@ def test_each_printed_receipt_is_saved_as_png(virtual_printer):
     assert (
         printed.png.with_suffix(".txt").read_text("utf-8").startswith("マイナポイント申込 受付票")
     )
+
+
+@pytest.mark.parametrize("mode", ["kanji", "raster"])
+def test_the_full_service_id_never_reaches_the_printer(virtual_printer, mode):
+    data = make_receipt_data(service_user_id="09012345678")
+    receipt = layout(data)
+    assert b"0901234" not in receipt.to_escpos(mode, 42)
+    printed = print_on(virtual_printer, receipt, mode)
+    assert "0901234" not in printed.png.with_suffix(".txt").read_text("utf-8")
