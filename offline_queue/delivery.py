@@ -81,15 +81,22 @@ class DeliveryLedger:
 
     # -- claiming -------------------------------------------------------------------------
 
-    def claim_due(self, limit: int, now: float | None = None) -> list[OutboundItem]:
-        """Mark up to ``limit`` due rows as sending (oldest due first) and return them."""
+    def claim_due(
+        self, limit: int, now: float | None = None, due_by: float | None = None
+    ) -> list[OutboundItem]:
+        """Mark up to ``limit`` rows due by ``due_by`` (default now) as sending, oldest first.
+
+        A pass passes its start time as ``due_by``, so a row it put back with a short
+        backoff is not sent again in the same pass.
+        """
         now = time.time() if now is None else now
+        due_by = now if due_by is None else due_by
         with write_transaction(self._db) as db:
             rows = db.execute(
                 "SELECT enrollment_id, kiosk_id, receipt_no, created_at, key_id, sealed, attempts"
                 " FROM enrollments WHERE state IN (?, ?) AND next_attempt_at <= ?"
                 " ORDER BY next_attempt_at, enqueued_at LIMIT ?",
-                [*policy.OPEN_STATES, now, limit],
+                [*policy.OPEN_STATES, due_by, limit],
             ).fetchall()
             items = [OutboundItem(*row[:6], attempts=row[6] + 1) for row in rows]
             db.conn.executemany(

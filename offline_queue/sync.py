@@ -102,6 +102,9 @@ class CentralClient:
             return NoAnswer(policy.ERROR_TLS)
         except requests.exceptions.RequestException:
             return NoAnswer(policy.ERROR_UNREACHABLE)
+        except OSError:  # e.g. the client certificate file is missing: configuration
+            log.exception("sync_transport_setup_failed")
+            return NoAnswer(policy.ERROR_TLS)
         return _outcome_of(response)
 
     def close(self) -> None:
@@ -193,12 +196,13 @@ class SyncWorker:
     def run_once(self) -> SyncReport:
         """Send everything that is due now, batch after batch, until done or the road is shut."""
         report = SyncReport()
-        self.ledger.apply_retention()
+        started = time.time()
+        self.ledger.apply_retention(started)
         not_before = self.ledger.not_before()
-        if not_before is not None and not_before > time.time():
+        if not_before is not None and not_before > started:
             return report
         while not self._stop.is_set():
-            items = self.ledger.claim_due(self.batch_size)
+            items = self.ledger.claim_due(self.batch_size, due_by=started)
             if not items:
                 break
             if not self._deliver(items, report):

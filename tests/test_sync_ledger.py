@@ -98,3 +98,13 @@ def test_retry_after_in_seconds_or_nonsense(header, expected):
 def test_retry_after_as_an_http_date():
     when = email.utils.formatdate(time.time() + 90, usegmt=True)
     assert 85 <= parse_retry_after(when) <= 91
+
+
+def test_a_row_put_back_during_a_pass_is_not_sent_again_in_that_pass(outbox, db):
+    (queued,) = enqueue(outbox, 1)
+    ledger = DeliveryLedger(db, backoff=Backoff(base_s=0.000001, cap_s=0.000001))
+    pass_started = time.time()
+    items = ledger.claim_due(10, due_by=pass_started)
+    ledger.record_results(items, {})  # the answer left it out: back to pending, tiny backoff
+    assert ledger.claim_due(10, due_by=pass_started) == []
+    assert [i.enrollment_id for i in ledger.claim_due(10)] == [queued.enrollment_id]
