@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -81,6 +82,7 @@ class OutboxPart(Protocol):
     def wait_for_answer(self, enrollment_id: str, timeout_s: float = ...) -> Any: ...
     def mark_shown(self, enrollment_id: str) -> None: ...
     def wake_sync(self) -> bool: ...
+    def already_enrolled_here(self, issuer_serial_key: bytes) -> bool: ...
     def status(self) -> Any: ...
     def close(self) -> None: ...
 
@@ -111,6 +113,15 @@ class CentralLink:
             return self._session.get(self.base_url + "/v1/health", timeout=self.timeout).ok
         except requests.RequestException:
             return False
+
+    def get_json(self, path: str) -> Any:
+        """GET a path of the central service (the catalog refresh); raises CentralUnreachable."""
+        try:
+            response = self._session.get(self.base_url + path, timeout=self.timeout)
+            response.raise_for_status()
+            return response.json()
+        except (requests.RequestException, ValueError) as error:
+            raise CentralUnreachable(type(error).__name__) from None
 
     def status_challenge(self) -> str:
         answer = self._post(wire.STATUS_CHALLENGE_PATH, {})
@@ -242,6 +253,7 @@ class Controller:
         card_timeout: float = 20.0,
         print_timeout: float = 40.0,
         health_interval: float = 15.0,
+        catalog_refresh_interval: float = 3600.0,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.catalog = catalog
@@ -253,6 +265,8 @@ class Controller:
         self.card_timeout = card_timeout
         self.print_timeout = print_timeout
         self.health_interval = health_interval
+        self.catalog_refresh_interval = catalog_refresh_interval
+        self._catalog_refreshed_at: float | None = None
         self.now = now
         self._post: Post = _drop
         self._workers = {
@@ -380,7 +394,17 @@ class Controller:
     def _read_certificate(self, effect: flow.ReadCertificate) -> Any:
         der = self.card.read_certificate().result(self.card_timeout)
         certs.check_certificate(der, self.trusted_cas, self.now())
+        if not effect.for_status:
+            self._workers["queue"].submit(self._refuse_enrolled_here, der).result()
         return flow.CertificateRead(der, self._tries_left())
+
+    def _refuse_enrolled_here(self, certificate_der: bytes) -> None:
+        """Tell a card that already applied here before the person types anything."""
+        from offline_queue.errors import AlreadyEnrolledHere
+        from offline_queue.store import issuer_serial_key_of
+
+        if self._ready_outbox().already_enrolled_here(issuer_serial_key_of(certificate_der)):
+            raise AlreadyEnrolledHere("this card has an open or accepted enrollment here")
 
     def _tries_left(self) -> int:
         try:
@@ -456,13 +480,26 @@ class Controller:
         while not self._stopping.is_set():
             try:
                 online = self._workers["central"].submit(self.central.healthy).result()
-            except RuntimeError:  # the worker is shutting down
+                if online != self._online:
+                    self._online = online
+                    log.info("central_reachable %s", online)
+                    self._post(flow.NetworkChanged(online))
+                if online and self._catalog_due():
+                    self._workers["central"].submit(self.refresh_catalog)
+            except RuntimeError:  # the workers are shutting down
                 return
-            if online != self._online:
-                self._online = online
-                log.info("central_reachable %s", online)
-                self._post(flow.NetworkChanged(online))
             self._stopping.wait(self.health_interval)
+
+    def _catalog_due(self) -> bool:
+        last = self._catalog_refreshed_at
+        return last is None or time.monotonic() - last >= self.catalog_refresh_interval
+
+    def refresh_catalog(self) -> bool:
+        """Take services and campaigns from the central service; keep ours on any error."""
+        self._catalog_refreshed_at = time.monotonic()
+        refreshed = self.central is not None and self.catalog.refresh(self.central.get_json)
+        log.info("catalog_refreshed %s", refreshed)
+        return refreshed
 
     # --- for the staff screen ------------------------------------------------------------
     def test_print(self) -> Future[Any]:

@@ -350,8 +350,13 @@ class Failed:
 # --- effects (out) ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class ReadCertificate:
-    """Read the user-auth certificate, check chain and dates; also read PIN tries left."""
+    """Read the user-auth certificate, check chain and dates; also read PIN tries left.
 
+    For an application (not a status check), a card that already has an open or
+    accepted enrollment at this kiosk fails early with ``already_enrolled_here``.
+    """
+
+    for_status: bool = False
     session_id: str = ""  # the session that asked; answers to another are dropped
 
 
@@ -767,7 +772,7 @@ def _card_placed(session: Session, event: CardPlaced, ctx: FlowContext) -> Resul
 
 def _read_card(session: Session) -> Result:
     session.state = READING_CARD
-    return session, (ReadCertificate(),)
+    return session, (ReadCertificate(for_status=session.menu == MENU_STATUS),)
 
 
 def _certificate_read(session: Session, event: CertificateRead, ctx: FlowContext) -> Result:

@@ -421,3 +421,82 @@ guard_secret_path = "guard.secret"
         worker.stop()
         sync.join(10)
         worker.close()
+
+
+def test_a_card_that_applied_here_is_told_before_typing_anything(
+    kiosk: KioskUnderTest, central: Any, virtual_card: Any
+) -> None:
+    kiosk.enroll(central.new_account("waon"))
+    kiosk.send(flow.Done())
+    kiosk.wait_for(flow.TAKE_CARD)
+    virtual_card.remove()
+    kiosk.wait_for(flow.WELCOME)
+    virtual_card.insert()
+    kiosk.send(flow.Start(), flow.AgreeTerms())
+    assert kiosk.wait_for(flow.ERROR).error_kind == "already_enrolled_here"
+
+
+def test_catalog_is_refreshed_from_the_central_service(
+    tmp_path: Path, test_pki: Any, central_factory: Any
+) -> None:
+    import tomllib
+
+    with SERVICES_FILE.open("rb") as f:
+        services = tomllib.load(f)["services"][:2]
+    lines = []
+    for service in services:
+        lines.append("[[services]]")
+        lines += [f"{k} = {_toml(v)}" for k, v in service.items()]
+    services_file = tmp_path / "services.toml"
+    services_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    other = central_factory(
+        pki=test_pki, services_file=services_file, campaigns_file=CAMPAIGNS_FILE
+    )
+    catalog = Catalog.load()
+    link = CentralLink(other.base_url, other.ca_cert, other.client_cert, other.client_key, 3.0)
+    controller = Controller(
+        catalog=catalog,
+        make_card=lambda on_event: _NoCard(),
+        printer=_NoPrinter(),
+        open_outbox=lambda: None,
+        trusted_cas=[],
+        receipt_settings=ReceiptSettings("", "https://x/{receipt_no}"),
+        central=link,
+        health_interval=0.2,
+    )
+    controller.start(lambda event: None)
+    try:
+        deadline = time.monotonic() + 10
+        while len(catalog.services()) != 2:
+            assert time.monotonic() < deadline, "catalog never refreshed"
+            time.sleep(0.1)
+    finally:
+        controller.stop()
+    assert [s.code for s in catalog.services()] == ["suica", "waon"]
+    assert [c.id for c in catalog.open_campaigns(dt.date(2026, 11, 26))] == ["demo-2026"]
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)
+
+
+class _NoCard:
+    """No reader at all: this test is about the catalog only (no card is touched)."""
+
+    card_present = reader_available = False
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = 5.0) -> None: ...
+
+
+class _NoPrinter:
+    def close(self) -> None: ...

@@ -692,3 +692,13 @@ def test_late_answer_for_an_ended_session_is_dropped(kiosk: Kiosk) -> None:
     kiosk.send(f.CardRemoved(), f.Start(), f.AgreeTerms(), f.CardPlaced())
     kiosk.send(f.Failed("card_timeout", session_id=asked_by))
     assert kiosk.session.state == "reading_card" and kiosk.session.error_kind is None
+
+
+def test_reading_for_a_status_check_says_so(kiosk: Kiosk) -> None:
+    kiosk.send(f.Start(menu="status"), f.CardPlaced())
+    assert kiosk.effect(f.ReadCertificate).for_status
+
+
+def test_card_that_applied_here_already_ends_with_its_message(kiosk: Kiosk) -> None:
+    kiosk.send(f.Start(), f.AgreeTerms(), f.CardPlaced(), f.Failed("already_enrolled_here"))
+    assert (kiosk.session.error_kind, kiosk.session.error_next) == ("already_enrolled_here", "end")
