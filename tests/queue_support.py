@@ -231,11 +231,11 @@ def central_application_count(central: Any) -> int:
 
 def sync_process(central: Any, db: Path, *extra: str) -> subprocess.Popen:
     """``mynapoint-sync`` as its own process, as systemd runs it."""
+    script = Path(sys.executable).parent / "mynapoint-sync"  # the console script, as installed
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "offline_queue.sync"]
     return subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "offline_queue.sync",
+            *command,
             "--db",
             str(db),
             "--central-url",

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
@@ -23,6 +24,7 @@ from tests.queue_support import (
 )
 
 ROUNDS = 8
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_and_kill(db, public_pem, pki_dir, after_s):
@@ -40,6 +42,7 @@ def run_and_kill(db, public_pem, pki_dir, after_s):
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        cwd=REPO_ROOT,
     )
     printed: list[str] = []
     reader = threading.Thread(target=lambda: printed.extend(process.stdout), daemon=True)
