@@ -364,7 +364,13 @@ class Controller:
             log.debug("effect_ignored %s", type(effect).__name__)
             return None
         worker, method = route
-        return self._workers[worker].submit(self._run, method, effect)
+        try:
+            return self._workers[worker].submit(self._run, method, effect)
+        except RuntimeError:  # stopped: the kiosk is shutting down, nobody waits for it
+            log.info("effect_after_stop %s", type(effect).__name__)
+            if isinstance(effect, flow.SignDigest):
+                wipe(effect.pin)
+            return None
 
     def _run(self, method: Callable[[Controller, Any], Any], effect: Any) -> None:
         session_id = getattr(effect, "session_id", "")
