@@ -232,6 +232,28 @@ def _issued_at(created_at: str) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
 
 
+# --- the flow's context from the configuration -----------------------------------------------
+def context_for(config: Any, catalog: Any) -> Callable[[], flow.FlowContext]:
+    """A FlowContext factory for ``flow.Flow``: this kiosk's settings, the clock, today in Japan.
+
+    >>> engine = UiSession(context_for(config, catalog), controller)  # doctest: +SKIP
+    """
+
+    def context() -> flow.FlowContext:
+        return flow.FlowContext(
+            kiosk_id=config.kiosk_id,
+            catalog=catalog,
+            now=time.monotonic(),
+            today=dt.datetime.now(JST).date(),
+            idle_seconds=config.idle_timeout_seconds,
+            countdown_seconds=config.countdown_seconds,
+            card_left_cue_seconds=config.card_left_cue_seconds,
+            default_language=config.language,
+        )
+
+    return context
+
+
 # --- the controller ---------------------------------------------------------------------
 Post = Callable[[Any], None]
 

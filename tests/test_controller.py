@@ -23,7 +23,13 @@ from drivers.printer import ReceiptPrinter
 from drivers.reader import CardService
 from kiosk import flow
 from kiosk.catalog import CAMPAIGNS_FILE, SERVICES_FILE, Catalog
-from kiosk.controller import CentralLink, Controller, ReceiptSettings, receipt_data
+from kiosk.controller import (
+    CentralLink,
+    Controller,
+    ReceiptSettings,
+    context_for,
+    receipt_data,
+)
 from kiosk.receipt import layout, render_image
 from offline_queue import policy
 from offline_queue.store import Outbox
@@ -409,6 +415,12 @@ guard_secret_path = "guard.secret"
         encoding="utf-8",
     )
     config = load_config(path)
+    context = context_for(config, Catalog.load())()
+    assert (context.kiosk_id, context.idle_seconds, context.default_language) == (
+        central.kiosk_id,
+        90,
+        "ja",
+    )
     controller = Controller.from_config(config, Catalog.load())
     worker = quick_worker(config.queue.db_path, central_client(central), idle_poll_s=0.5)
     sync = threading.Thread(target=worker.run_forever, name="sync", daemon=True)
