@@ -512,3 +512,28 @@ class _NoCard:
 
 class _NoPrinter:
     def close(self) -> None: ...
+
+
+def test_language_switch_before_the_receipt_prints_it_in_that_language(
+    kiosk: KioskUnderTest, central: Any, virtual_card: Any, virtual_printer: Any
+) -> None:
+    kiosk.enroll(central.new_account("waon"))
+    kiosk.send(flow.ChooseLanguage("en"), flow.Done())
+    kiosk.wait_for(flow.TAKE_CARD)
+    (printed,) = virtual_printer.wait_for_receipts(1)
+    text = "\n".join(printed.text)
+    assert "Mynapoint application receipt" in text and "WAON" in text
+
+
+def test_legal_representative_enrollment_is_marked_on_the_receipt(
+    kiosk: KioskUnderTest, central: Any, virtual_card: Any, virtual_printer: Any
+) -> None:
+    kiosk.send(flow.Start(), flow.SetLegalRepresentative(True), flow.AgreeTerms())
+    kiosk.wait_for(flow.CHOOSE_SERVICE)
+    kiosk.enter(central.new_account("waon"))
+    kiosk.pin()
+    assert kiosk.wait_for(flow.RESULT).result == flow.RESULT_ACCEPTED
+    kiosk.send(flow.Done())
+    kiosk.wait_for(flow.TAKE_CARD)
+    (printed,) = virtual_printer.wait_for_receipts(1)
+    assert "法定代理人による申込" in "\n".join(printed.text)

@@ -702,3 +702,9 @@ def test_reading_for_a_status_check_says_so(kiosk: Kiosk) -> None:
 def test_card_that_applied_here_already_ends_with_its_message(kiosk: Kiosk) -> None:
     kiosk.send(f.Start(), f.AgreeTerms(), f.CardPlaced(), f.Failed("already_enrolled_here"))
     assert (kiosk.session.error_kind, kiosk.session.error_next) == ("already_enrolled_here", "end")
+
+
+def test_language_can_be_switched_on_the_result_screen(kiosk: Kiosk) -> None:
+    kiosk.to_enqueued()
+    kiosk.send(f.SubmitDeferred(), f.ChooseLanguage("en"), f.Done())
+    assert kiosk.effect(f.PrintReceipt).receipt.lang == "en"
