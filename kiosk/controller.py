@@ -410,9 +410,6 @@ class Controller:
                 "effect_crashed effect=%s error=%s", type(effect).__name__, type(error).__name__
             )
             answer = flow.Failed("unexpected")
-        finally:
-            if isinstance(effect, flow.SignDigest):
-                wipe(effect.pin)
         if answer is not None:
             if getattr(answer, "session_id", None) == "":
                 answer = _with_session(answer, session_id)
@@ -444,7 +441,15 @@ class Controller:
         return flow.TriesLeftRead(self._tries_left())
 
     def _sign(self, effect: flow.SignDigest) -> Any:
-        return flow.Signed(self.card.sign(effect.pin, effect.digest).result(self.card_timeout))
+        future = self.card.sign(effect.pin, effect.digest)
+        try:
+            return flow.Signed(future.result(self.card_timeout))
+        finally:
+            # Wiped again once the card is done with it; while the card job still runs
+            # (a timeout here), its own cleanup wipes it: zeroing it under a running
+            # VERIFY could send a wrong PIN and cost the person a try.
+            if future.done():
+                wipe(effect.pin)
 
     # queue
     def _verify(self, effect: flow.VerifySignature) -> Any:
