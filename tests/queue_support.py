@@ -7,7 +7,9 @@ Enrollments are signed exactly as the card signs: PKCS#1 v1.5 over the DigestInf
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -229,11 +231,24 @@ def central_application_count(central: Any) -> int:
         conn.close()
 
 
-def sync_process(central: Any, db: Path, *extra: str) -> subprocess.Popen:
-    """``mynapoint-sync`` as its own process, as systemd runs it."""
+def sync_process(
+    central: Any, db: Path, *extra: str, wait_ready: bool = True, ready_timeout_s: float = 20.0
+) -> subprocess.Popen:
+    """``mynapoint-sync`` as its own process, as systemd runs it.
+
+    With ``wait_ready`` this returns once the worker said ``READY=1`` on its systemd
+    notify socket (its wake socket is bound and the first pass is about to start).
+    """
     script = Path(sys.executable).parent / "mynapoint-sync"  # the console script, as installed
     command = [str(script)] if script.exists() else [sys.executable, "-m", "offline_queue.sync"]
-    return subprocess.Popen(
+    env = dict(os.environ)
+    notify = None
+    if wait_ready:
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        name = f"mynapoint-test-notify-{secrets.token_hex(8)}"
+        notify.bind("\0" + name)
+        env["NOTIFY_SOCKET"] = "@" + name
+    process = subprocess.Popen(
         [
             *command,
             "--db",
@@ -254,7 +269,26 @@ def sync_process(central: Any, db: Path, *extra: str) -> subprocess.Popen:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env=env,
     )
+    if notify is not None:
+        with notify:
+            _wait_ready(notify, process, ready_timeout_s)
+    return process
+
+
+def _wait_ready(notify: socket.socket, process: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        notify.settimeout(0.2)
+        try:
+            if b"READY=1" in notify.recv(256):
+                return
+        except TimeoutError:
+            if process.poll() is not None:
+                raise RuntimeError(f"mynapoint-sync exited with {process.returncode}") from None
+    process.kill()
+    raise RuntimeError(f"mynapoint-sync did not say READY=1 within {timeout_s}s")
 
 
 def stop(process: subprocess.Popen) -> None:

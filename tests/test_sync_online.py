@@ -1,7 +1,5 @@
 """Sync against the real reference central service over HTTPS with mutual TLS on loopback."""
 
-import time
-
 import pytest
 
 from central.devcerts import DevTLS
@@ -41,7 +39,6 @@ def test_online_enrollment_is_accepted_and_the_kiosk_reads_the_answer_back(
     # A 60 s idle poll: only the wake socket can make the answer come back quickly.
     sync = sync_process(central_service, tmp_path / "queue.sqlite3", "--idle-poll", "60")
     try:
-        time.sleep(0.5)  # the worker binds its wake socket
         queued = enroll_valid(outbox, central_service)
         answer = outbox.wait_for_answer(queued.enrollment_id, timeout_s=5)
     finally:
@@ -54,7 +51,6 @@ def test_online_enrollment_is_accepted_and_the_kiosk_reads_the_answer_back(
 
 def test_sync_process_stops_cleanly_on_sigterm(central_service, outbox, tmp_path):
     sync = sync_process(central_service, tmp_path / "queue.sqlite3")
-    time.sleep(0.5)
     sync.terminate()
     assert sync.wait(5) == 0
 
@@ -62,8 +58,7 @@ def test_sync_process_stops_cleanly_on_sigterm(central_service, outbox, tmp_path
 def test_second_sync_process_on_the_same_queue_refuses_to_start(central_service, outbox, tmp_path):
     first = sync_process(central_service, tmp_path / "queue.sqlite3")
     try:
-        time.sleep(0.5)
-        second = sync_process(central_service, tmp_path / "queue.sqlite3")
+        second = sync_process(central_service, tmp_path / "queue.sqlite3", wait_ready=False)
         assert second.wait(5) == 2
         assert b"sync_already_running" in second.stderr.read()
     finally:
