@@ -21,7 +21,7 @@ import logging
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cryptography import x509
@@ -30,7 +30,7 @@ from central.catalog import Catalog
 from central.errors import ChallengeInvalid, ProviderUnavailable, Rejection
 from central.provider import PaymentProvider
 from central.sealing import SealingKeyring
-from central.store import NewEnrollment, Store, StoreUnavailable
+from central.store import NewEnrollment, RecordAnswer, Store, StoreUnavailable, Write
 from central.trust import JpkiVerifier
 from offline_queue import wire
 
@@ -83,31 +83,58 @@ class EnrollmentService:
     # -- enrollments ---------------------------------------------------------------------
     def process(self, item: Any, client_kiosk_id: str) -> dict[str, Any]:
         """The answer for one outer item: accepted, rejected, retry or conflict."""
-        enrollment_id = item.get("enrollment_id") if isinstance(item, dict) else None
+        return self.process_batch([item], client_kiosk_id)[0]
+
+    def process_batch(self, items: list[Any], client_kiosk_id: str) -> list[dict[str, Any]]:
+        """One answer per item, in order. Checks run per item; every decision to store is
+        written in one transaction (one durable commit for the batch), each item under
+        its own savepoint, and no answer leaves before that commit."""
+        ids = [item.get("enrollment_id") if isinstance(item, dict) else None for item in items]
+        outcomes = [
+            self._evaluate(item, eid, client_kiosk_id) for item, eid in zip(items, ids, strict=True)
+        ]
+        answers: list[dict[str, Any]] = [o if isinstance(o, dict) else {} for o in outcomes]
+        pending = [(i, o) for i, o in enumerate(outcomes) if not isinstance(o, dict)]
+        if pending:
+            try:
+                stored = self.store.write_many([w for _, w in pending])
+                for (i, write), got in zip(pending, stored, strict=True):
+                    answers[i] = self._same_payload_or_conflict(got, write.payload_digest)
+            except StoreUnavailable as exc:
+                log.warning("batch_retry items=%d kind=%s", len(pending), exc.kind)
+                for i, _ in pending:
+                    answers[i] = {"status": wire.RETRY, "retry_after": RETRY_AFTER_SECONDS}
+        results = []
+        for eid, answer in zip(ids, answers, strict=True):
+            log.info(
+                "enrollment_answered id=%s kiosk=%s status=%s reason=%s",
+                eid if isinstance(eid, str) else "-",
+                client_kiosk_id,
+                answer["status"],
+                answer.get("reason", "-"),
+            )
+            results.append({"enrollment_id": eid if isinstance(eid, str) else None, **answer})
+        return results
+
+    def _evaluate(
+        self, item: Any, enrollment_id: Any, client_kiosk_id: str
+    ) -> dict[str, Any] | Write:
+        """A final answer now, or the write that will decide it."""
         try:
             if not isinstance(enrollment_id, str) or str(uuid.UUID(enrollment_id)) != enrollment_id:
                 raise Rejection("malformed")
-            answer = self._decide(item, enrollment_id, client_kiosk_id)
+            return self._decide(item, enrollment_id, client_kiosk_id)
         except Rejection as rejection:
-            answer = {"status": wire.REJECTED, "reason": rejection.reason}
+            return {"status": wire.REJECTED, "reason": rejection.reason}
         except (ProviderUnavailable, StoreUnavailable) as exc:
             log.warning("enrollment_retry id=%s kind=%s", enrollment_id, exc.kind)
-            answer = {"status": wire.RETRY, "retry_after": RETRY_AFTER_SECONDS}
+            return {"status": wire.RETRY, "retry_after": RETRY_AFTER_SECONDS}
         except ValueError:  # a malformed outer item (bad base64, wrong types)
-            answer = {"status": wire.REJECTED, "reason": "malformed"}
-        log.info(
-            "enrollment_answered id=%s kiosk=%s status=%s reason=%s",
-            enrollment_id,
-            client_kiosk_id,
-            answer["status"],
-            answer.get("reason", "-"),
-        )
-        return {
-            "enrollment_id": enrollment_id if isinstance(enrollment_id, str) else None,
-            **answer,
-        }
+            return {"status": wire.REJECTED, "reason": "malformed"}
 
-    def _decide(self, item: dict[str, Any], enrollment_id: str, client_kiosk_id: str) -> dict:
+    def _decide(
+        self, item: dict[str, Any], enrollment_id: str, client_kiosk_id: str
+    ) -> dict[str, Any] | Write:
         if item.get("kiosk_id") != client_kiosk_id:
             raise Rejection("kiosk_mismatch")
         if not _text(item.get("key_id")) or not isinstance(item.get("sealed"), str):
@@ -127,25 +154,27 @@ class EnrollmentService:
             raise Rejection("malformed") from exc
         JpkiVerifier.check_signature(cert, digest, signature)
         # From here the payload is the card holder's own: answers are stored forever.
+        record = RecordAnswer(
+            enrollment_id=enrollment_id,
+            payload_digest=digest.hex(),
+            kiosk_id=client_kiosk_id,
+            receipt_no=str(item.get("receipt_no", ""))[:64],
+            now=wire.utc_now_text(),
+            answer={},
+        )
         try:
-            answer = self._judge(payload, certificate_der, enrollment_id, item, digest.hex())
+            return self._judge(payload, certificate_der, record)
         except Rejection as rejection:
             answer = {"status": wire.REJECTED, "reason": rejection.reason}
             if rejection.service_code:
                 answer["service_code"] = rejection.service_code
-            return self._store_answer(item, enrollment_id, digest.hex(), answer)
-        return answer
+            return replace(record, answer=answer)
 
     def _judge(
-        self,
-        payload: dict[str, Any],
-        certificate_der: bytes,
-        enrollment_id: str,
-        item: dict[str, Any],
-        digest_hex: str,
-    ) -> dict[str, Any]:
+        self, payload: dict[str, Any], certificate_der: bytes, record: RecordAnswer
+    ) -> Write:
         cert = self.verifier.check_certificate(certificate_der)
-        if not _valid_payload(payload, item["kiosk_id"]):
+        if not _valid_payload(payload, record.kiosk_id):
             raise Rejection("malformed")
         if not self.catalog.campaign_open(payload["campaign_id"], payload["created_at"]):
             raise Rejection("campaign_closed")
@@ -155,38 +184,22 @@ class EnrollmentService:
         account_ref = self.account_ref(payload["service_code"], payload["service_user_id"])
         known = self.store.precheck(payload["campaign_id"], cert_ref, account_ref)
         if known is not None:
-            return self._store_answer(item, enrollment_id, digest_hex, known)
+            return replace(record, answer=known)
         if not self.provider.confirm(
             payload["service_code"], payload["service_user_id"], payload["security_codes"]
         ):
             raise Rejection("account_not_confirmed")
-        stored = self.store.enroll(
-            NewEnrollment(
-                enrollment_id=enrollment_id,
-                payload_digest=digest_hex,
-                kiosk_id=item["kiosk_id"],
-                receipt_no=str(item.get("receipt_no", ""))[:64],
-                campaign_id=payload["campaign_id"],
-                service_code=payload["service_code"],
-                cert_ref=cert_ref,
-                account_ref=account_ref,
-                now=wire.utc_now_text(),
-            )
+        return NewEnrollment(
+            enrollment_id=record.enrollment_id,
+            payload_digest=record.payload_digest,
+            kiosk_id=record.kiosk_id,
+            receipt_no=record.receipt_no,
+            now=record.now,
+            campaign_id=payload["campaign_id"],
+            service_code=payload["service_code"],
+            cert_ref=cert_ref,
+            account_ref=account_ref,
         )
-        return self._same_payload_or_conflict(stored, digest_hex)
-
-    def _store_answer(
-        self, item: dict[str, Any], enrollment_id: str, digest_hex: str, answer: dict[str, Any]
-    ) -> dict[str, Any]:
-        stored = self.store.record_answer(
-            enrollment_id,
-            digest_hex,
-            item["kiosk_id"],
-            str(item.get("receipt_no", ""))[:64],
-            answer,
-            wire.utc_now_text(),
-        )
-        return self._same_payload_or_conflict(stored, digest_hex)
 
     @staticmethod
     def _same_payload_or_conflict(stored: tuple[str, dict[str, Any]], digest_hex: str) -> dict:

@@ -78,17 +78,32 @@ class StoreUnavailable(CentralError):
 
 @dataclass(frozen=True)
 class NewEnrollment:
-    """What the store needs to decide an enrollment that passed every check."""
+    """An enrollment that passed every check: the store decides it under its constraints."""
 
     enrollment_id: str
     payload_digest: str
     kiosk_id: str
     receipt_no: str
+    now: str
     campaign_id: str
     service_code: str
     cert_ref: str
     account_ref: str
+
+
+@dataclass(frozen=True)
+class RecordAnswer:
+    """A final answer already decided (a rejection), to keep forever."""
+
+    enrollment_id: str
+    payload_digest: str
+    kiosk_id: str
+    receipt_no: str
     now: str
+    answer: dict[str, Any]
+
+
+Write = NewEnrollment | RecordAnswer
 
 
 class _Race(Exception):
@@ -110,7 +125,8 @@ class Store:
     backend = "abstract"
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, write: bool = True) -> Iterator[Tx]:
+        """One transaction; ``write=False`` for reads that must not queue behind writers."""
         raise NotImplementedError
         yield
 
@@ -137,7 +153,7 @@ class Store:
     # -- enrollments ---------------------------------------------------------------
     def stored_answer(self, enrollment_id: str) -> tuple[str, dict[str, Any]] | None:
         """(payload digest, answer) stored for this id, if any."""
-        with self.transaction() as tx:
+        with self.transaction(write=False) as tx:
             return self._stored(tx, enrollment_id)
 
     @staticmethod
@@ -155,7 +171,7 @@ class Store:
         statement sees the latest commits, and a person row is committed no later than
         any link of theirs, so a link seen here always comes with its person.
         """
-        with self.transaction() as tx:
+        with self.transaction(write=False) as tx:
             owner = tx.one(
                 "SELECT mykey_id FROM account_links WHERE account_ref = ?", (account_ref,)
             )
@@ -172,68 +188,61 @@ class Store:
                 return {"status": "rejected", "reason": "account_already_linked"}
         return None
 
-    def record_answer(
-        self,
-        enrollment_id: str,
-        payload_digest: str,
-        kiosk_id: str,
-        receipt_no: str,
-        answer: dict[str, Any],
-        now: str,
-    ) -> tuple[str, dict[str, Any]]:
-        """Store a final answer unless one exists; returns the stored (digest, answer)."""
-        with self.transaction() as tx:
-            self._insert_enrollment(
-                tx, enrollment_id, payload_digest, kiosk_id, receipt_no, answer, now
-            )
-            stored = self._stored(tx, enrollment_id)
-        assert stored is not None
-        return stored
+    def write_many(self, writes: list[Write]) -> list[tuple[str, dict[str, Any]]]:
+        """Decide and store every write in one transaction, each under a savepoint.
 
-    @staticmethod
-    def _insert_enrollment(
-        tx: Tx,
-        enrollment_id: str,
-        payload_digest: str,
-        kiosk_id: str,
-        receipt_no: str,
-        answer: dict[str, Any],
-        now: str,
-    ) -> bool:
+        Returns the stored (payload digest, answer) per write, in order: for an id that
+        already had an answer (resend, or another process first), that earlier answer.
+        """
+        results: list[tuple[str, dict[str, Any]] | None] = [None] * len(writes)
+        raced: list[int] = []
+        with self.transaction() as tx:
+            for i, write in enumerate(writes):
+                tx.all("SAVEPOINT item")
+                try:
+                    results[i] = self._write_one(tx, write)
+                except _Race:
+                    tx.all("ROLLBACK TO SAVEPOINT item")
+                    raced.append(i)
+                tx.all("RELEASE SAVEPOINT item")
+        for i in raced:
+            results[i] = self.stored_answer(writes[i].enrollment_id)
+        assert all(r is not None for r in results)
+        return results  # type: ignore[return-value]
+
+    def enroll(self, e: NewEnrollment) -> tuple[str, dict[str, Any]]:
+        """Decide and store one enrollment; returns the stored (digest, answer)."""
+        return self.write_many([e])[0]
+
+    def record_answer(self, record: RecordAnswer) -> tuple[str, dict[str, Any]]:
+        """Keep a final answer unless one exists; returns the stored (digest, answer)."""
+        return self.write_many([record])[0]
+
+    def _write_one(self, tx: Tx, w: Write) -> tuple[str, dict[str, Any]]:
+        stored = self._stored(tx, w.enrollment_id)
+        if stored:
+            return stored
+        if isinstance(w, NewEnrollment):
+            answer = self._apply(tx, w, self._person(tx, w.cert_ref, w.now))
+        else:
+            answer = w.answer
         row = tx.one(
             "INSERT INTO enrollments (enrollment_id, payload_digest, kiosk_id, receipt_no,"
             " status, answer, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (enrollment_id) DO NOTHING RETURNING enrollment_id",
             (
-                enrollment_id,
-                payload_digest,
-                kiosk_id,
-                receipt_no,
+                w.enrollment_id,
+                w.payload_digest,
+                w.kiosk_id,
+                w.receipt_no,
                 answer["status"],
                 json.dumps(answer, sort_keys=True),
-                now,
+                w.now,
             ),
         )
-        return row is not None
-
-    def enroll(self, e: NewEnrollment) -> tuple[str, dict[str, Any]]:
-        """Decide and store an enrollment atomically; returns the stored (digest, answer)."""
-        try:
-            with self.transaction() as tx:
-                stored = self._stored(tx, e.enrollment_id)
-                if stored:
-                    return stored
-                mykey_id = self._person(tx, e.cert_ref, e.now)
-                answer = self._apply(tx, e, mykey_id)
-                if not self._insert_enrollment(
-                    tx, e.enrollment_id, e.payload_digest, e.kiosk_id, e.receipt_no, answer, e.now
-                ):
-                    raise _Race
-                return e.payload_digest, answer
-        except _Race:
-            stored = self.stored_answer(e.enrollment_id)
-            assert stored is not None
-            return stored
+        if row is None:  # another process stored this id since we looked
+            raise _Race
+        return w.payload_digest, answer
 
     @staticmethod
     def _person(tx: Tx, cert_ref: str, now: str) -> str:
@@ -279,7 +288,7 @@ class Store:
     # -- status query --------------------------------------------------------------
     def person_status(self, cert_ref: str) -> dict[str, Any]:
         """The MyKey ID and every accepted application of the certificate's holder."""
-        with self.transaction() as tx:
+        with self.transaction(write=False) as tx:
             person = tx.one("SELECT mykey_id FROM persons WHERE cert_ref = ?", (cert_ref,))
             if not person:
                 return {"mykey_id": None, "applications": []}
@@ -331,12 +340,12 @@ class Store:
             )
 
     def kiosks(self) -> list[tuple[str, float, dict[str, Any]]]:
-        with self.transaction() as tx:
+        with self.transaction(write=False) as tx:
             rows = tx.all("SELECT kiosk_id, last_seen, health FROM kiosks ORDER BY kiosk_id")
         return [(k, float(t), json.loads(h)) for k, t, h in rows]
 
     def counts(self) -> dict[str, int]:
-        with self.transaction() as tx:
+        with self.transaction(write=False) as tx:
             rows = tx.all("SELECT status, count(*) FROM enrollments GROUP BY status")
         return {s: int(n) for s, n in rows}
 
@@ -388,10 +397,10 @@ class SqliteStore(Store):
         return conn
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, write: bool = True) -> Iterator[Tx]:
         conn = self._conn()
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"sqlite: {exc}") from exc
         try:
@@ -451,7 +460,7 @@ class PostgresStore(Store):
         return conn
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, write: bool = True) -> Iterator[Tx]:
         conn = self._conn()
         try:
             with conn.transaction():
