@@ -19,7 +19,16 @@ from offline_queue.errors import QueueDiskFull, QueueUnavailable
 from offline_queue.schema import migrate
 
 _SQLITE_FULL = 13
-_SQLITE_BUSY = 5
+#: Primary SQLite result codes that mean "the queue cannot be used now" (staff must look).
+_UNAVAILABLE = {
+    5: "stayed locked past the busy timeout",  # SQLITE_BUSY
+    8: "is read-only",  # SQLITE_READONLY
+    10: "had an I/O error",  # SQLITE_IOERR
+    11: "is damaged",  # SQLITE_CORRUPT
+    14: "cannot be opened (missing directory or permissions)",  # SQLITE_CANTOPEN
+    23: "is not accessible (permissions)",  # SQLITE_AUTH
+    26: "is not an SQLite database",  # SQLITE_NOTADB
+}
 _SYNCHRONOUS_MODES = ("FULL", "NORMAL")  # NORMAL exists only so the benchmark can compare
 
 
@@ -58,10 +67,9 @@ def translate(error: sqlite3.Error) -> Exception:
         return error
     if code & 0xFF == _SQLITE_FULL:
         return QueueDiskFull("queue database or disk is full; the enrollment was not stored")
-    if code & 0xFF == _SQLITE_BUSY:
-        return QueueUnavailable("queue database stayed locked past the busy timeout")
-    if isinstance(error, sqlite3.OperationalError) and "readonly" in str(error):
-        return QueueUnavailable("queue database is read-only")
+    reason = _UNAVAILABLE.get(code & 0xFF)
+    if reason is not None:
+        return QueueUnavailable(f"queue database {reason}")
     return error
 
 

@@ -304,3 +304,16 @@ def test_status_says_offline_after_a_failure_and_online_after_an_answer(outbox, 
     assert outbox.status().online is False
     answer(tmp_path / "queue.sqlite3", queued.enrollment_id, "accepted", mykey_id="AB12CD34")
     assert outbox.status().online is True
+
+
+def test_queue_in_a_missing_directory_is_a_typed_error(tmp_path, central_key):
+    with pytest.raises(QueueUnavailable):
+        make_outbox(tmp_path / "no" / "such" / "q.sqlite3", [central_key.public])
+
+
+def test_a_file_that_is_not_a_queue_database_is_a_typed_error(tmp_path, central_key):
+    path = tmp_path / "q.sqlite3"
+    path.write_bytes(b"this is not an SQLite database, just text" * 200)
+    with pytest.raises(QueueUnavailable) as caught:
+        make_outbox(path, [central_key.public])
+    assert "not an SQLite database" in str(caught.value)
