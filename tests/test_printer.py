@@ -192,3 +192,11 @@ def test_port_vanishing_mid_receipt_is_reported_as_disconnected(
         receipt_printer.print_receipt(receipt).result(timeout=10)
     assert error.value.during_print
     assert error.value.receipt is receipt
+
+
+def test_cover_opened_mid_receipt_is_reported(receipt_printer, virtual_printer, receipt):
+    virtual_printer.open_cover_after(300)
+    with pytest.raises(PrinterCoverOpen) as error:
+        receipt_printer.print_receipt(receipt).result(timeout=10)
+    assert error.value.during_print
+    assert not virtual_printer.wait_for_receipts(1)[0].complete

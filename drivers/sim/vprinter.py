@@ -216,6 +216,11 @@ class VirtualPrinter:
         with self._changed:
             self._event = (n_bytes, self._paper_runs_out)
 
+    def open_cover_after(self, n_bytes: int) -> None:
+        """The cover opens once ``n_bytes`` more bytes have arrived."""
+        with self._changed:
+            self._event = (n_bytes, self._cover_opens)
+
     def vanish_after(self, n_bytes: int) -> None:
         """The port disappears once ``n_bytes`` more bytes have arrived (cable pulled)."""
         with self._changed:
@@ -276,6 +281,14 @@ class VirtualPrinter:
 
     def _paper_runs_out(self) -> None:
         self._paper = "out"
+        self._stop_printing()
+
+    def _cover_opens(self) -> None:
+        self._cover_open = True
+        self._stop_printing()
+
+    def _stop_printing(self) -> None:
+        """What is on paper so far is torn off as a receipt cut short."""
         self._line.clear()
         if self._current.items:
             self._finish_receipt(complete=False)
