@@ -2,7 +2,7 @@
 # Install the Mynapoint kiosk as an appliance on Debian or Raspberry Pi OS.
 #
 #   sudo scripts/install.sh [--printer-usb VENDOR:PRODUCT[:SERIAL]] [--config FILE]
-#                           [--tls DIR] [--wheelhouse DIR] [--root DIR] [--no-apt]
+#                           [--keys DIR] [--wheelhouse DIR] [--root DIR] [--no-apt]
 #                           [--python PATH]
 #
 # Idempotent: a second run with the same source and options changes nothing. It puts
@@ -26,7 +26,7 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 ROOT=/
 PRINTER=""
 CONFIG=""
-TLS_DIR=""
+KEYS_DIR=""
 WHEELHOUSE=""
 APT=1
 PYTHON=${PYTHON:-}
@@ -54,7 +54,7 @@ while [ $# -gt 0 ]; do
     --root) ROOT=${2:?--root needs a directory}; shift 2 ;;
     --printer-usb) PRINTER=${2:?--printer-usb needs VENDOR:PRODUCT[:SERIAL]}; shift 2 ;;
     --config) CONFIG=${2:?--config needs a file}; shift 2 ;;
-    --tls) TLS_DIR=${2:?--tls needs a directory}; shift 2 ;;
+    --keys) KEYS_DIR=${2:?--keys needs a directory}; shift 2 ;;
     --wheelhouse) WHEELHOUSE=${2:?--wheelhouse needs a directory}; shift 2 ;;
     --no-apt) APT=0; shift ;;
     --python) PYTHON=${2:?--python needs a path}; shift 2 ;;
@@ -71,7 +71,7 @@ if [ -n "$PRINTER" ] && ! [[ $PRINTER =~ ^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}(:[A-Za-z
   die "--printer-usb must look like 0416:5011 or 0416:5011:SERIAL (got '$PRINTER')"
 fi
 [ -z "$CONFIG" ] || [ -f "$CONFIG" ] || die "--config $CONFIG: no such file"
-[ -z "$TLS_DIR" ] || [ -d "$TLS_DIR" ] || die "--tls $TLS_DIR: no such directory"
+[ -z "$KEYS_DIR" ] || [ -d "$KEYS_DIR" ] || die "--keys $KEYS_DIR: no such directory"
 if [ -n "$WHEELHOUSE" ]; then
   WHEELHOUSE=$(cd "$WHEELHOUSE" 2>/dev/null && pwd) || die "--wheelhouse: no such directory"
   compgen -G "$WHEELHOUSE/mynapoint_kiosk-*.whl" >/dev/null \
@@ -166,8 +166,10 @@ install_files() {
   printer_rule > "$tmp/rule"
   if [ -n "$PRINTER" ] || [ ! -f "$R$UDEV_RULE" ]; then put "$UDEV_RULE" "$tmp/rule"; fi
   if [ -n "$CONFIG" ]; then put "$ETC/kiosk.toml" "$CONFIG" 0640; fi
-  if [ -n "$TLS_DIR" ]; then
-    for f in "$TLS_DIR"/*; do [ -f "$f" ] && put "$ETC/tls/$(basename "$f")" "$f" 0640; done
+  if [ -n "$KEYS_DIR" ]; then
+    for f in "$KEYS_DIR"/*; do
+      if [ -f "$f" ]; then put "$ETC/keys/$(basename "$f")" "$f" 0640; fi
+    done
   fi
 }
 
@@ -191,7 +193,13 @@ create_users_and_dirs() {
   local created
   created=$(systemd-sysusers "${rootopt[@]}" "$(basename "$SYSUSERS_CONF")" 2>&1)
   [ -z "$created" ] || { echo "$created"; CHANGED=1; }
-  mkdir -p "$R$ETC/tls"
+  mkdir -p "$R$ETC/keys"
+  if [ ! -s "$R$ETC/keys/guard.secret" ]; then
+    # The card guard's key: made once per kiosk, kept across reinstalls (never in the DB).
+    (umask 077 && head -c 32 /dev/urandom > "$R$ETC/keys/guard.secret")
+    say "made $ETC/keys/guard.secret"
+    CHANGED=1
+  fi
   systemd-tmpfiles "${rootopt[@]}" --create "$(basename "$TMPFILES_CONF")"
 }
 
@@ -220,6 +228,6 @@ create_users_and_dirs
 enable_units
 if [ ! -f "$R$ETC/kiosk.toml" ]; then
   say "next: cp $ETC/kiosk.toml.example $ETC/kiosk.toml, edit it, put the certificates"
-  say "      in $ETC/tls/, then: systemctl start ${UNITS[*]}"
+  say "      in $ETC/keys/, then: systemctl start ${UNITS[*]}"
 fi
 [ "$CHANGED" -eq 1 ] || say "already installed, nothing changed"

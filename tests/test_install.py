@@ -123,29 +123,29 @@ def test_configuration_is_readable_by_the_service_group_only(installed_root: Pat
     known = ids(installed_root)
     group = known["group:mynapoint"]
     assert owner_and_mode(installed_root / ETC) == (0, group, "0o750")
-    assert owner_and_mode(installed_root / ETC / "tls") == (0, group, "0o750")
+    assert owner_and_mode(installed_root / ETC / "keys") == (0, group, "0o750")
     assert owner_and_mode(installed_root / ETC / "kiosk.toml.example") == (0, group, "0o640")
 
 
 def test_keys_and_site_configuration_are_installed_with_tight_permissions(
     appliance_root: Path, wheelhouse: Path, tmp_path: Path
 ) -> None:
-    tls = tmp_path / "tls"
-    tls.mkdir()
-    (tls / "kiosk.key").write_text("-----BEGIN PRIVATE KEY-----\n")
-    (tls / "kiosk.key").chmod(0o644)
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "kiosk.key").write_text("-----BEGIN PRIVATE KEY-----\n")
+    (keys / "kiosk.key").chmod(0o644)
     config = tmp_path / "site.toml"
     config.write_text("# site\n")
-    result = install(appliance_root, wheelhouse, "--tls", str(tls), "--config", str(config))
+    result = install(appliance_root, wheelhouse, "--keys", str(keys), "--config", str(config))
     assert result.returncode == 0, result.stderr
     group = ids(appliance_root)["group:mynapoint"]
-    assert owner_and_mode(appliance_root / ETC / "tls/kiosk.key") == (0, group, "0o640")
+    assert owner_and_mode(appliance_root / ETC / "keys/kiosk.key") == (0, group, "0o640")
     assert owner_and_mode(appliance_root / ETC / "kiosk.toml") == (0, group, "0o640")
 
 
 def test_a_key_copied_in_by_hand_is_tightened_at_next_boot(appliance_root: Path) -> None:
     """tmpfiles re-applies the permissions (systemd-tmpfiles-setup runs at every boot)."""
-    key = appliance_root / ETC / "tls/kiosk.key"
+    key = appliance_root / ETC / "keys/kiosk.key"
     key.write_text("-----BEGIN PRIVATE KEY-----\n")
     key.chmod(0o644)
     subprocess.run(

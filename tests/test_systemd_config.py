@@ -1,0 +1,172 @@
+"""The appliance's configuration template and the sync unit's command, with kiosk/config.py."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from kiosk.appliance import EX_CONFIG
+from kiosk.config import EXAMPLE_PATH, ConfigInvalid, hash_staff_pin, parse_config
+from tests.queue_support import central_outbox, enroll_valid
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "systemd" / "kiosk.toml.example"
+SYNC_UNIT = ROOT / "systemd" / "mynapoint-sync.service"
+MUST_FILL = {"kiosk_id", "staff_pin_hash", "store.name", "central.base_url", "central.status_url"}
+
+
+def template() -> dict[str, Any]:
+    return tomllib.loads(TEMPLATE.read_text(encoding="utf-8"))
+
+
+def filled_in(doc: dict[str, Any]) -> dict[str, Any]:
+    doc["kiosk_id"] = "K-0042"
+    doc["staff_pin_hash"] = hash_staff_pin("2580")
+    doc["store"]["name"] = "テスト店"
+    doc["central"]["base_url"] = "https://central.example:8443"
+    doc["central"]["status_url"] = "https://central.example/status?r={receipt_no}"
+    return doc
+
+
+def keys_of(doc: dict[str, Any], prefix: str = "") -> set[str]:
+    found = set()
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            found |= keys_of(value, f"{prefix}{key}.")
+        else:
+            found.add(prefix + key)
+    return found
+
+
+def test_template_filled_in_passes_the_kiosk_config_check() -> None:
+    config = parse_config(filled_in(template()), TEMPLATE, check_files=False)
+    assert config.printer.port == "/dev/mynapoint-printer"
+    assert str(config.queue.db_path) == "/var/lib/mynapoint-kiosk/queue.sqlite3"
+
+
+def test_template_as_shipped_names_exactly_the_keys_to_fill_in() -> None:
+    with pytest.raises(ConfigInvalid) as raised:
+        parse_config(template(), TEMPLATE, check_files=False)
+    named = {problem.split(": ")[1] for problem in raised.value.problems}
+    assert named == MUST_FILL
+
+
+def test_template_has_every_key_of_the_documented_example() -> None:
+    example = tomllib.loads(EXAMPLE_PATH.read_text(encoding="utf-8"))
+    assert keys_of(template()) == keys_of(example)
+
+
+def test_template_keeps_keys_and_secrets_in_the_protected_directory() -> None:
+    doc = template()
+    paths = [
+        doc["card"]["trusted_ca_bundle"],
+        doc["central"]["ca_cert"],
+        doc["central"]["client_cert"],
+        doc["central"]["client_key"],
+        *doc["central"]["sealing_public_keys"],
+        doc["queue"]["guard_secret_path"],
+    ]
+    assert all(p.startswith("/etc/mynapoint-kiosk/keys/") for p in paths)
+
+
+# --- the sync unit's command, run for real against the central service ------------------
+
+
+def sync_command() -> list[str]:
+    """ExecStart of mynapoint-sync.service, with this test's Python for the venv's."""
+    line = next(
+        line for line in SYNC_UNIT.read_text().splitlines() if line.startswith("ExecStart=")
+    )
+    command = line.removeprefix("ExecStart=").split()
+    assert command[0] == "/opt/mynapoint-kiosk/venv/bin/python"
+    return [sys.executable, *command[1:]]
+
+
+def site_config(central: Any, directory: Path) -> Path:
+    """A complete kiosk.toml (the template, filled in) for the central fixture's kiosk."""
+    keys = directory / "keys"
+    keys.mkdir()
+    (keys / "sealing.pub.pem").write_bytes(central.sealing_public_pem)
+    (keys / "jpki-ca.pem").write_bytes(
+        b"".join(
+            cert.public_bytes(serialization.Encoding.PEM)
+            for cert in central.pki.ca_certificates.values()
+        )
+    )
+    (keys / "guard.secret").write_bytes(secrets.token_bytes(32))
+    doc = filled_in(template())
+    doc["kiosk_id"] = central.kiosk_id
+    doc["card"]["trusted_ca_bundle"] = str(keys / "jpki-ca.pem")
+    doc["central"].update(
+        base_url=central.base_url,
+        ca_cert=str(central.ca_cert),
+        client_cert=str(central.client_cert),
+        client_key=str(central.client_key),
+        sealing_public_keys=[str(keys / "sealing.pub.pem")],
+    )
+    doc["queue"].update(
+        db_path=str(directory / "queue.sqlite3"), guard_secret_path=str(keys / "guard.secret")
+    )
+    path = directory / "kiosk.toml"
+    path.write_text(_toml(doc), encoding="utf-8")
+    return path
+
+
+def _toml(doc: dict[str, Any]) -> str:
+    """A small TOML writer for the template's shapes (strings, numbers, bools, lists)."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return repr(v)
+
+    lines = [f"{k} = {value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
+    for section, table in doc.items():
+        if isinstance(table, dict):
+            lines += ["", f"[{section}]"] + [f"{k} = {value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def run_sync_unit(config: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MYNAPOINT_CONFIG=str(config), PYTHONPATH=str(ROOT))
+    env.pop("NOTIFY_SOCKET", None)
+    return subprocess.run(
+        [*sync_command(), *extra], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT
+    )
+
+
+def test_sync_unit_command_delivers_the_queue_with_the_site_configuration(
+    central_service, tmp_path: Path
+) -> None:
+    config = site_config(central_service, tmp_path)
+    outbox = central_outbox(central_service, tmp_path / "queue.sqlite3")
+    try:
+        queued = enroll_valid(outbox, central_service)
+        result = run_sync_unit(config, "--once")
+        assert result.returncode == 0, result.stderr
+        assert outbox.get(queued.enrollment_id).state == "accepted"
+    finally:
+        outbox.close()
+
+
+def test_sync_unit_with_a_bad_configuration_names_the_key_and_is_not_restarted(
+    tmp_path: Path,
+) -> None:
+    bad = tmp_path / "kiosk.toml"
+    bad.write_text(TEMPLATE.read_text(encoding="utf-8"), encoding="utf-8")
+    result = run_sync_unit(bad, "--once")
+    assert result.returncode == EX_CONFIG
+    assert "kiosk.toml: central.base_url: expected an https:// URL" in result.stderr
+    assert f"RestartPreventExitStatus={EX_CONFIG}" in SYNC_UNIT.read_text()
