@@ -14,7 +14,9 @@ import argparse
 import logging
 import secrets
 import ssl
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from central.catalog import Catalog
 from central.config import CentralConfig
-from central.errors import ChallengeInvalid, Rejection
+from central.errors import CentralError, ChallengeInvalid, Rejection
 from central.provider import FileAccountsProvider
 from central.sealing import SealingKeyring, write_new_sealing_key
 from central.service import EnrollmentService, kiosk_health
@@ -207,9 +209,9 @@ def create_app(config: CentralConfig, service: EnrollmentService | None = None) 
     return app
 
 
-def serve(config: CentralConfig) -> None:
+def serve(config: CentralConfig, app: FastAPI | None = None) -> None:
     uvicorn.run(
-        create_app(config),
+        app or create_app(config),
         host=config.host,
         port=config.port,
         ssl_certfile=str(config.tls_cert),
@@ -273,17 +275,20 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.config is None:
         parser.error("--config is required")
-    config = CentralConfig.load(args.config)
-    overrides: dict[str, Any] = {}
-    if args.port:
-        overrides["port"] = args.port
-    if args.dsn:
-        overrides["dsn"] = args.dsn
-    if overrides:
-        from dataclasses import replace
-
+    try:
+        config = CentralConfig.load(args.config)
+        overrides: dict[str, Any] = {}
+        if args.port:
+            overrides["port"] = args.port
+        if args.dsn:
+            overrides["dsn"] = args.dsn
         config = replace(config, **overrides)
-    serve(config)
+        config.check_files()
+        app = create_app(config)
+    except CentralError as exc:
+        print(f"mynapoint-central: {exc.kind}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    serve(config, app)
 
 
 if __name__ == "__main__":

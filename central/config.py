@@ -117,6 +117,22 @@ class CentralConfig:
             shutdown_grace_seconds=float(doc.get("shutdown_grace_seconds", 2.0)),
         )
 
+    def check_files(self) -> None:
+        """Every configured file the service cannot start without exists."""
+        for what, path in (
+            ("[tls] cert", self.tls_cert),
+            ("[tls] key", self.tls_key),
+            ("[tls] client_ca", self.client_ca),
+            ("hash_key_file", self.hash_key_file),
+        ):
+            if not path.is_file():
+                raise CentralConfigError(f"{what} not found: {path}")
+        if not self.sealing_keys_dir.is_dir():
+            raise CentralConfigError(f"[sealing] keys_dir not found: {self.sealing_keys_dir}")
+        for path in self.jpki_ca:
+            if not path.exists():
+                raise CentralConfigError(f"[trust] jpki_ca not found: {path}")
+
     def hash_key(self) -> bytes:
         try:
             key = self.hash_key_file.read_bytes()

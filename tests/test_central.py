@@ -361,3 +361,43 @@ def test_server_presents_a_certificate_for_loopback(central_sqlite: CentralServi
     with socket.create_connection(("127.0.0.1", central_sqlite.port), timeout=10) as raw:
         with context.wrap_socket(raw, server_hostname="localhost") as tls:
             assert tls.getpeercert()["subjectAltName"]
+
+
+def test_a_batch_over_the_limit_is_refused_whole(central_sqlite: CentralService) -> None:
+    item, _ = valid_item(central_sqlite)
+    too_many = [item] * (wire.MAX_BATCH_ITEMS + 1)
+    with central_sqlite.session() as s:
+        r = s.post(
+            central_sqlite.base_url + wire.BATCH_PATH, json=wire.batch_body(too_many), timeout=60
+        )
+    assert r.status_code == 413
+
+
+def test_put_with_an_id_other_than_the_path_is_refused(central_sqlite: CentralService) -> None:
+    item, _ = valid_item(central_sqlite)
+    url = central_sqlite.base_url + wire.ITEM_PATH.format(
+        enrollment_id="00000000-0000-4000-8000-000000000001"
+    )
+    with central_sqlite.session() as s:
+        assert s.put(url, json=item, timeout=30).status_code == 400
+
+
+def test_a_batch_body_that_is_not_json_items_is_a_422(central_sqlite: CentralService) -> None:
+    with central_sqlite.session() as s:
+        r = s.post(central_sqlite.base_url + wire.BATCH_PATH, json={"items": "nope"}, timeout=30)
+    assert r.status_code == 422
+
+
+def test_two_items_of_one_person_in_one_batch_accept_one(central: CentralService) -> None:
+    card = central.pki.issue_card()
+    first, _ = valid_item(central, card, service_code="waon")
+    second, _ = valid_item(central, card, service_code="paypay")
+    results = post_batch(central, [first, second])
+    assert [r["status"] for r in results] == ["accepted", "rejected"]
+    assert (results[1]["reason"], results[1]["service_code"]) == ("already_applied", "waon")
+
+
+def test_the_same_item_twice_in_one_batch_gets_one_answer(central: CentralService) -> None:
+    item, _ = valid_item(central)
+    first, second = post_batch(central, [item, item])
+    assert first == second and first["status"] == "accepted"
