@@ -534,6 +534,17 @@ class Controller:
         log.info("catalog_refreshed %s", refreshed)
         return refreshed
 
+    # --- for the screens -----------------------------------------------------------------
+    def receipt_data(self, facts: flow.ReceiptFacts, lang: str | None = None) -> ReceiptData:
+        """What the on-screen receipt shows when the printer failed (same as the paper's)."""
+        return receipt_data(facts, self.receipt_settings, self.catalog, lang)
+
+    def receipt_image(self, facts: flow.ReceiptFacts, lang: str | None = None) -> Any:
+        """The receipt drawn as an image (with its QR code), for the receipt screen."""
+        from kiosk.receipt import render_image
+
+        return render_image(layout(self.receipt_data(facts, lang)))
+
     # --- for the staff screen ------------------------------------------------------------
     def test_print(self) -> Future[Any]:
         """Print a sample receipt (no personal data) from the staff screen; not a flow event."""
