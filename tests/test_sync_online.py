@@ -1,5 +1,7 @@
 """Sync against the real reference central service over HTTPS with mutual TLS on loopback."""
 
+import secrets
+
 import pytest
 
 from central.devcerts import DevTLS
@@ -141,3 +143,32 @@ def test_server_not_signed_by_the_pinned_ca_gets_nothing(central_service, outbox
     assert outbox.get(queued.enrollment_id).state == "pending"
     assert outbox.status().last_error_kind == policy.ERROR_TLS
     assert queued.enrollment_id not in central_answers(central_service)
+
+
+def test_queue_files_hold_no_ids_codes_or_certificates_after_a_sync_cycle(
+    central_service, outbox, worker, tmp_path
+):
+    # Long marker values: a 4-digit code could turn up by chance in UUIDs or ciphertext.
+    user_id, code = f"7{secrets.randbelow(10**19):019d}", f"{secrets.randbelow(10**12):012d}"
+    central_service.add_account("waon", user_id, [code])
+    enrollments = [
+        signed_enrollment(
+            new_card(central_service.pki),
+            central_service.kiosk_id,
+            service_user_id=user_id,
+            security_codes=(code,),
+        )
+        for _ in range(2)  # the second is rejected: account already linked
+    ]
+    for e in enrollments:
+        outbox.enqueue(*e.args())
+    sync_until_settled(worker, outbox)
+    assert sorted(outbox.status().counts.items()) == sorted(
+        {"accepted": 1, "rejected": 1, "pending": 0, "sending": 0, "dead": 0}.items()
+    )
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("queue.sqlite3*"))
+    needles = [user_id.encode(), code.encode()]
+    for e in enrollments:
+        cert = e.certificate_der
+        needles += [cert[200:240], cert[-64:], e.signature[:32], e.issuer_serial_key[-21:]]
+    assert [n for n in needles if n in raw] == []
