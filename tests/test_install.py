@@ -259,3 +259,13 @@ def test_host_groups_were_not_touched(installed_root: Path) -> None:
     """The throwaway root got the users; this machine did not."""
     with pytest.raises(KeyError):
         grp.getgrnam("mynapoint")
+
+
+def test_card_guard_secret_is_made_once_and_readable_by_the_service_group_only(
+    appliance_root: Path, wheelhouse: Path
+) -> None:
+    secret = appliance_root / ETC / "keys/guard.secret"
+    first = secret.read_bytes()
+    install(appliance_root, wheelhouse)
+    assert len(first) == 32 and secret.read_bytes() == first
+    assert owner_and_mode(secret) == (0, ids(appliance_root)["group:mynapoint"], "0o640")
