@@ -152,3 +152,32 @@ def test_a_new_person_linking_one_account_in_two_campaigns_at_once_gets_both(
         results = _at_once([_sender(a, item_a), _sender(b, item_b)])
         assert [r["status"] for r in results] == ["accepted", "accepted"], results
         assert results[0]["mykey_id"] == results[1]["mykey_id"]
+
+
+def test_database_outage_answers_retry_and_loses_nothing(tmp_path: Path) -> None:
+    """PostgreSQL goes away under a running central: items get 'retry' (not an error,
+    not a rejection); once it is back, the same items are accepted."""
+    if not PostgresCluster.available():
+        pytest.skip("PostgreSQL binaries not found")
+    cluster = PostgresCluster().start()
+    svc = None
+    try:
+        svc = prepare_central(tmp_path / "c", dsn=cluster.new_database()).start()
+        first, _ = svc.make_item(svc.pki.issue_card(), **_account(svc))
+        second, _ = svc.make_item(svc.pki.issue_card(), **_account(svc))
+        assert _sender(svc, first)()["status"] == "accepted"
+        cluster.halt()
+        during = _sender(svc, second)()
+        assert during["status"] == "retry" and during["retry_after"] > 0
+        cluster.start()
+        assert _sender(svc, second)()["status"] == "accepted"
+        assert _sender(svc, first)()["status"] == "accepted"
+    finally:
+        if svc:
+            svc.stop()
+        cluster.stop()
+
+
+def _account(svc: CentralService) -> dict[str, Any]:
+    code, user_id, codes = svc.new_account()
+    return {"service_code": code, "service_user_id": user_id, "security_codes": codes}
