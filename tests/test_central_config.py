@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from drivers.sim.pki import TestPKI
-from tests.fixtures.central import CentralService, prepare_central
+from tests.fixtures.central import CentralService, free_port, prepare_central
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +66,47 @@ def test_a_config_without_trust_is_refused(setup: CentralService) -> None:
     text = setup.config_file.read_text().replace("jpki_ca =", "# jpki_ca =")
     setup.config_file.write_text(text)
     assert "missing [trust] jpki_ca" in start_fails(setup.config_file)
+
+
+def test_init_makes_a_setup_that_starts_and_answers_a_kiosk(tmp_path: Path, jpki: TestPKI) -> None:
+    directory, port = tmp_path / "demo", free_port()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "central.app",
+            "init",
+            str(directory),
+            "--port",
+            str(port),
+            "--kiosk",
+            "K-DEMO-0001",
+            *(a for p in jpki.directory.glob("ca-*[0-9].pem") for a in ("--jpki-ca", str(p))),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "central.app", "--config", str(directory / "central.toml")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        tls = directory / "tls"
+        with requests.Session() as s:
+            s.trust_env = False
+            s.verify = str(tls / "ca.pem")
+            s.cert = (str(tls / "kiosk-K-DEMO-0001.pem"), str(tls / "kiosk-K-DEMO-0001.key.pem"))
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    r = s.get(f"https://127.0.0.1:{port}/v1/health", timeout=2)
+                    break
+                except requests.ConnectionError:
+                    assert time.monotonic() < deadline and process.poll() is None
+                    time.sleep(0.2)
+        assert r.json() == {"ok": True, "backend": "sqlite"}
+    finally:
+        process.terminate()
+        process.wait(15)
