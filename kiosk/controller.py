@@ -501,7 +501,18 @@ class Controller:
             service_code=latest.get("service_code"),
             mykey_id=answer.get("mykey_id"),
             campaign_id=latest.get("campaign_id"),
+            pending_here=not applications and self._pending_here(effect.certificate_der),
         )
+
+    def _pending_here(self, certificate_der: bytes) -> bool:
+        """An application made here offline is not at central yet: say so, not "none"."""
+        from offline_queue.store import issuer_serial_key_of
+
+        key = issuer_serial_key_of(certificate_der)
+        check = self._workers["queue"].submit(
+            lambda: self._ready_outbox().already_enrolled_here(key)
+        )
+        return bool(check.result())
 
     def _central(self) -> CentralLink:
         if self.central is None:

@@ -335,6 +335,7 @@ class StatusAnswered:
     service_code: str | None = None
     mykey_id: str | None = None
     campaign_id: str | None = None
+    pending_here: bool = False  # not at central yet, but waiting in this kiosk's queue
     session_id: str = ""  # the session that asked; answers to another are dropped
 
 

@@ -537,3 +537,24 @@ def test_legal_representative_enrollment_is_marked_on_the_receipt(
     kiosk.wait_for(flow.TAKE_CARD)
     (printed,) = virtual_printer.wait_for_receipts(1)
     assert "法定代理人による申込" in "\n".join(printed.text)
+
+
+def test_status_of_an_application_still_queued_here_says_it_is_waiting(
+    parts, central: Any, virtual_card: Any
+) -> None:
+    kiosk = parts[0]
+    account = central.new_account("waon")
+    central.stop()
+    try:
+        assert kiosk.enroll(account).result == flow.RESULT_PENDING
+    finally:
+        central.start()
+    kiosk.send(flow.Cancel())
+    kiosk.wait_for(flow.TAKE_CARD)
+    virtual_card.remove()
+    kiosk.wait_for(flow.WELCOME, until=lambda s: s.online)  # the health probe saw it back
+    virtual_card.insert()
+    kiosk.start_and_place_card(menu=flow.MENU_STATUS)
+    kiosk.pin()
+    info = kiosk.wait_for(flow.STATUS).status_info
+    assert info.applied or info.pending_here  # delivered meanwhile, or still waiting here
