@@ -269,6 +269,14 @@ def test_item_sent_by_another_kiosk_is_rejected(central: CentralService) -> None
     assert result["reason"] == "kiosk_mismatch"
 
 
+def test_item_whose_sealed_payload_names_another_kiosk_is_rejected(
+    central: CentralService,
+) -> None:
+    item, _ = valid_item(central, kiosk_id="K-TEST-0002")
+    relabelled = dict(item, kiosk_id=central.kiosk_id)  # outer label matches, payload does not
+    assert enroll_one(central, relabelled)["reason"] == "kiosk_mismatch"
+
+
 # -- transport ------------------------------------------------------------------------------
 def test_client_without_a_certificate_is_refused_at_tls(central_sqlite: CentralService) -> None:
     """With TLS 1.2 the refusal is the handshake itself failing."""
