@@ -9,6 +9,7 @@
 #   the code in a virtual environment      /opt/mynapoint-kiosk/venv
 #   the units, sysusers and tmpfiles       /usr/local/lib/{systemd/system,sysusers.d,tmpfiles.d}
 #   the printer's udev rule                /etc/udev/rules.d/60-mynapoint-printer.rules
+#   pcscd access for the kiosk (polkit)    /etc/polkit-1/rules.d/60-mynapoint-pcscd.rules
 #   the configuration template             /etc/mynapoint-kiosk/kiosk.toml.example
 # creates the users (mynapoint-kiosk, mynapoint-sync, group mynapoint), the state
 # directory, and enables both services. They start once /etc/mynapoint-kiosk/kiosk.toml
@@ -37,6 +38,7 @@ UNIT_DIR=/usr/local/lib/systemd/system
 SYSUSERS_CONF=/usr/local/lib/sysusers.d/mynapoint-kiosk.conf
 TMPFILES_CONF=/usr/local/lib/tmpfiles.d/mynapoint-kiosk.conf
 UDEV_RULE=/etc/udev/rules.d/60-mynapoint-printer.rules
+POLKIT_RULE=/etc/polkit-1/rules.d/60-mynapoint-pcscd.rules
 ETC=/etc/mynapoint-kiosk
 UNITS=(mynapoint-kiosk.service mynapoint-sync.service)
 # Runtime: pcscd (card reader), GL/EGL and mtdev (Kivy on DRM/KMS), the Japanese font.
@@ -58,7 +60,7 @@ while [ $# -gt 0 ]; do
     --wheelhouse) WHEELHOUSE=${2:?--wheelhouse needs a directory}; shift 2 ;;
     --no-apt) APT=0; shift ;;
     --python) PYTHON=${2:?--python needs a path}; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -161,6 +163,7 @@ install_files() {
   for unit in "${UNITS[@]}"; do put "$UNIT_DIR/$unit" "$SRC/systemd/$unit"; done
   put "$SYSUSERS_CONF" "$SRC/systemd/mynapoint-kiosk.sysusers"
   put "$TMPFILES_CONF" "$SRC/systemd/mynapoint-kiosk.tmpfiles"
+  put "$POLKIT_RULE" "$SRC/systemd/60-mynapoint-pcscd.rules"
   put "$APP/share/doc/appliance.md" "$SRC/docs/appliance.md"
   put "$ETC/kiosk.toml.example" "$SRC/systemd/kiosk.toml.example" 0640
   printer_rule > "$tmp/rule"

@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --root) ROOT=${2:?--root needs a directory}; shift 2 ;;
     --purge) PURGE=1; shift ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -35,6 +35,7 @@ FILES=(
   /usr/local/lib/sysusers.d/mynapoint-kiosk.conf
   /usr/local/lib/tmpfiles.d/mynapoint-kiosk.conf
   /etc/udev/rules.d/60-mynapoint-printer.rules
+  /etc/polkit-1/rules.d/60-mynapoint-pcscd.rules
 )
 
 if [ "$LIVE" -eq 1 ]; then

@@ -20,6 +20,7 @@ APP = "opt/mynapoint-kiosk"
 STATE = "var/lib/mynapoint-kiosk"
 ETC = "etc/mynapoint-kiosk"
 UDEV_RULE = "etc/udev/rules.d/60-mynapoint-printer.rules"
+POLKIT_RULE = "etc/polkit-1/rules.d/60-mynapoint-pcscd.rules"
 
 
 def install(root: Path, wheelhouse: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -72,6 +73,7 @@ def test_install_puts_code_units_users_template_and_printer_rule_in_place(
     assert {"mynapoint-kiosk", "mynapoint-sync", "group:mynapoint"} <= set(ids(root))
     assert (root / ETC / "kiosk.toml.example").is_file()
     assert "mynapoint-printer" in (root / UDEV_RULE).read_text()
+    assert "mynapoint-kiosk" in (root / POLKIT_RULE).read_text()
 
 
 def test_installed_code_runs_from_the_venv(installed_root: Path) -> None:
@@ -214,6 +216,7 @@ def test_uninstall_removes_the_appliance_but_keeps_queue_and_configuration(
     assert not (appliance_root / APP).exists()
     assert not (appliance_root / "usr/local/lib/systemd/system/mynapoint-kiosk.service").exists()
     assert not (appliance_root / UDEV_RULE).exists()
+    assert not (appliance_root / POLKIT_RULE).exists()
     assert not list((appliance_root / "etc/systemd/system").rglob("mynapoint-*"))
     assert queue.read_bytes() == b"undelivered enrollments"
     assert (appliance_root / ETC / "kiosk.toml.example").exists()
@@ -269,3 +272,12 @@ def test_card_guard_secret_is_made_once_and_readable_by_the_service_group_only(
     install(appliance_root, wheelhouse)
     assert len(first) == 32 and secret.read_bytes() == first
     assert owner_and_mode(secret) == (0, ids(appliance_root)["group:mynapoint"], "0o640")
+
+
+def test_help_describes_the_options_without_needing_root() -> None:
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    result = subprocess.run(
+        [*nobody, "bash", str(INSTALL), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    assert "--printer-usb" in result.stdout and "--wheelhouse" in result.stdout
