@@ -12,10 +12,12 @@ thread, returning ``concurrent.futures.Future`` objects::
     service.sign(bytearray(b"1234"), digest).result(10)   # the PIN buffer is wiped
     service.stop()
 
-Presence is watched with ``SCardGetStatusChange`` (pyscard's CardMonitor thread dies
-for good when pcscd stops, so it is not used); a submitted job wakes the watch at
-once with ``SCardCancel``. ``on_event`` is called on the worker thread with
-``card_placed``, ``card_removed``, ``reader_lost`` or ``reader_back``.
+Between jobs the worker polls presence every ``poll_interval`` with a non-blocking
+``SCardGetStatusChange`` (pyscard's CardMonitor thread dies for good when pcscd
+stops, so it is not used), and waits on its job queue in between, so a job starts
+at once. When pcscd goes away the worker drops its PC/SC context and tries a new
+one at every poll until pcscd is back. ``on_event`` is called on the worker thread
+with ``card_placed``, ``card_removed``, ``reader_lost`` or ``reader_back``.
 
 A transceive that takes longer than ``transceive_timeout`` fails its future with
 :class:`~drivers.card.CardTimeout` (a watchdog does this; it does no I/O). The
@@ -76,11 +78,7 @@ _READER_GONE = {
         "SCARD_E_SHARING_VIOLATION",  # another program holds the reader
     )
 }
-_OK, _TIMEOUT, _CANCELLED = (
-    _code("SCARD_S_SUCCESS"),
-    _code("SCARD_E_TIMEOUT"),
-    _code("SCARD_E_CANCELLED"),
-)
+_OK, _TIMEOUT = _code("SCARD_S_SUCCESS"), _code("SCARD_E_TIMEOUT")
 _SCARD_PRESENT = 0x0004  # SCardStatus card state bit (pcsc-lite), not exported by pyscard
 _READER_STATE_GONE = scard.SCARD_STATE_UNKNOWN | scard.SCARD_STATE_UNAVAILABLE
 
@@ -156,20 +154,22 @@ class _PcscLink:
 class CardService:
     """The configured reader and whatever card is in it, driven from one worker thread."""
 
+    #: The kiosk holds the card alone; the benchmark shares it to interleave raw APDUs.
+    share_mode = scard.SCARD_SHARE_EXCLUSIVE
+
     def __init__(
         self,
         reader_pattern: str,
         on_event: Callable[[str], None],
         transceive_timeout: float = 5.0,
-        poll_interval: float = 0.25,
+        poll_interval: float = 0.15,
     ) -> None:
         self.reader_pattern = reader_pattern
         self.on_event = on_event
         self.transceive_timeout = transceive_timeout
         self.poll_interval = poll_interval
-        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._stopping = threading.Event()
-        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._watchdog: threading.Thread | None = None
         # worker-owned state
@@ -211,7 +211,7 @@ class CardService:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the worker; jobs not yet run fail with ReaderUnavailable, PINs wiped."""
         self._stopping.set()
-        self._interrupt()
+        self._jobs.put(None)  # wakes the worker
         for thread in (self._thread, self._watchdog):
             if thread is not None:
                 thread.join(timeout)
@@ -248,19 +248,21 @@ class CardService:
             job.clean()
             return job.future
         self._jobs.put(job)
-        self._interrupt()
         return job.future
 
     # --- the worker thread ----------------------------------------------------------------
     def _run(self) -> None:
+        next_poll = 0.0
         try:
             while not self._stopping.is_set():
-                self._wake.clear()
+                if time.monotonic() >= next_poll:
+                    self._poll_presence()
+                    next_poll = time.monotonic() + self.poll_interval
                 try:
-                    job = self._jobs.get_nowait()
+                    job = self._jobs.get(timeout=max(0.0, next_poll - time.monotonic()))
                 except queue.Empty:
-                    self._watch_presence()
-                else:
+                    continue
+                if job is not None:
                     self._run_job(job)
         except Exception:
             log.exception("card worker crashed")
@@ -269,12 +271,6 @@ class CardService:
             self._disconnect()
             self._release_context()
             self._fail_pending()
-
-    def _interrupt(self) -> None:
-        self._wake.set()
-        ctx = self._ctx
-        if ctx is not None:
-            scard.SCardCancel(ctx)  # result ignored: context may be going
 
     @property
     def _stuck(self) -> bool:
@@ -287,6 +283,8 @@ class CardService:
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 return
+            if job is None:
+                continue
             job.settle(error=error or ReaderUnavailable("the card service stopped"))
             job.clean()
 
@@ -366,7 +364,7 @@ class CardService:
         hr, hcard, protocol = scard.SCardConnect(
             self._ctx,
             reader,
-            scard.SCARD_SHARE_EXCLUSIVE,
+            self.share_mode,
             scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
         )
         if hr != _OK:
@@ -383,29 +381,23 @@ class CardService:
         self._disconnect(scard.SCARD_RESET_CARD)
 
     # --- presence ----------------------------------------------------------------------------
-    def _watch_presence(self) -> None:
-        """Wait up to one poll interval for a change at the reader, and report it."""
+    def _poll_presence(self) -> None:
+        """Look once (without blocking) for a change at the reader, and report it."""
         if not self._ensure_context():
             self._set_available(False)
-            self._wake.wait(self.poll_interval)
             return
-        reader = self._find_reader()
+        reader = self._reader  # once found, the status change itself says when it goes
         if reader is None:
-            self._set_available(False)
-            self._wake.wait(self.poll_interval)
-            return
-        if reader != self._reader:
+            reader = self._find_reader()
+            if reader is None:
+                self._set_available(False)
+                return
             self._reader, self._reader_state = reader, scard.SCARD_STATE_UNAWARE
-        if self._wake.is_set():
-            return
-        timeout_ms = int(self.poll_interval * 1000)
-        hr, states = scard.SCardGetStatusChange(
-            self._ctx, timeout_ms, [(reader, self._reader_state)]
-        )
+        hr, states = scard.SCardGetStatusChange(self._ctx, 0, [(reader, self._reader_state)])
         hr &= 0xFFFFFFFF
         if hr == _OK:
             self._apply_reader_state(states[0][1])
-        elif hr not in (_TIMEOUT, _CANCELLED):
+        elif hr != _TIMEOUT:
             self._drop_context()
 
     def _apply_reader_state(self, event_state: int) -> None:
