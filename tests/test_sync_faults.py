@@ -80,6 +80,14 @@ def test_lost_answers_are_resent_and_the_central_answers_from_its_record(
     assert_each_accepted_exactly_once(central_service, outbox, queued)
 
 
+def test_a_slow_answer_within_the_timeout_is_simply_taken(central_service, proxy, outbox, worker):
+    queued = [enroll_valid(outbox, central_service) for _ in range(3)]
+    proxy.inject("slow_response")
+    worker.run_once()
+    assert proxy.applied["slow_response"] == 1
+    assert_each_accepted_exactly_once(central_service, outbox, queued)
+
+
 def test_timeouts_on_a_stalled_answer_or_a_blackhole_lose_and_double_nothing(
     central_service, proxy, outbox, worker
 ):
@@ -121,7 +129,15 @@ def test_retry_after_from_a_busy_service_is_honoured(central_service, proxy, out
 
 def test_a_storm_of_mixed_faults_loses_and_doubles_nothing(central_service, proxy, outbox, worker):
     rng = random.Random(20201)
-    faults = ["reset", "garbage", "http_500", "http_503", "lose_response", "stall_response"]
+    faults = [
+        "reset",
+        "garbage",
+        "http_500",
+        "http_503",
+        "slow_response",
+        "lose_response",
+        "stall_response",
+    ]
     proxy.retry_after_s = 0
     queued = []
     for _ in range(4):
