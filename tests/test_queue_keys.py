@@ -36,3 +36,10 @@ def test_guard_secret_is_made_once_private_and_then_reused(tmp_path):
     assert load_or_create_guard_secret(path) == first
     assert len(first) == 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_private_key_among_the_public_keys_is_refused(tmp_path):
+    private_pem, _ = generate_sealing_keypair()
+    (tmp_path / "oops.pub.pem").write_bytes(private_pem)  # the kiosk must never hold one
+    with pytest.raises(NoSealingKey):
+        load_sealing_keys(tmp_path)
