@@ -107,7 +107,10 @@ class QueueStatus:
 
 def issuer_serial_key_of(certificate_der: bytes) -> bytes:
     """The card's issuer DN and serial as one byte string (input of the local card guard)."""
-    certificate = x509.load_der_x509_certificate(certificate_der)
+    try:
+        certificate = x509.load_der_x509_certificate(certificate_der)
+    except ValueError as error:
+        raise QueueInputInvalid("certificate is not DER X.509") from error
     serial = certificate.serial_number
     return certificate.issuer.public_bytes() + b"|" + serial.to_bytes(21, "big", signed=False)
 

@@ -20,7 +20,7 @@ from offline_queue.errors import (
 )
 from offline_queue.receipt import is_valid_receipt_no
 from offline_queue.schema import SCHEMA_VERSION
-from offline_queue.store import Outbox
+from offline_queue.store import Outbox, issuer_serial_key_of
 from offline_queue.wire import open_sealed
 from tests.queue_support import (
     KIOSK_ID,
@@ -317,3 +317,14 @@ def test_a_file_that_is_not_a_queue_database_is_a_typed_error(tmp_path, central_
     with pytest.raises(QueueUnavailable) as caught:
         make_outbox(path, [central_key.public])
     assert "not an SQLite database" in str(caught.value)
+
+
+def test_a_certificate_that_is_not_der_is_refused_with_a_typed_error(outbox):
+    enrollment = signed_enrollment(new_card())
+    with pytest.raises(QueueInputInvalid):
+        issuer_serial_key_of(b"\x30\x03garbage")
+    with pytest.raises(QueueInputInvalid):
+        outbox.enqueue(
+            enrollment.payload, b"\x30\x03garbage", enrollment.signature, b"issuer|serial"
+        )
+    assert sum(outbox.status().counts.values()) == 0
