@@ -7,6 +7,7 @@ Enrollments are signed exactly as the card signs: PKCS#1 v1.5 over the DigestInf
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import secrets
 import socket
@@ -221,6 +222,16 @@ def central_answers(central: Any) -> dict[str, tuple[str, int]]:
         return {row[0]: (row[1], row[2]) for row in rows}
     finally:
         conn.close()
+
+
+def central_mykey_ids(central: Any) -> dict[str, str | None]:
+    """enrollment id -> the MyKey ID in the central service's stored answer."""
+    conn = sqlite3.connect(f"file:{central.database_file}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = conn.execute("SELECT enrollment_id, answer FROM enrollments").fetchall()
+    finally:
+        conn.close()
+    return {row[0]: json.loads(row[1]).get("mykey_id") for row in rows}
 
 
 def central_application_count(central: Any) -> int:

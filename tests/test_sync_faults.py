@@ -17,6 +17,7 @@ from tests.queue_support import (
     central_answers,
     central_application_count,
     central_client,
+    central_mykey_ids,
     central_outbox,
     enroll_valid,
     quick_worker,
@@ -52,10 +53,12 @@ def worker(central_service, proxy, outbox, tmp_path):
 
 
 def assert_each_accepted_exactly_once(central, outbox, queued):
-    answers = central_answers(central)
+    answers, mykey_ids = central_answers(central), central_mykey_ids(central)
     for q in queued:
-        assert outbox.get(q.enrollment_id).state == "accepted"
+        mine = outbox.get(q.enrollment_id)
+        assert mine.state == "accepted"
         assert answers[q.enrollment_id] == ("accepted", 1)
+        assert mine.mykey_id == mykey_ids[q.enrollment_id]  # the ID central issued, not a guess
     assert central_application_count(central) == len(queued)
 
 
@@ -66,6 +69,15 @@ def test_server_errors_delay_delivery_but_lose_and_double_nothing(
     proxy.inject("http_500", "http_500", "http_500")
     sync_until_settled(worker, outbox)
     assert proxy.applied["http_500"] == 3
+    assert_each_accepted_exactly_once(central_service, outbox, queued)
+
+
+def test_an_item_never_goes_dead_for_server_errors_however_many(
+    central_service, proxy, outbox, worker
+):
+    queued = [enroll_valid(outbox, central_service)]
+    proxy.inject(*["http_500"] * (policy.MAX_PERMANENT_FAILURES + 2))
+    sync_until_settled(worker, outbox)
     assert_each_accepted_exactly_once(central_service, outbox, queued)
 
 
