@@ -27,8 +27,12 @@ def jpki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
     return TestPKI.create(tmp_path_factory.mktemp("jpki"))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def central(request: pytest.FixtureRequest, tmp_path: Path, jpki: TestPKI) -> Any:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def central(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, jpki: TestPKI
+) -> Any:
+    """One service per backend for the module: every test uses its own cards and accounts."""
+    tmp_path = tmp_path_factory.mktemp(f"central-{request.param}")
     dsn = None
     if request.param == "postgresql":
         dsn = request.getfixturevalue("postgres_server").new_database()
@@ -39,9 +43,9 @@ def central(request: pytest.FixtureRequest, tmp_path: Path, jpki: TestPKI) -> An
         service.stop()
 
 
-@pytest.fixture
-def central_sqlite(tmp_path: Path, jpki: TestPKI) -> Any:
-    service = start_central(tmp_path, pki=jpki)
+@pytest.fixture(scope="module")
+def central_sqlite(tmp_path_factory: pytest.TempPathFactory, jpki: TestPKI) -> Any:
+    service = start_central(tmp_path_factory.mktemp("central-tls"), pki=jpki)
     try:
         yield service
     finally:
@@ -186,9 +190,11 @@ def test_wrong_security_code_is_not_confirmed(central: CentralService) -> None:
 def test_provider_down_answers_retry_and_the_resend_is_accepted(central: CentralService) -> None:
     item, _ = valid_item(central)
     central.set_provider_unavailable(True)
-    result = enroll_one(central, item)
+    try:
+        result = enroll_one(central, item)
+    finally:
+        central.set_provider_unavailable(False)
     assert result["status"] == "retry" and result["retry_after"] > 0
-    central.set_provider_unavailable(False)
     assert enroll_one(central, item)["status"] == "accepted"
 
 

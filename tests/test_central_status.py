@@ -4,7 +4,6 @@ fresh single-use server challenge. Real service over mTLS, SQLite and PostgreSQL
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,12 @@ def jpki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
     return TestPKI.create(tmp_path_factory.mktemp("jpki"))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def central(request: pytest.FixtureRequest, tmp_path: Path, jpki: TestPKI) -> Any:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def central(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, jpki: TestPKI
+) -> Any:
+    """One service per backend for the module: every test uses its own cards and accounts."""
+    tmp_path = tmp_path_factory.mktemp(f"central-{request.param}")
     dsn = None
     if request.param == "postgresql":
         dsn = request.getfixturevalue("postgres_server").new_database()
