@@ -209,13 +209,23 @@ class ReceiptPrinter:
                 if isinstance(receipt, bytes | bytearray)
                 else receipt.to_escpos(self.mode, self.columns)
             )
-            result = self._guarded(self._print, data)
+            result = self._guarded(self._print, data, self._mode_used(receipt))
         except PrinterError as error:
             error.receipt = receipt
             log.warning("receipt_not_printed kind=%s receipt_no=%s", error.kind, receipt_no)
             raise
-        log.info("receipt_printed receipt_no=%s bytes=%d", receipt_no, result.bytes_sent)
+        log.info(
+            "receipt_printed receipt_no=%s mode=%s bytes=%d",
+            receipt_no,
+            result.mode,
+            result.bytes_sent,
+        )
         return result
+
+    def _mode_used(self, receipt: Printable | bytes) -> str:
+        """The mode the receipt is actually printed in (Kanji receipts may fall back)."""
+        print_mode = getattr(receipt, "print_mode", None)
+        return print_mode(self.mode) if callable(print_mode) else self.mode
 
     def _guarded(self, action: Callable[..., T], *args: object) -> T:
         """Run ``action``; a failing port becomes PrinterDisconnected and is closed."""
@@ -284,7 +294,7 @@ class ReceiptPrinter:
         if problem is not None:
             raise problem(during_print=during_print)
 
-    def _print(self, data: bytes) -> PrintResult:
+    def _print(self, data: bytes, mode: str) -> PrintResult:
         port = self._open()
         port.reset_input_buffer()
         self._raise_on_problem(self._read_status(), during_print=False)
@@ -294,7 +304,7 @@ class ReceiptPrinter:
         self._wait_until_printed(len(data))
         after = self._read_status()
         self._raise_on_problem(after, during_print=True)
-        return PrintResult(self.mode, len(data), after)
+        return PrintResult(mode, len(data), after)
 
     def _send(self, port: serial.Serial, data: bytes) -> None:
         """Write the job; a stalled write (flow control held by a stopped printer) is

@@ -171,6 +171,10 @@ class Receipt:
         """What ``drivers.printer.ReceiptPrinter`` calls, so drivers never import kiosk."""
         return render_escpos(self, mode=mode, columns=columns)
 
+    def print_mode(self, requested: str) -> str:
+        """The mode this receipt prints in on a ``requested``-mode printer."""
+        return effective_mode(self, requested)
+
 
 # --- from data to layout ----------------------------------------------------------------
 

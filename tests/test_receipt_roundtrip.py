@@ -61,11 +61,15 @@ def expected_raster(receipt, columns):
 
 
 def print_on(virtual_printer, receipt, mode, columns=42):
+    return print_with_result(virtual_printer, receipt, mode, columns)[0]
+
+
+def print_with_result(virtual_printer, receipt, mode, columns=42):
     virtual_printer.columns = columns
     with ReceiptPrinter(virtual_printer.port, mode=mode, columns=columns, print_timeout=5) as p:
-        p.print_receipt(receipt).result(timeout=10)
+        result = p.print_receipt(receipt).result(timeout=10)
     [printed] = virtual_printer.wait_for_receipts(1)
-    return printed
+    return printed, result
 
 
 @pytest.mark.parametrize("columns", [42, 48])
@@ -112,9 +116,10 @@ def test_japanese_names_print_as_text_in_kanji_mode(virtual_printer, service_nam
 )
 def test_names_outside_shift_jis_fall_back_to_a_raster_receipt(virtual_printer, service_name):
     receipt = layout(make_receipt_data(service_name=service_name))
-    printed = print_on(virtual_printer, receipt, "kanji")
+    printed, result = print_with_result(virtual_printer, receipt, "kanji")
     assert printed.complete
     assert parsed(printed) == expected_raster(receipt, 42)
+    assert result.mode == "raster"
 
 
 def test_long_service_name_wraps_at_the_printers_column_limit(virtual_printer):
