@@ -558,3 +558,18 @@ def test_status_of_an_application_still_queued_here_says_it_is_waiting(
     kiosk.pin()
     info = kiosk.wait_for(flow.STATUS).status_info
     assert info.applied or info.pending_here  # delivered meanwhile, or still waiting here
+
+
+def test_session_knows_when_the_central_service_goes_and_comes_back(
+    kiosk: KioskUnderTest, central: Any
+) -> None:
+    kiosk.wait_for(flow.WELCOME, until=lambda s: s.online)
+    central.stop()
+    try:
+        kiosk.wait_for(flow.WELCOME, until=lambda s: not s.online)
+        kiosk.send(flow.Start(menu=flow.MENU_STATUS))
+        assert kiosk.session.error_kind == "status_offline"
+        kiosk.send(flow.Done())
+    finally:
+        central.start()
+    assert kiosk.wait_for(flow.WELCOME, until=lambda s: s.online).online
