@@ -2,10 +2,18 @@
 what the printer parsed is what the layout said, in Kanji and in raster mode."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers import escpos
 from drivers.printer import ReceiptPrinter
-from drivers.sim.vprinter import PrintedCut, PrintedImage, PrintedQR, PrintedText
+from drivers.sim.vprinter import (
+    PrintedCut,
+    PrintedImage,
+    PrintedQR,
+    PrintedText,
+    VirtualPrinter,
+)
 from kiosk.receipt import Cut, Line, QRCode, layout, print_items, raster_segments
 from tests.fixtures.printer import make_receipt_data
 
@@ -144,3 +152,32 @@ def test_the_full_service_id_never_reaches_the_printer(virtual_printer, mode):
     assert b"0901234" not in receipt.to_escpos(mode, 42)
     printed = print_on(virtual_printer, receipt, mode)
     assert "0901234" not in printed.png.with_suffix(".txt").read_text("utf-8")
+
+
+@pytest.fixture(scope="module")
+def shared_printer(tmp_path_factory):
+    """One virtual printer and driver for the many examples of the property below."""
+    with VirtualPrinter(tmp_path_factory.mktemp("receipts"), columns=42) as vp:
+        with ReceiptPrinter(vp.port, mode="kanji", columns=42, status_timeout=2.0) as printer:
+            yield vp, printer
+
+
+NAME_CHARACTERS = st.characters(
+    codec="utf-8",
+    categories=("Lu", "Ll", "Lo", "Nd", "Po", "Ps", "Pe", "So", "Zs"),
+    max_codepoint=0x2FFFF,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(service_name=st.text(NAME_CHARACTERS, min_size=1, max_size=60))
+def test_any_service_name_prints_as_laid_out_or_as_its_raster(shared_printer, service_name):
+    vp, printer = shared_printer
+    receipt = layout(make_receipt_data(service_name=service_name))
+    before = len(vp.receipts)
+    result = printer.print_receipt(receipt).result(timeout=10)
+    printed = vp.wait_for_receipts(before + 1)[before]
+    if result.mode == "kanji":
+        assert parsed(printed) == expected_kanji(receipt, 42)
+    else:
+        assert parsed(printed) == expected_raster(receipt, 42)
