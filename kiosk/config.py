@@ -77,6 +77,7 @@ class PrinterConfig:
     baudrate: int
     mode: str
     columns: int
+    rtscts: bool  # hardware flow control (RTS/CTS), for printers wired for it
 
 
 @dataclass(frozen=True)
@@ -285,6 +286,7 @@ def _printer(c: _Checker, doc: Mapping[str, Any]) -> PrinterConfig:
         columns=c.get(
             t, "printer.columns", int, "a whole number from 24 to 64", 42, lambda v: 24 <= v <= 64
         ),
+        rtscts=c.get(t, "printer.rtscts", bool, "true or false", False),
     )
 
 

@@ -326,6 +326,7 @@ class Controller:
                 config.printer.baudrate,
                 config.printer.mode,
                 config.printer.columns,
+                rtscts=config.printer.rtscts,
             ),
             open_outbox=open_outbox,
             trusted_cas=certs.load_ca_bundle(config.card.trusted_ca_bundle.read_bytes()),

@@ -79,6 +79,7 @@ def test_broken_toml_is_reported_as_such(tmp_path: Path) -> None:
         ((r"^mode = .*", 'mode = "ascii"'), "printer.mode: expected one of kanji, raster"),
         ((r"^columns = .*", "columns = 300"), "printer.columns: expected a whole number"),
         ((r"^port = .*", "port = 5"), "printer.port: expected a serial device path"),
+        ((r"^# rtscts = .*", "rtscts = 1"), "printer.rtscts: expected true or false"),
         (
             (r"^base_url = .*", 'base_url = "http://c.example"'),
             "central.base_url: expected an https",
