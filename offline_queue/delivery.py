@@ -20,7 +20,7 @@ import sqlite_utils
 
 from offline_queue import policy
 from offline_queue.db import open_queue_db, write_transaction
-from offline_queue.store import read_sync_state
+from offline_queue.store import QueueStatus, queue_status, read_sync_state
 from offline_queue.wire import ACCEPTED, CONFLICT, REJECTED, RETRY, outer_item
 
 
@@ -151,6 +151,9 @@ class DeliveryLedger:
             for item in items:
                 self._strike(db, item, error_kind, now)
             self._note_error(db, error_kind, now)
+
+    def status(self) -> QueueStatus:
+        return queue_status(self._db)
 
     def not_before(self) -> float | None:
         return read_sync_state(self._db.conn).get("not_before")

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import sqlite_utils
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -307,21 +308,7 @@ class Outbox:
 
     @_serialized
     def status(self) -> QueueStatus:
-        counts = dict.fromkeys(policy.STATES, 0)
-        for row in self._db.query("SELECT state, count(*) AS n FROM enrollments GROUP BY state"):
-            counts[row["state"]] = row["n"]
-        oldest = self._db.execute(
-            "SELECT min(enqueued_at) FROM enrollments WHERE state IN (?, ?)", policy.OPEN_STATES
-        ).fetchone()[0]
-        state = read_sync_state(self._db.conn)
-        return QueueStatus(
-            counts=counts,
-            oldest_pending_age_s=None if oldest is None else max(0.0, time.time() - oldest),
-            last_success_at=state.get("last_success_at"),
-            last_error_kind=state.get("last_error_kind"),
-            last_error_at=state.get("last_error_at"),
-            not_before=state.get("not_before"),
-        )
+        return queue_status(self._db)
 
     @_serialized
     def close(self) -> None:
@@ -406,6 +393,25 @@ class Outbox:
             if taken is None:
                 return receipt_no
         raise QueueInputInvalid("could not find an unused receipt number")  # 32^8 space
+
+
+def queue_status(db: sqlite_utils.Database) -> QueueStatus:
+    """Counts by state, oldest open age, last success and error: no personal data."""
+    counts = dict.fromkeys(policy.STATES, 0)
+    for row in db.query("SELECT state, count(*) AS n FROM enrollments GROUP BY state"):
+        counts[row["state"]] = row["n"]
+    oldest = db.execute(
+        "SELECT min(enqueued_at) FROM enrollments WHERE state IN (?, ?)", policy.OPEN_STATES
+    ).fetchone()[0]
+    state = read_sync_state(db.conn)
+    return QueueStatus(
+        counts=counts,
+        oldest_pending_age_s=None if oldest is None else max(0.0, time.time() - oldest),
+        last_success_at=state.get("last_success_at"),
+        last_error_kind=state.get("last_error_kind"),
+        last_error_at=state.get("last_error_at"),
+        not_before=state.get("not_before"),
+    )
 
 
 def read_sync_state(conn: sqlite3.Connection) -> dict[str, Any]:

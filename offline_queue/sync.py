@@ -16,8 +16,10 @@ In-process (tests, tools): ``SyncWorker(db_path, CentralClient(...)).run_once()`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import email.utils
 import errno
+import json
 import logging
 import os
 import signal
@@ -315,12 +317,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-poll", type=float, default=policy.IDLE_POLL_S)
     p.add_argument("--max-permanent-failures", type=int, default=policy.MAX_PERMANENT_FAILURES)
     p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--status", action="store_true", help="print the queue status as JSON and exit")
     p.add_argument("--log-level", default="INFO")
     return p
 
 
+def print_status(db: Path) -> int:
+    """For staff over SSH: counts by state, oldest open age, last success and error."""
+    ledger = DeliveryLedger(db)
+    try:
+        print(json.dumps(dataclasses.asdict(ledger.status()), sort_keys=True))
+    finally:
+        ledger.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.status and args.db:
+        return print_status(args.db)
     missing = [n for n in ("db", "central_url", "ca", "cert", "key") if not getattr(args, n)]
     if missing:
         _parser().error("missing " + ", ".join("--" + m.replace("_", "-") for m in missing))

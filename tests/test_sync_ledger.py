@@ -1,12 +1,14 @@
 """The sync worker's bookkeeping in the queue database (no network needed)."""
 
 import email.utils
+import json
 import time
 
 import pytest
 
 from offline_queue import policy
 from offline_queue.delivery import Backoff, DeliveryLedger
+from offline_queue.sync import main as sync_main
 from offline_queue.sync import parse_retry_after
 from tests.queue_support import CentralSealingKey, make_outbox, new_card, signed_enrollment
 
@@ -108,3 +110,11 @@ def test_a_row_put_back_during_a_pass_is_not_sent_again_in_that_pass(outbox, db)
     ledger.record_results(items, {})  # the answer left it out: back to pending, tiny backoff
     assert ledger.claim_due(10, due_by=pass_started) == []
     assert [i.enrollment_id for i in ledger.claim_due(10)] == [queued.enrollment_id]
+
+
+def test_staff_can_read_the_queue_status_from_the_command_line(outbox, db, capsys):
+    enqueue(outbox, 2)
+    assert sync_main(["--db", str(db), "--status"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["counts"]["pending"] == 2
+    assert status["oldest_pending_age_s"] >= 0
