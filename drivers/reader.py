@@ -83,6 +83,11 @@ _SCARD_PRESENT = 0x0004  # SCardStatus card state bit (pcsc-lite), not exported 
 _READER_STATE_GONE = scard.SCARD_STATE_UNKNOWN | scard.SCARD_STATE_UNAVAILABLE
 
 
+def _swapped(previous: int, now: int) -> bool:
+    """pcscd counts insertions and removals in the upper 16 bits of a reader's state."""
+    return previous != scard.SCARD_STATE_UNAWARE and (previous >> 16) != (now >> 16)
+
+
 def _pcsc_error(hr: int, doing: str) -> card.CardError:
     """A PC/SC return code as the error a person can act on."""
     code = hr & 0xFFFFFFFF
@@ -174,8 +179,8 @@ class CardService:
         self._watchdog: threading.Thread | None = None
         # worker-owned state
         self._ctx: int | None = None
-        self._reader: str | None = None
-        self._reader_state = scard.SCARD_STATE_UNAWARE
+        self._reader: str | None = None  # the matching reader that holds the card
+        self._reader_states: dict[str, int] = {}
         self._hcard: int | None = None
         self._protocol = 0
         self._present = False
@@ -337,33 +342,29 @@ class CardService:
     def _drop_context(self) -> None:
         self._disconnect()
         self._release_context()
-        self._reader = None
         self._set_available(False)
 
-    def _find_reader(self) -> str | None:
-        """The one reader whose name matches the configured pattern, or None."""
+    def _matching_readers(self) -> list[str]:
+        """Readers whose name matches the configured pattern, in pcscd's order."""
         hr, names = scard.SCardListReaders(self._ctx, [])
         if hr != _OK:
             if hr & 0xFFFFFFFF != _code("SCARD_E_NO_READERS_AVAILABLE"):
                 self._drop_context()
-            return None
-        matches = [n for n in names if fnmatch.fnmatchcase(n, self.reader_pattern)]
-        if len(matches) > 1:
-            log.warning("reader pattern matches %d readers; using none", len(matches))
-            return None
-        return matches[0] if matches else None
+            return []
+        return [n for n in names if fnmatch.fnmatchcase(n, self.reader_pattern)]
 
     def _connect(self) -> _PcscLink:
         if self._hcard is not None:
             return _PcscLink(self, self._hcard, self._protocol)
         if not self._ensure_context():
             raise ReaderUnavailable("pcscd is not running")
-        reader = self._reader or self._find_reader()
-        if reader is None:
+        if not self._available:
             raise ReaderUnavailable("the configured reader is not attached")
+        if self._reader is None:
+            raise CardRemoved("no card in the reader")
         hr, hcard, protocol = scard.SCardConnect(
             self._ctx,
-            reader,
+            self._reader,
             self.share_mode,
             scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
         )
@@ -382,42 +383,44 @@ class CardService:
 
     # --- presence ----------------------------------------------------------------------------
     def _poll_presence(self) -> None:
-        """Look once (without blocking) for a change at the reader, and report it."""
+        """Look once (without blocking) at the matching readers, and report changes."""
         if not self._ensure_context():
             self._set_available(False)
             return
-        reader = self._reader  # once found, the status change itself says when it goes
-        if reader is None:
-            reader = self._find_reader()
-            if reader is None:
-                self._set_available(False)
-                return
-            self._reader, self._reader_state = reader, scard.SCARD_STATE_UNAWARE
-        hr, states = scard.SCardGetStatusChange(self._ctx, 0, [(reader, self._reader_state)])
-        hr &= 0xFFFFFFFF
-        if hr == _OK:
-            self._apply_reader_state(states[0][1])
-        elif hr != _TIMEOUT:
-            self._drop_context()
-
-    def _apply_reader_state(self, event_state: int) -> None:
-        previous = self._reader_state
-        self._reader_state = event_state & ~scard.SCARD_STATE_CHANGED
-        if event_state & _READER_STATE_GONE:
-            self._reader = None
+        names = self._matching_readers()
+        if not names:
             self._set_available(False)
             return
         self._set_available(True)
-        present = bool(event_state & scard.SCARD_STATE_PRESENT)
-        swapped = (
-            present
-            and self._present
-            and previous != scard.SCARD_STATE_UNAWARE
-            and (event_state >> 16) != (previous >> 16)
-        )
-        if swapped:  # removed and placed again between two looks
+        known = [(n, self._reader_states.get(n, scard.SCARD_STATE_UNAWARE)) for n in names]
+        hr, states = scard.SCardGetStatusChange(self._ctx, 0, known)
+        hr &= 0xFFFFFFFF
+        if hr == _TIMEOUT and len(known) == len(self._reader_states):
+            return  # nothing changed anywhere
+        if hr not in (_OK, _TIMEOUT):
+            self._drop_context()
+            return
+        cards: dict[str, bool] = {}
+        swapped = False
+        for name, event_state, _atr in states:
+            previous = self._reader_states.get(name, scard.SCARD_STATE_UNAWARE)
+            cards[name] = bool(event_state & scard.SCARD_STATE_PRESENT) and not (
+                event_state & _READER_STATE_GONE
+            )
+            if name == self._reader and _swapped(previous, event_state):
+                swapped = True  # removed and placed again between two looks
+            self._reader_states[name] = event_state & ~scard.SCARD_STATE_CHANGED
+        self._reader_states = {n: self._reader_states[n] for n in cards}
+        self._follow_card(names, cards, swapped)
+
+    def _follow_card(self, names: list[str], cards: dict[str, bool], swapped: bool) -> None:
+        """Use the matching reader that holds a card (the first to get one, if several)."""
+        if self._reader is not None and (swapped or not cards.get(self._reader)):
             self._set_present(False)
-        self._set_present(present)
+        if self._reader is None:
+            self._reader = next((n for n in names if cards[n]), None)
+            if self._reader is not None:
+                self._set_present(True)
 
     def _set_present(self, present: bool) -> None:
         if present == self._present:
@@ -425,6 +428,7 @@ class CardService:
         self._present = present
         if not present:
             self._disconnect()
+            self._reader = None
         self._emit(CARD_PLACED if present else CARD_REMOVED)
 
     def _set_available(self, available: bool) -> None:
@@ -433,7 +437,7 @@ class CardService:
         was_known = self._available is not None
         self._available = available
         if not available:
-            self._reader_state = scard.SCARD_STATE_UNAWARE
+            self._reader_states = {}
             self._set_present(False)
             self._emit(READER_LOST)
         elif was_known:

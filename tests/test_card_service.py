@@ -101,6 +101,41 @@ def test_service_uses_the_configured_reader_not_the_first(pcscd, make_virtual_ca
     assert in_first.apdu_log == []
 
 
+def test_pattern_matching_both_slots_uses_the_one_holding_the_card(
+    pcscd, make_virtual_card, card_events
+):
+    in_second = make_virtual_card(port=pcscd.port + 1)
+    service = CardService("Virtual PCD*", card_events)
+    service.start()
+    try:
+        card_events.wait_for("card_placed")
+        assert service.reader_name == pcscd.second_reader_name
+        assert service.read_certificate().result(TIMEOUT) == (
+            in_second.model.identity.certificate_der
+        )
+    finally:
+        service.stop()
+
+
+def test_card_swapped_between_two_looks_is_reported_removed_then_placed(
+    pcscd, make_virtual_card, card_events
+):
+    first = make_virtual_card()
+    service = CardService(pcscd.reader_name, card_events, poll_interval=2.0)
+    service.start()
+    try:
+        card_events.wait_for("card_placed")
+        mark = card_events.mark()
+        first.remove()
+        pcscd.wait_card(False)
+        second = make_virtual_card()  # placed before the service looks again
+        card_events.wait_for("card_placed", after=mark)
+        assert card_events.events[mark:] == ["card_removed", "card_placed"]
+        assert service.read_certificate().result(TIMEOUT) == (second.model.identity.certificate_der)
+    finally:
+        service.stop()
+
+
 def test_pattern_matching_no_reader_reports_the_reader_lost(pcscd, virtual_card, card_events):
     service = CardService("No Such Reader*", card_events)
     service.start()
