@@ -1,6 +1,6 @@
 """Central ingest per second against the raw rate of the signature and chain checks alone.
 
-    .venv/bin/python bench/bench_central.py [--items 2000] [--batch 100] [--clients 4]
+    .venv/bin/python bench/bench_central.py [--items 1000] [--batches 100,1] [--clients 4]
                                             [--backends sqlite,postgresql]
 
 The baseline, measured in this same process on the same items, is what no central
@@ -43,7 +43,9 @@ from tests.fixtures.central import (  # noqa: E402
 CARDS = 50  # each card enrolls once per campaign; items / CARDS campaigns
 
 
-def make_items(svc: CentralService, n: int) -> list[tuple[dict[str, Any], bytes, bytes, bytes]]:
+def make_items(
+    svc: CentralService, n: int, tag: str = ""
+) -> list[tuple[dict[str, Any], bytes, bytes, bytes]]:
     """n signed, sealed items: (outer item, certificate DER, signature, digest)."""
     cards = [svc.pki.issue_card() for _ in range(min(CARDS, n))]
     accounts = [svc.new_account() for _ in cards]
@@ -52,7 +54,7 @@ def make_items(svc: CentralService, n: int) -> list[tuple[dict[str, Any], bytes,
         card, (code, user_id, codes) = cards[i % len(cards)], accounts[i % len(cards)]
         payload = wire.new_payload(
             kiosk_id=svc.kiosk_id,
-            campaign_id=f"bench-{i // len(cards)}",
+            campaign_id=f"bench{tag}-{i // len(cards)}",
             service_code=code,
             service_user_id=user_id,
             security_codes=codes,
@@ -136,11 +138,13 @@ def run_backend(backend: str, root: Path, pki: TestPKI, args: argparse.Namespace
         services.append(first)
         if backend == "postgresql":
             services.append(prepare_central(root / f"{backend}-b", dsn=dsn, shared_with=first))
-        items = make_items(first, args.items)
-        raw, hpke = raw_checks_per_second(first, items)
+        runs = [
+            (int(b), make_items(first, args.items, tag=f"b{b}")) for b in args.batches.split(",")
+        ]
+        raw, hpke = raw_checks_per_second(first, runs[0][1])
         for svc in services:
             svc.start()
-        ingest, counts = ingest_per_second(services, items, args.batch, args.clients)
+        ingest = {b: ingest_per_second(services, items, b, args.clients) for b, items in runs}
     finally:
         for svc in services:
             svc.stop()
@@ -152,21 +156,19 @@ def run_backend(backend: str, root: Path, pki: TestPKI, args: argparse.Namespace
         "raw": raw,
         "hpke": hpke,
         "ingest": ingest,
-        "ratio": raw / ingest,
-        "counts": counts,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--items", type=int, default=2000)
-    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--items", type=int, default=1000, help="items per batch size")
+    parser.add_argument("--batches", default="100,1", help="batch sizes, comma separated")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
-        f" Python {platform.python_version()}; {args.items} items, batches of {args.batch},"
+        f" Python {platform.python_version()}; {args.items} items per batch size,"
         f" {args.clients} concurrent clients"
     )
     with tempfile.TemporaryDirectory(prefix="bench-central-") as tmp:
@@ -174,18 +176,19 @@ def main() -> None:
         pki = TestPKI.create(root / "jpki")
         rows = [run_backend(b, root, pki, args) for b in args.backends.split(",")]
     print(
-        "| backend | central processes | raw sig+chain /s | HPKE open /s | ingest /s |"
+        "| backend | central processes | batch | raw sig+chain /s | HPKE open /s | ingest /s |"
         " overhead (raw/ingest) | answers |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         if "skipped" in row:
-            print(f"| {row['backend']} | skipped: {row['skipped']} | | | | | |")
+            print(f"| {row['backend']} | skipped: {row['skipped']} | | | | | | |")
             continue
-        print(
-            f"| {row['backend']} | {row['processes']} | {row['raw']:.0f} | {row['hpke']:.0f} |"
-            f" {row['ingest']:.0f} | {row['ratio']:.1f}x | {row['counts']} |"
-        )
+        for batch, (ingest, counts) in row["ingest"].items():
+            print(
+                f"| {row['backend']} | {row['processes']} | {batch} | {row['raw']:.0f} |"
+                f" {row['hpke']:.0f} | {ingest:.0f} | {row['raw'] / ingest:.1f}x | {counts} |"
+            )
 
 
 if __name__ == "__main__":
