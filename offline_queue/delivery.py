@@ -87,16 +87,18 @@ class DeliveryLedger:
         """Mark up to ``limit`` rows due by ``due_by`` (default now) as sending, oldest first.
 
         A pass passes its start time as ``due_by``, so a row it put back with a short
-        backoff is not sent again in the same pass.
+        backoff is not sent again in the same pass. A row due further ahead than any delay
+        we ever set means the clock was set back (no NTP at boot): it is due now.
         """
         now = time.time() if now is None else now
         due_by = now if due_by is None else due_by
         with write_transaction(self._db) as db:
             rows = db.execute(
                 "SELECT enrollment_id, kiosk_id, receipt_no, created_at, key_id, sealed, attempts"
-                " FROM enrollments WHERE state IN (?, ?) AND next_attempt_at <= ?"
+                " FROM enrollments WHERE state IN (?, ?)"
+                " AND (next_attempt_at <= ? OR next_attempt_at > ?)"
                 " ORDER BY next_attempt_at, enqueued_at LIMIT ?",
-                [*policy.OPEN_STATES, due_by, limit],
+                [*policy.OPEN_STATES, due_by, now + policy.MAX_DELAY_S, limit],
             ).fetchall()
             items = [OutboundItem(*row[:6], attempts=row[6] + 1) for row in rows]
             db.conn.executemany(
@@ -108,10 +110,12 @@ class DeliveryLedger:
 
     def next_due_at(self) -> float | None:
         """When the earliest open row becomes due (None when nothing is open)."""
-        return self._db.execute(
+        due = self._db.execute(
             "SELECT min(next_attempt_at) FROM enrollments WHERE state IN (?, ?)",
             policy.OPEN_STATES,
         ).fetchone()[0]
+        now = time.time()
+        return now if due is not None and due > now + policy.MAX_DELAY_S else due
 
     # -- recording answers ----------------------------------------------------------------
 
@@ -156,7 +160,11 @@ class DeliveryLedger:
         return queue_status(self._db)
 
     def not_before(self) -> float | None:
-        return read_sync_state(self._db.conn).get("not_before")
+        """Until when a Retry-After holds every send (None when none, or the clock went back)."""
+        value = read_sync_state(self._db.conn).get("not_before")
+        if value is None or value > time.time() + policy.MAX_DELAY_S:
+            return None
+        return value
 
     # -- retention ------------------------------------------------------------------------
 

@@ -30,6 +30,8 @@ BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 300.0
 #: Upper bound on one Retry-After we honour (a broken header must not park the queue for days).
 RETRY_AFTER_CAP_S = 3600.0
+#: No delay we set is longer; a due time further ahead means the clock was set back.
+MAX_DELAY_S = max(BACKOFF_CAP_S, RETRY_AFTER_CAP_S) + 60.0
 #: The worker looks at the database at least this often even when nobody wakes it.
 IDLE_POLL_S = 30.0
 CONNECT_TIMEOUT_S = 5.0

@@ -118,3 +118,17 @@ def test_staff_can_read_the_queue_status_from_the_command_line(outbox, db, capsy
     status = json.loads(capsys.readouterr().out)
     assert status["counts"]["pending"] == 2
     assert status["oldest_pending_age_s"] >= 0
+
+
+def test_rows_parked_before_the_clock_was_set_back_are_not_stuck(outbox, db):
+    (queued,) = enqueue(outbox, 1)
+    ledger = DeliveryLedger(db)
+    items = ledger.claim_due(10)
+    day = 24 * 3600
+    ledger.record_transport_failure(
+        items, policy.ERROR_BUSY, retry_after_s=60, now=time.time() + day
+    )
+    # the clock is now a day behind the one that parked the row
+    assert ledger.not_before() is None
+    assert ledger.next_due_at() <= time.time() + 1
+    assert [i.enrollment_id for i in ledger.claim_due(10)] == [queued.enrollment_id]
