@@ -163,6 +163,21 @@ def test_service_survives_pcscd_killed_and_restarted(
     )
 
 
+def test_service_recovers_when_the_reader_is_unplugged_and_plugged_back(
+    card_service, card_events, pcscd, virtual_card
+):
+    mark = card_events.mark()
+    pcscd.kill()
+    pcscd.start(with_reader=False)  # vpcd cannot be unplugged; pcscd without it looks alike
+    card_events.wait_for("reader_lost", after=mark)
+    time.sleep(3 * card_service.poll_interval)  # a few polls against a reader-less pcscd
+    assert not card_service.reader_available
+    pcscd.restart()
+    card_events.wait_for("reader_back", after=mark)
+    card_events.wait_for("card_placed", after=mark)
+    assert card_service.pin_tries_left().result(TIMEOUT) == 3
+
+
 def test_card_that_stops_answering_fails_with_a_timeout_not_a_hang(
     pcscd, make_virtual_card, card_events
 ):
