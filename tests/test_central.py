@@ -415,3 +415,43 @@ def test_the_same_item_twice_in_one_batch_gets_one_answer(central: CentralServic
     item, _ = valid_item(central)
     first, second = post_batch(central, [item, item])
     assert first == second and first["status"] == "accepted"
+
+
+def test_put_while_the_provider_is_down_answers_503_with_retry_after(
+    central: CentralService,
+) -> None:
+    item, _ = valid_item(central)
+    url = central.base_url + wire.ITEM_PATH.format(enrollment_id=item["enrollment_id"])
+    central.set_provider_unavailable(True)
+    try:
+        with central.session() as s:
+            r = s.put(url, json=item, timeout=30)
+    finally:
+        central.set_provider_unavailable(False)
+    assert r.status_code == 503
+    assert int(r.headers["Retry-After"]) > 0
+
+
+def test_a_batch_of_only_retries_carries_retry_after(central: CentralService) -> None:
+    item, _ = valid_item(central)
+    central.set_provider_unavailable(True)
+    try:
+        with central.session() as s:
+            r = s.post(central.base_url + wire.BATCH_PATH, json=wire.batch_body([item]), timeout=30)
+    finally:
+        central.set_provider_unavailable(False)
+    assert int(r.headers["Retry-After"]) > 0
+
+
+def test_a_signed_payload_with_too_many_security_codes_is_malformed(
+    central: CentralService,
+) -> None:
+    item, _ = central.make_item(central.pki.issue_card(), security_codes=["1"] * 4)
+    assert enroll_one(central, item)["reason"] == "malformed"
+
+
+def test_a_payload_of_an_unknown_wire_version_is_malformed(central: CentralService) -> None:
+    card = central.pki.issue_card()
+    _, payload = valid_item(central, card)
+    item = central.seal_item(card, dict(payload, v=wire.WIRE_VERSION + 1))
+    assert enroll_one(central, item)["reason"] == "malformed"

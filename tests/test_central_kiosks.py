@@ -155,3 +155,10 @@ def test_after_key_rotation_items_sealed_to_the_old_key_still_open(
     with central.session() as s:
         r = s.post(central.base_url + wire.BATCH_PATH, json=wire.batch_body([old_item]), timeout=30)
     assert r.json()["results"][0]["status"] == "accepted"
+
+
+def test_a_heartbeat_with_wrong_types_is_refused_and_not_listed(central: CentralService) -> None:
+    with central.session("K-TEST-0007") as s:
+        r = s.post(central.base_url + wire.HEARTBEAT_PATH, json={"queue_depth": "many"}, timeout=10)
+    assert r.status_code == 422
+    assert "K-TEST-0007" not in [k["kiosk_id"] for k in get(central, wire.KIOSKS_PATH)["kiosks"]]

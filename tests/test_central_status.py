@@ -156,3 +156,11 @@ def test_a_status_signature_cannot_pass_as_an_enrollment(central: CentralService
     with central.session() as s:
         r = s.post(central.base_url + wire.BATCH_PATH, json=wire.batch_body([item]), timeout=30)
     assert r.json()["results"][0]["reason"] == "bad_signature"
+
+
+def test_a_status_request_with_bad_base64_is_a_400(central: CentralService) -> None:
+    body = {"nonce": challenge(central), "certificate": "***", "signature": "***"}
+    with central.session() as s:
+        r = s.post(central.base_url + wire.STATUS_PATH, json=body, timeout=10)
+    assert r.status_code == 400
+    assert r.json()["detail"]["reason"] == "malformed"
