@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +35,7 @@ from tests.queue_support import (
     signed_enrollment,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 FAST = {"connect_timeout_s": 1.0, "read_timeout_s": 1.0}
 
 
@@ -236,3 +241,75 @@ def test_a_queue_that_cannot_be_read_skips_one_report_without_raising(
         assert send_collected(heartbeat, healthy).result(timeout=15) is True
     finally:
         heartbeat.close()
+
+
+# --- on the Kivy clock: a hung central service never stalls the UI loop -----------------
+
+_KIVY_CHILD = """
+import os, sys
+os.environ.update(KIVY_NO_ARGS="1", KIVY_NO_FILELOG="1", KIVY_NO_CONSOLELOG="1")
+from kivy.base import EventLoop
+from kivy.clock import Clock
+from kiosk import notify
+from kiosk.heartbeat import Health, Heartbeat, mtls_session, start_on_kivy_clock
+
+url, ca, cert, key, seconds = sys.argv[1:6]
+heartbeat = Heartbeat(url, mtls_session(ca, cert, key), connect_timeout_s=5, read_timeout_s=5)
+
+class NoInput:
+    def dispatch(self, *args): pass
+
+def collect():
+    notify.status("collected")
+    return Health("0.1.0", 0, None, "ok", "ok", None)
+
+def finish(dt):
+    notify.stopping()
+    EventLoop.close()
+
+EventLoop.add_event_listener(NoInput())
+EventLoop.start()
+notify.start_kivy_watchdog()
+start_on_kivy_clock(heartbeat, collect, interval_s=0.25)
+Clock.schedule_once(finish, float(seconds))
+EventLoop.mainloop()
+heartbeat.close()
+"""
+
+
+def test_a_hung_central_service_never_stalls_the_kivy_clock(
+    silent_server: int, central_service, tmp_path: Path
+) -> None:
+    """Heartbeats every 0.25 s to a server that never answers; the UI keeps its cadence."""
+    path = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(path)
+        env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="1000000")
+        env.update(PYTHONPATH=str(ROOT), KIVY_HOME=str(tmp_path / "kivy"))
+        args = [f"https://127.0.0.1:{silent_server}", central_service.ca_cert]
+        args += [central_service.client_cert, central_service.client_key, "4"]
+        child = subprocess.Popen([sys.executable, "-c", _KIVY_CHILD, *map(str, args)], env=env)
+        try:
+            got = receive_until(sock, "STOPPING=1", timeout_s=60)
+            assert child.wait(timeout=30) == 0
+        finally:
+            child.kill()
+            child.wait()
+    pings = [t for t, m in got if m == "WATCHDOG=1"]
+    assert [m for _, m in got].count("STATUS=collected") >= 10  # it kept trying
+    assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 1.0
+
+
+def receive_until(sock: socket.socket, last: str, timeout_s: float) -> list[tuple[float, str]]:
+    got: list[tuple[float, str]] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            message = sock.recv(4096).decode()
+        except TimeoutError:
+            break
+        got.append((time.monotonic(), message))
+        if message == last:
+            break
+    return got
