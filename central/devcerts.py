@@ -34,6 +34,11 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+def _write_private(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    path.touch(mode=0o600)
+    path.write_bytes(_key_pem(key))
+
+
 def _cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
@@ -132,7 +137,7 @@ class DevTLS:
             )
             .sign(ca_key, hashes.SHA256())
         )
-        tls.ca_key.write_bytes(_key_pem(ca_key))
+        _write_private(tls.ca_key, ca_key)
         tls.ca_cert.write_bytes(_cert_pem(ca_cert))
         tls._issue_server(hosts)
         return tls
@@ -163,7 +168,7 @@ class DevTLS:
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256())
         )
-        self.server_key.write_bytes(_key_pem(key))
+        _write_private(self.server_key, key)
         self.server_cert.write_bytes(_cert_pem(cert))
 
     def issue_kiosk(self, kiosk_id: str) -> tuple[Path, Path]:
@@ -175,7 +180,7 @@ class DevTLS:
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256())
         )
-        self.kiosk_key(kiosk_id).write_bytes(_key_pem(key))
+        _write_private(self.kiosk_key(kiosk_id), key)
         self.kiosk_cert(kiosk_id).write_bytes(_cert_pem(cert))
         return self.kiosk_cert(kiosk_id), self.kiosk_key(kiosk_id)
 

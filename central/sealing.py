@@ -67,6 +67,8 @@ def write_new_sealing_key(directory: Path) -> str:
     directory.mkdir(parents=True, exist_ok=True)
     private_pem, public_pem = wire.generate_sealing_keypair()
     key_id = wire.SealingKey.from_pem(public_pem).key_id
-    (directory / f"{key_id}.key.pem").write_bytes(private_pem)
+    private_file = directory / f"{key_id}.key.pem"
+    private_file.touch(mode=0o600)
+    private_file.write_bytes(private_pem)
     (directory / f"{key_id}.pub.pem").write_bytes(public_pem)
     return key_id

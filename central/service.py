@@ -37,6 +37,7 @@ from offline_queue import wire
 log = logging.getLogger("central.enrollment")
 
 RETRY_AFTER_SECONDS = 30
+MAX_SEALED = 64 * 1024  # base64 characters; a real item is about 3 KB
 
 
 def _text(value: Any) -> bool:
@@ -137,12 +138,15 @@ class EnrollmentService:
     ) -> dict[str, Any] | Write:
         if item.get("kiosk_id") != client_kiosk_id:
             raise Rejection("kiosk_mismatch")
-        if not _text(item.get("key_id")) or not isinstance(item.get("sealed"), str):
+        sealed = item.get("sealed")
+        if not _text(item.get("key_id")) or not isinstance(sealed, str) or len(sealed) > MAX_SEALED:
             raise Rejection("malformed")
         payload, certificate_der, signature = self.keyring.open(
             item["key_id"], enrollment_id, wire.b64d(item["sealed"])
         )
-        if not isinstance(payload, dict) or payload.get("kiosk_id") != client_kiosk_id:
+        if not isinstance(payload, dict):
+            raise Rejection("malformed")
+        if payload.get("kiosk_id") != client_kiosk_id:
             raise Rejection("kiosk_mismatch")
         digest = wire.payload_digest(payload)
         stored = self.store.stored_answer(enrollment_id)

@@ -455,3 +455,9 @@ def test_a_payload_of_an_unknown_wire_version_is_malformed(central: CentralServi
     _, payload = valid_item(central, card)
     item = central.seal_item(card, dict(payload, v=wire.WIRE_VERSION + 1))
     assert enroll_one(central, item)["reason"] == "malformed"
+
+
+def test_an_oversized_seal_is_malformed(central: CentralService) -> None:
+    item, _ = valid_item(central)
+    huge = dict(item, sealed=wire.b64e(b"\0" * 100_000))
+    assert enroll_one(central, huge)["reason"] == "malformed"
