@@ -119,33 +119,32 @@ class CardLink(Protocol):
     def transmit(self, apdu: bytes | bytearray) -> bytes: ...
 
 
+_SELECT_AP = bytes([jpki.CLA_ISO, jpki.INS_SELECT, jpki.P1_SELECT_DF_NAME, jpki.P2_NO_FCI])
+_SELECT_EF = bytes([jpki.CLA_ISO, jpki.INS_SELECT, jpki.P1_SELECT_EF_ID, jpki.P2_NO_FCI])
+_READ = bytes([jpki.CLA_ISO, jpki.INS_READ_BINARY])
+_VERIFY = bytes([jpki.CLA_ISO, jpki.INS_VERIFY, 0x00, jpki.P2_VERIFY_LOCAL_PIN])
+_SIGN = bytes([jpki.CLA_PROPRIETARY, jpki.INS_SIGN, jpki.P1_SIGN, jpki.P2_SIGN])
+
+
 def check_allowed(apdu: bytes | bytearray) -> None:
     """The allow-list: raise ForbiddenCommand unless ``apdu`` is one the kiosk may send."""
-    if _is_allowed(bytes(apdu[:5]), len(apdu), apdu):
-        return
-    raise ForbiddenCommand(f"command {bytes(apdu[:4]).hex(' ')} is not on the allow-list")
+    if not _is_allowed(apdu):
+        raise ForbiddenCommand(f"command {bytes(apdu[:4]).hex(' ')} is not on the allow-list")
 
 
-def _is_allowed(head: bytes, length: int, apdu: bytes | bytearray) -> bool:
-    if length < 4:
-        return False
-    cla, ins, p1, p2 = head[:4]
-    if (cla, ins) == (jpki.CLA_ISO, jpki.INS_SELECT):
-        if p1 == jpki.P1_SELECT_DF_NAME:
-            return bytes(apdu) == jpki.select_ap(jpki.JPKI_AID)
-        if (
-            p1 == jpki.P1_SELECT_EF_ID
-            and length == 7
-            and bytes(apdu[:5]) == b"\x00\xa4\x02\x0c\x02"
-        ):
-            return int.from_bytes(apdu[5:7], "big") in jpki.ALLOWED_EFS
-        return False
-    if (cla, ins) == (jpki.CLA_ISO, jpki.INS_READ_BINARY):
-        return length == 5 and p1 <= 0x7F
-    if (cla, ins, p1, p2) == (jpki.CLA_ISO, jpki.INS_VERIFY, 0x00, jpki.P2_VERIFY_LOCAL_PIN):
-        return length == 4 or (length == 5 + jpki.PIN_LENGTH and head[4] == jpki.PIN_LENGTH)
-    if (cla, ins, p1, p2) == (jpki.CLA_PROPRIETARY, jpki.INS_SIGN, jpki.P1_SIGN, jpki.P2_SIGN):
-        return length == 6 + head[4] if length > 5 else False
+def _is_allowed(apdu: bytes | bytearray) -> bool:
+    """Byte comparisons only: a VERIFY's PIN digits are never copied here."""
+    header, length = bytes(apdu[:4]), len(apdu)
+    if header == _SELECT_AP:
+        return bytes(apdu) == jpki.select_ap(jpki.JPKI_AID)
+    if header == _SELECT_EF:
+        return length == 7 and apdu[4] == 2 and int.from_bytes(apdu[5:7], "big") in jpki.ALLOWED_EFS
+    if header[:2] == _READ:
+        return length == 5 and header[2] <= 0x7F
+    if header == _VERIFY:
+        return length == 4 or (length == 5 + jpki.PIN_LENGTH and apdu[4] == jpki.PIN_LENGTH)
+    if header == _SIGN:
+        return length > 5 and length == 6 + apdu[4]
     return False
 
 
