@@ -139,11 +139,14 @@ install_venv() {
         kiosk drivers screens offline_queue central setup.cfg pyproject.toml README.md \
       | tar -C "$staged" -xf -
   fi
-  # Same version, new code: pip would keep the old one, so take it out first.
-  "$R$VENV/bin/python" -m pip uninstall -q -y mynapoint-kiosk >/dev/null 2>&1 || true
+  local pip=("$R$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+  # First the dependencies (a failure here leaves the installed code as it was), then
+  # the code itself, reinstalled even at the same version number (pip rolls it back if
+  # that fails).
   # shellcheck disable=SC2086 # MYNAPOINT_PIP_ARGS is a list of options
-  "$R$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-      ${MYNAPOINT_PIP_ARGS:-} "${what[@]}"
+  "${pip[@]}" ${MYNAPOINT_PIP_ARGS:-} "${what[@]}"
+  # shellcheck disable=SC2086
+  "${pip[@]}" ${MYNAPOINT_PIP_ARGS:-} --no-deps --force-reinstall "${what[@]}"
   [ "$LIVE" -eq 1 ] || relocate_venv
   echo "$fingerprint" > "$stamp"
   say "installed the code in $VENV"

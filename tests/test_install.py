@@ -110,15 +110,19 @@ def test_second_install_changes_nothing(appliance_root: Path, wheelhouse: Path) 
     assert snapshot(appliance_root) == before
 
 
-def test_new_code_is_installed_over_the_old(
-    appliance_root: Path, wheelhouse: Path, tmp_path: Path
+def test_new_code_is_installed_over_the_old_at_the_same_version(
+    appliance_root: Path, wheelhouse: Path
 ) -> None:
-    stale = appliance_root / APP / ".installed-source"
-    stale.write_text("an older version\n")
+    """An upgrade that keeps the version number (0.1.0) still replaces the code."""
+    installed = next((appliance_root / APP / "venv/lib").glob("python3*/site-packages"))
+    module = installed / "kiosk/notify.py"
+    fresh = module.read_text()
+    module.write_text("# the old code\n")
+    (appliance_root / APP / ".installed-source").write_text("an older version\n")
     result = install(appliance_root, wheelhouse)
     assert result.returncode == 0, result.stderr
     assert "installed the code" in result.stdout
-    assert stale.read_text() != "an older version\n"
+    assert module.read_text() == fresh
 
 
 def test_configuration_is_readable_by_the_service_group_only(installed_root: Path) -> None:
