@@ -1,0 +1,284 @@
+"""The kiosk's Kivy application: window, font, store brand, screens, and the session loop.
+
+``mynapoint-kiosk`` starts it. The app owns the UI thread and one session:
+
+* a touch on a screen becomes a flow event (``send("agree_terms")``);
+* ``Flow.dispatch`` returns the next session and effects; UI effects (wipe, idle
+  timer, the card-left-behind cue) run here, device effects go to the
+  controller, whose worker threads report back through :func:`on_ui_thread`;
+* the session becomes a plain *view* dict and the screen named after its state
+  shows it.
+
+On the appliance it runs fullscreen with no cursor; on a desktop, in a window.
+Every size is in ``u`` (1/100 of the window height), so one layout serves
+800x480, 1024x768, 1280x800 and 1920x1080.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kivy.config import Config
+
+log = logging.getLogger("kiosk.app")
+
+FONT_DIR = Path("/usr/share/fonts/opentype/noto")
+FONT_REGULAR = FONT_DIR / "NotoSansCJK-Regular.ttc"
+FONT_BOLD = FONT_DIR / "NotoSansCJK-Bold.ttc"
+FORM_FACTORS = ((800, 480), (1024, 768), (1280, 800), (1920, 1080))
+TICK_SECONDS = 1.0
+
+
+@dataclass
+class UiSettings:
+    """What the UI takes from the kiosk configuration."""
+
+    brand_name: str = "マイナポイント"
+    brand_primary: str = "#0B4F9C"
+    brand_accent: str = "#E8F0FA"
+    fullscreen: bool = False
+    size: tuple[int, int] = (1280, 800)
+    show_cursor: bool = True
+    staff_pin: str = ""
+    version: str = "0.1.0"
+    default_language: str = "ja"
+    sound: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def configure_kivy(settings: UiSettings) -> None:
+    """Window options: must run before the first ``kivy.core.window`` import."""
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    Config.set("kivy", "exit_on_escape", "0")
+    Config.set("kivy", "keyboard_mode", "system")
+    Config.set("input", "mouse", "mouse,disable_multitouch")
+    Config.set("graphics", "resizable", "1")
+    Config.set("graphics", "width", str(settings.size[0]))
+    Config.set("graphics", "height", str(settings.size[1]))
+    if settings.fullscreen:
+        Config.set("graphics", "fullscreen", "auto")
+        Config.set("graphics", "borderless", "1")
+    Config.set("graphics", "show_cursor", "1" if settings.show_cursor else "0")
+
+
+def register_fonts() -> None:
+    """Noto Sans CJK JP for every label (Kivy's default Roboto has no Japanese)."""
+    from kivy.core.text import DEFAULT_FONT, LabelBase
+
+    if not FONT_REGULAR.exists():
+        raise FileNotFoundError(
+            f"{FONT_REGULAR} missing: install the Debian package fonts-noto-cjk"
+        )
+    LabelBase.register(DEFAULT_FONT, str(FONT_REGULAR), fn_bold=str(FONT_BOLD))
+
+
+# Kivy modules below create no window on import (the window appears on App.run).
+from kivy.app import App  # noqa: E402
+from kivy.clock import Clock  # noqa: E402
+from kivy.properties import (  # noqa: E402
+    BooleanProperty,
+    ColorProperty,
+    NumericProperty,
+    StringProperty,
+)
+from kivy.uix.floatlayout import FloatLayout  # noqa: E402
+from kivy.uix.screenmanager import NoTransition, ScreenManager  # noqa: E402
+
+from kiosk import i18n  # noqa: E402
+from screens.theme import UNITS_PER_HEIGHT, Theme  # noqa: E402
+from screens.ui_thread import mark_ui_thread, on_ui_thread  # noqa: E402
+
+
+class KioskRoot(FloatLayout):
+    """The screen manager under the idle-countdown banner."""
+
+
+class KioskApp(App):
+    """One kiosk: screens driven by a session engine (the flow + the controller)."""
+
+    u = NumericProperty(8.0)
+    lang = StringProperty("ja")
+    brand_name = StringProperty("")
+    countdown = NumericProperty(0)
+    card_cue = BooleanProperty(False)
+    c_primary = ColorProperty()
+    c_on_primary = ColorProperty()
+    c_accent = ColorProperty()
+    c_bg = ColorProperty()
+    c_text = ColorProperty()
+    c_muted = ColorProperty()
+    c_warn = ColorProperty()
+    c_warn_bg = ColorProperty()
+    c_success = ColorProperty()
+    c_disabled = ColorProperty()
+    c_outline = ColorProperty()
+
+    def __init__(self, settings: UiSettings, engine: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.engine = engine
+        self.title = i18n.t("common.app_title", settings.default_language)
+        self.lang = settings.default_language
+        self.brand_name = settings.brand_name
+        self._apply_theme(Theme.for_brand(settings.brand_primary, settings.brand_accent))
+        self._screens: dict[str, Any] = {}
+        self.listeners: list[Callable[[str, str], None]] = []  # (event, screen name)
+        self.screen_changed_at = 0.0
+        self.started_at = time.monotonic()
+        self._tick_event = None
+
+    # --- set-up ------------------------------------------------------------------------
+    def _apply_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        self.c_primary, self.c_on_primary = theme.primary, theme.on_primary
+        self.c_accent, self.c_bg, self.c_text = theme.accent, theme.background, theme.text
+        self.c_muted, self.c_warn, self.c_warn_bg = (
+            theme.muted,
+            theme.warning,
+            theme.warning_background,
+        )
+        self.c_success, self.c_disabled, self.c_outline = (
+            theme.success,
+            theme.disabled,
+            theme.outline,
+        )
+
+    def build(self) -> KioskRoot:
+        from kivy.core.window import Window
+        from kivy.lang import Builder
+
+        mark_ui_thread()
+        Window.clearcolor = self.theme.background
+        Window.bind(size=self._on_window_size, on_flip=self._on_flip)
+        Window.bind(on_keyboard=self._on_keyboard)
+        self._on_window_size(Window, Window.size)
+        import screens.widgets  # noqa: F401  (shared rules before any screen)
+
+        Builder.load_file(str(Path(__file__).with_name("app.kv")))
+        root = KioskRoot()
+        self.manager: ScreenManager = root.ids.manager
+        self.manager.transition = NoTransition()
+        return root
+
+    def on_start(self) -> None:
+        self._tick_event = Clock.schedule_interval(self._tick, TICK_SECONDS)
+        if self.engine is not None:
+            self.engine.attach(self)
+        else:
+            self.show("welcome", {})
+
+    def on_stop(self) -> None:
+        if self._tick_event is not None:
+            self._tick_event.cancel()
+        if self.engine is not None:
+            self.engine.detach()
+
+    def _on_window_size(self, _window: Any, size: tuple[int, int]) -> None:
+        self.u = size[1] / UNITS_PER_HEIGHT
+
+    def _on_flip(self, *_args: Any) -> None:
+        for listener in self.listeners:
+            listener("drawn", self.manager.current if hasattr(self, "manager") else "")
+
+    def _on_keyboard(self, _window: Any, key: int, *_args: Any) -> bool:
+        if self.engine is not None and hasattr(self.engine, "on_key"):
+            return bool(self.engine.on_key(key))
+        return False
+
+    def _tick(self, _dt: float) -> None:
+        if self.engine is not None:
+            self.engine.tick()
+
+    # --- text ----------------------------------------------------------------------------
+    def tr(self, key: str, lang: str | None = None, **values: Any) -> str:
+        """Message ``key`` in ``lang`` (kv passes ``app.lang`` so text follows a switch)."""
+        return i18n.t(key, lang or self.lang, **values)
+
+    def tr_any(self, keys: tuple[str, ...], lang: str | None = None, **values: Any) -> str:
+        """The first of ``keys`` some catalog has (error kinds added by other parts)."""
+        for key in keys:
+            try:
+                return self.tr(key, lang, **values)
+            except KeyError:
+                continue
+        return ""
+
+    def toggle_language(self) -> None:
+        self.send("choose_language", lang="en" if self.lang == "ja" else "ja")
+
+    # --- screens -------------------------------------------------------------------------
+    def screen(self, name: str) -> Any:
+        """Screen ``name``, loaded (module and .kv) on first use."""
+        if name not in self._screens:
+            from screens.loader import load_screen
+
+            screen = load_screen(name)
+            self._screens[name] = screen
+            self.manager.add_widget(screen)
+        return self._screens[name]
+
+    @property
+    def loaded_screens(self) -> dict[str, Any]:
+        return dict(self._screens)
+
+    @on_ui_thread
+    def show(self, name: str, view: dict[str, Any]) -> None:
+        """Show screen ``name`` with ``view``; switch only when the state changed."""
+        if view.get("lang") and view["lang"] != self.lang:
+            self.lang = view["lang"]
+        self.countdown = view.get("countdown") or 0
+        self.card_cue = bool(view.get("card_left_behind"))
+        screen = self.screen(name)
+        screen.show(view)
+        if self.manager.current != name:
+            self.manager.current = name
+            self.screen_changed_at = time.monotonic()
+            for listener in self.listeners:
+                listener("shown", name)
+
+    @on_ui_thread
+    def wipe_screens(self) -> None:
+        """The session ended: empty every screen ever loaded (views, keyboards, keypads)."""
+        for screen in self._screens.values():
+            screen.wipe()
+
+    def send(self, event: str, **data: Any) -> None:
+        """A person's action on a screen, to the session engine."""
+        if self.engine is not None:
+            self.engine.person(event, **data)
+
+    def cue_card_left_behind(self) -> None:
+        """The card is still in the reader: the take-card screen flashes, and a beep sounds."""
+        self.card_cue = True
+        if self.settings.sound:
+            from screens.sound import beep
+
+            beep()
+
+    def open_staff(self) -> None:
+        """The hidden gesture on the store name: staff PIN, then the staff screen."""
+        self.send("open_staff")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``mynapoint-kiosk``: run the kiosk with the configuration file."""
+    from kiosk.session import build_engine, load_ui_settings
+
+    argv = sys.argv[1:] if argv is None else argv
+    settings, engine = load_ui_settings(argv), None
+    configure_kivy(settings)
+    register_fonts()
+    engine = build_engine(argv)
+    KioskApp(settings, engine).run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,294 @@
+"""Touches a running kiosk as a person would, through Kivy's input path, and takes pictures.
+
+The demo (no display) and the UI tests drive the real app with a *script*: a
+list of steps, each a small JSON-able list::
+
+    ["wait", "choose_service"]      wait (up to 20 s) until that screen is shown
+    ["tap", "service:waon"]         touch the visible button with that action
+    ["type", "1234567890123456"]    touch the on-screen keyboard's keys
+    ["pin", "1234"]                 touch the PIN keypad's digits, then 決定
+    ["shot", "05_enter_ids"]        save a screenshot as <out>/05_enter_ids.png
+    ["hook", "remove_card"]         call a host function (the virtual card, printer...)
+    ["dump", "after_removal"]       record every text of every loaded screen
+    ["sleep", 0.5]
+
+A touch is a :class:`Touch` (a ``MotionEvent``) posted to the event loop at the
+centre of the widget, down then up: the same path a finger on the touch panel
+takes. The autopilot records, for each touch that changed the screen, the time
+until the next screen was drawn.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from kivy.base import EventLoop
+from kivy.clock import Clock
+from kivy.core.window import WindowBase
+from kivy.input.motionevent import MotionEvent
+from kivy.uix.widget import Widget
+
+from screens.widgets import KButton
+
+DEFAULT_WAIT_SECONDS = 20.0
+#: How long a finger stays down: a real tap, which a ScrollView passes on to its buttons.
+TAP_SECONDS = 0.06
+_touch_ids = iter(range(1_000_000))
+
+
+class Touch(MotionEvent):
+    """One finger: ``down()`` then ``up()`` at window coordinates."""
+
+    def __init__(self, x: float, y: float) -> None:
+        window = EventLoop.window
+        super().__init__(
+            "autopilot",
+            next(_touch_ids),
+            {"sx": x / max(1.0, window.width - 1.0), "sy": y / max(1.0, window.height - 1.0)},
+            is_touch=True,
+            type_id="touch",
+        )
+        self.profile = ["pos"]
+
+    def depack(self, args: dict[str, float]) -> None:
+        self.sx, self.sy = args["sx"], args["sy"]
+        super().depack(args)
+
+    def down(self) -> None:
+        EventLoop.post_dispatch_input("begin", self)
+
+    def up(self) -> None:
+        EventLoop.post_dispatch_input("end", self)
+
+
+def is_visible(widget: Widget) -> bool:
+    """Drawn with a size, not transparent, not disabled, on the shown screen."""
+    node: Any = widget
+    while node is not None and not isinstance(node, WindowBase):
+        if getattr(node, "opacity", 1) == 0 or getattr(node, "disabled", False):
+            return False
+        node = node.parent
+    return widget.width > 1 and widget.height > 1
+
+
+def buttons(root: Widget) -> Iterator[KButton]:
+    for widget in root.walk(restrict=True):
+        if isinstance(widget, KButton):
+            yield widget
+
+
+def find_button(root: Widget, action: str) -> KButton | None:
+    """The visible button with this action on the shown screen or the root's overlays."""
+    for button in buttons(root):
+        if button.action == action and is_visible(button):
+            return button
+    return None
+
+
+def press(widget: Widget) -> Touch:
+    """Touch down at the widget's centre, through the event loop; ``up()`` it later."""
+    x, y = widget.to_window(*widget.center)
+    touch = Touch(x, y)
+    touch.down()
+    return touch
+
+
+def texts_of(root: Widget) -> list[str]:
+    """Every text a widget under ``root`` holds (labels, buttons, inputs, keyboards)."""
+    found: list[str] = []
+    for widget in root.walk(restrict=True):
+        for name in ("text", "placeholder", "value", "label"):
+            value = getattr(widget, name, None)
+            if isinstance(value, str) and value:
+                found.append(value)
+        view = getattr(widget, "view", None)
+        if isinstance(view, dict) and view:
+            found.append(json.dumps(view, ensure_ascii=False, default=str))
+        values = getattr(widget, "values", None)
+        if isinstance(values, dict) and values:
+            found.extend(str(v) for v in values.values())
+    return found
+
+
+class Autopilot:
+    """Runs a script against the running app, one step per frame, and records what happened."""
+
+    def __init__(
+        self,
+        app: Any,
+        script: list[list[Any]],
+        out_dir: Path,
+        hooks: dict[str, Callable[..., Any]] | None = None,
+        on_finish: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.script = list(script)
+        self.out_dir = Path(out_dir)
+        self.hooks = hooks or {}
+        self.on_finish = on_finish
+        self.log: list[dict[str, Any]] = []
+        self.screens_seen: list[str] = []
+        self.touch_to_drawn: list[float] = []
+        self.dumps: dict[str, dict[str, list[str]]] = {}
+        self.shots: dict[str, str] = {}
+        self.error: str | None = None
+        self._pending_touch: float | None = None
+        self._screen_changed = False
+        self._steps: deque[list[Any]] = deque(self.script)
+        self._step: list[Any] | None = None
+        self._finger: Touch | None = None
+        self._finger_down_at = 0.0
+        self._step_started = 0.0
+        self._event = None
+
+    # --- running --------------------------------------------------------------------------
+    def start(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.app.listeners.append(self._on_app_event)
+        self._event = Clock.schedule_interval(self._run, 0)
+
+    def _on_app_event(self, kind: str, name: str) -> None:
+        if kind == "shown":
+            self.screens_seen.append(name)
+            self._screen_changed = True
+        elif kind == "drawn" and self._screen_changed:
+            self._screen_changed = False
+            if self._pending_touch is not None:
+                self.touch_to_drawn.append(time.perf_counter() - self._pending_touch)
+                self._pending_touch = None
+
+    def _run(self, _dt: float) -> bool | None:
+        try:
+            if self._finger is not None:
+                if time.monotonic() - self._finger_down_at < TAP_SECONDS:
+                    return None
+                self._finger.up()
+                self._finger = None
+                return None
+            while True:
+                if self._step is None:
+                    self._step = self._steps.popleft() if self._steps else None
+                    self._step_started = time.monotonic()
+                    if self._step is None:
+                        self._finish()
+                        return False
+                if not self._do(self._step):
+                    return None  # wait for a later frame
+                self.log.append({"step": self._step, "t": round(time.monotonic(), 3)})
+                self._step = None
+                return None  # one step per frame, so the screen draws in between
+        except Exception as error:  # the report says which step failed
+            self.error = f"step {self._step!r}: {type(error).__name__}: {error}"
+            self._finish()
+            return False
+
+    def _finish(self) -> None:
+        if self._event is not None:
+            self._event.cancel()
+        if self.on_finish is not None:
+            self.on_finish(self.report())
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "error": self.error,
+            "screens_seen": self.screens_seen,
+            "touch_to_drawn": self.touch_to_drawn,
+            "dumps": self.dumps,
+            "shots": self.shots,
+            "steps_done": len(self.log),
+        }
+
+    # --- the steps ------------------------------------------------------------------------
+    def _timed_out(self, seconds: float) -> bool:
+        return time.monotonic() - self._step_started > seconds
+
+    @property
+    def current(self) -> Any:
+        return self.app.manager.current_screen
+
+    def _do(self, step: list[Any]) -> bool:
+        kind, args = step[0], step[1:]
+        handler = getattr(self, f"_step_{kind}", None)
+        if handler is None:
+            raise ValueError(f"unknown step {kind!r}")
+        return handler(*args)
+
+    def _step_wait(self, screen: str, seconds: float = DEFAULT_WAIT_SECONDS) -> bool:
+        if self.app.manager.current == screen and not self._screen_changed:
+            return True
+        if self._timed_out(seconds):
+            raise TimeoutError(f"screen {screen!r} not shown; showing {self.app.manager.current!r}")
+        return False
+
+    def _step_tap(self, action: str, seconds: float = DEFAULT_WAIT_SECONDS) -> bool:
+        button = find_button(self.app.root, action)
+        if button is None:
+            if self._timed_out(seconds):
+                raise LookupError(f"no visible button {action!r} on {self.app.manager.current!r}")
+            return False
+        self._pending_touch = time.perf_counter()
+        self._finger = press(button)
+        self._finger_down_at = time.monotonic()
+        return True
+
+    def _then(self, steps: list[list[Any]]) -> bool:
+        """Run ``steps`` next, before the rest of the script."""
+        self._steps.extendleft(reversed(steps))
+        return True
+
+    def _step_type(self, text: str) -> bool:
+        return self._then([["tap", f"key:{char}", 2] for char in text])
+
+    def _step_pin(self, digits: str, submit: bool = True) -> bool:
+        taps = [["tap", f"pin:{digit}", 2] for digit in digits]
+        return self._then(taps + ([["tap", "pin_ok", 2]] if submit else []))
+
+    def _step_shot(self, name: str) -> bool:
+        # two frames after the last change, so what is saved is what a person sees
+        if time.monotonic() - self._step_started < 0.15:
+            return False
+        self.shots[name] = str(save_screenshot(self.out_dir / f"{name}.png"))
+        return True
+
+    def _step_hook(self, name: str, *args: Any) -> bool:
+        hook = self.hooks.get(name)
+        if hook is None:
+            raise LookupError(f"no hook {name!r}; hooks are {sorted(self.hooks)}")
+        hook(*args)
+        return True
+
+    def _step_dump(self, label: str) -> bool:
+        self.dumps[label] = {
+            name: texts_of(screen) for name, screen in self.app.loaded_screens.items()
+        }
+        self.dumps[label]["_root"] = texts_of(self.app.root)
+        return True
+
+    def _step_sleep(self, seconds: float) -> bool:
+        return self._timed_out(seconds)
+
+    def _step_expect(self, substring: str) -> bool:
+        texts = texts_of(self.current)
+        if not any(substring in text for text in texts):
+            if self._timed_out(5):
+                raise AssertionError(f"{substring!r} not on {self.app.manager.current!r}")
+            return False
+        return True
+
+
+def save_screenshot(path: Path) -> Path:
+    """The window as drawn, as a PNG at ``path``."""
+    from kivy.core.window import Window
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    saved = Window.screenshot(name=str(path))
+    if saved:
+        os.replace(saved, path)
+    return path

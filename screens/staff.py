@@ -1,0 +1,40 @@
+"""Staff: behind five taps on the store name and the staff PIN from configuration.
+
+Shows queue counts and the oldest pending enrollment, printer and reader
+status and the version, and runs a test print. Nothing of any person is shown.
+"""
+
+from __future__ import annotations
+
+from kivy.properties import BooleanProperty
+
+import screens.keypad  # noqa: F401  (its widgets and rules, used in the .kv)
+from screens.base import KioskScreen
+
+
+class StaffScreen(KioskScreen):
+    """First the staff PIN, then the kiosk's health."""
+
+    unlocked = BooleanProperty(False)
+
+    def on_show(self) -> None:
+        self.ids.keypad.length = len(self.app.settings.staff_pin) or 4
+
+    def check_pin(self) -> None:
+        if self.ids.keypad.matches(self.app.settings.staff_pin):
+            self.unlocked = True
+            self.send("staff_unlocked")
+        else:
+            self.ids.pin_message.text = self.tr("staff.wrong_pin")
+
+    def close(self) -> None:
+        self.unlocked = False
+        self.ids.keypad.wipe()
+        self.ids.pin_message.text = ""
+        self.send("staff_closed")
+
+    def on_wipe(self) -> None:
+        self.unlocked = False
+
+
+SCREEN = StaffScreen

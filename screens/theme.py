@@ -1,0 +1,87 @@
+"""Colours and sizes every screen shares: the store's brand, high contrast, one unit.
+
+Sizes are given in ``u``, one hundredth of the window height, so one layout
+scales from the 800x480 Raspberry Pi panel to a 1920x1080 copier panel. At
+1280x800 a button of ``12 u`` is 96 px (touch targets must be >= 80 px there).
+Colours come from the store's configuration; the text drawn on a brand colour
+is black or white, whichever contrasts more (WCAG contrast ratio).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Unit of every size: the window height divided by this.
+UNITS_PER_HEIGHT = 100.0
+#: Touch targets are at least this many units high (96 px at 1280x800).
+TOUCH_TARGET_U = 12.0
+
+RGBA = tuple[float, float, float, float]
+
+BLACK: RGBA = (0.07, 0.07, 0.07, 1.0)
+WHITE: RGBA = (1.0, 1.0, 1.0, 1.0)
+
+
+def parse_hex_colour(value: str) -> RGBA:
+    """``"#0A5BB5"`` or ``"0A5BB5"`` to an RGBA tuple; a clear error otherwise."""
+    text = value.strip().lstrip("#")
+    if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise ValueError(f"colour {value!r} is not #RRGGBB")
+    r, g, b = (int(text[i : i + 2], 16) / 255.0 for i in (0, 2, 4))
+    return (r, g, b, 1.0)
+
+
+def _luminance(c: RGBA) -> float:
+    def channel(v: float) -> float:
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(v) for v in c[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(a: RGBA, b: RGBA) -> float:
+    """WCAG 2 contrast ratio between two colours (1 to 21)."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def text_colour_on(background: RGBA) -> RGBA:
+    """Black or white, whichever reads better on ``background``."""
+    if contrast_ratio(background, WHITE) >= contrast_ratio(background, BLACK):
+        return WHITE
+    return BLACK
+
+
+def darker(c: RGBA, factor: float = 0.75) -> RGBA:
+    """The pressed shade of a colour."""
+    return (c[0] * factor, c[1] * factor, c[2] * factor, c[3])
+
+
+@dataclass(frozen=True)
+class Theme:
+    """The palette of one store; every colour a screen uses comes from here."""
+
+    primary: RGBA = parse_hex_colour("#0B4F9C")
+    accent: RGBA = parse_hex_colour("#E8F0FA")
+    background: RGBA = WHITE
+    text: RGBA = BLACK
+    muted: RGBA = parse_hex_colour("#404040")
+    warning: RGBA = parse_hex_colour("#B00020")
+    warning_background: RGBA = parse_hex_colour("#FFF0F0")
+    success: RGBA = parse_hex_colour("#1B6E20")
+    disabled: RGBA = parse_hex_colour("#BDBDBD")
+    outline: RGBA = parse_hex_colour("#222222")
+
+    @property
+    def on_primary(self) -> RGBA:
+        return text_colour_on(self.primary)
+
+    @classmethod
+    def for_brand(cls, primary: str | None = None, accent: str | None = None) -> Theme:
+        """A theme in the store's colours (hex strings from configuration)."""
+        kwargs = {}
+        if primary:
+            kwargs["primary"] = parse_hex_colour(primary)
+        if accent:
+            kwargs["accent"] = parse_hex_colour(accent)
+        return cls(**kwargs)
