@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import socket
 import subprocess
 import sys
 import tomllib
@@ -170,3 +172,26 @@ def test_sync_unit_with_a_bad_configuration_names_the_key_and_is_not_restarted(
     assert result.returncode == EX_CONFIG
     assert "kiosk.toml: central.base_url: expected an https:// URL" in result.stderr
     assert f"RestartPreventExitStatus={EX_CONFIG}" in SYNC_UNIT.read_text()
+
+
+def test_sync_unit_command_tells_systemd_it_is_ready_and_alive_and_stops_on_sigterm(
+    central_service, tmp_path: Path
+) -> None:
+    """Type=notify with WatchdogSec: READY, then a WATCHDOG ping per pass; SIGTERM ends it."""
+    config = site_config(central_service, tmp_path)
+    central_outbox(central_service, tmp_path / "queue.sqlite3").close()  # the kiosk made it
+    notify_path = str(tmp_path / "notify.sock")
+    env = dict(os.environ, MYNAPOINT_CONFIG=str(config), PYTHONPATH=str(ROOT))
+    env.update(NOTIFY_SOCKET=notify_path, WATCHDOG_USEC="300000000")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(notify_path)
+        sock.settimeout(60)
+        worker = subprocess.Popen(sync_command(), env=env, cwd=ROOT, stderr=subprocess.PIPE)
+        try:
+            first, second = sock.recv(4096), sock.recv(4096)
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=60) == 0
+        finally:
+            worker.kill()
+            worker.wait()
+    assert first.startswith(b"READY=1") and second == b"WATCHDOG=1"
