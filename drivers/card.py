@@ -11,9 +11,9 @@ Two safety rules live here, below the public API:
   the reader: a SELECT of any application but JPKI, or of an EF outside
   ``jpki.ALLOWED_EFS``, or any command the kiosk has no business sending, raises
   :class:`ForbiddenCommand` (the PC/SC link calls it on every transmit).
-* The PIN travels in a caller-owned ``bytearray`` that is overwritten as soon as
-  the VERIFY has been handed to the reader, and again in a ``finally``. A VERIFY is
-  never retried.
+* The PIN travels in a ``bytearray``: it is copied into the VERIFY command and
+  wiped before that command is sent, the command is wiped once the card answered,
+  and both again in a ``finally``. A VERIFY is never retried.
 """
 
 from __future__ import annotations

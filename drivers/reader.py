@@ -232,11 +232,15 @@ class CardService:
         return self.submit(card.pin_tries_left)
 
     def sign(self, pin: bytearray, digest: bytes) -> Future[bytes]:
-        """The card's signature of a SHA-256 digest; ``pin`` is wiped, even on error."""
+        """The card's signature of a SHA-256 digest; ``pin`` is wiped before this returns."""
         if not isinstance(pin, bytearray):
             raise TypeError("the PIN must be a bytearray, so it can be wiped")
+        # The job gets its own copy and the caller's buffer is wiped now: nobody can
+        # zero the PIN under a running job (a VERIFY of zeros would cost a try).
+        own = bytearray(pin)
+        card.wipe(pin)
         return self.submit(
-            lambda link: card.sign_with_pin(link, pin, digest), cleanup=lambda: card.wipe(pin)
+            lambda link: card.sign_with_pin(link, own, digest), cleanup=lambda: card.wipe(own)
         )
 
     def submit(

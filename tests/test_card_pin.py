@@ -109,6 +109,18 @@ def test_pin_buffer_is_zeroed_after_a_signature(card_service):
     assert pin == ZEROS
 
 
+def test_callers_pin_buffer_is_zeroed_as_soon_as_sign_returns(make_virtual_card, pcscd):
+    make_virtual_card(delays={"sign": 0.5})
+    service = _service(pcscd)
+    try:
+        pin = bytearray(b"1234")
+        future = service.sign(pin, DIGEST)
+        assert pin == ZEROS and not future.done()
+        assert len(future.result(TIMEOUT)) == 256
+    finally:
+        service.stop()
+
+
 def test_pin_buffer_is_zeroed_after_a_wrong_pin(card_service):
     pin = bytearray(b"9999")
     with pytest.raises(card.PinIncorrect):
