@@ -265,7 +265,7 @@ class CardService:
         try:
             while not self._stopping.is_set():
                 if time.monotonic() >= next_poll:
-                    self._poll_presence()
+                    self._poll_presence_safely()
                     next_poll = time.monotonic() + self.poll_interval
                 try:
                     job = self._jobs.get(timeout=max(0.0, next_poll - time.monotonic()))
@@ -273,13 +273,18 @@ class CardService:
                     continue
                 if job is not None:
                     self._run_job(job)
-        except Exception:
-            log.exception("card worker crashed")
-            raise
         finally:
             self._disconnect()
             self._release_context()
             self._fail_pending()
+
+    def _poll_presence_safely(self) -> None:
+        """The worker must outlive anything PC/SC throws at it: start afresh instead."""
+        try:
+            self._poll_presence()
+        except Exception:
+            log.exception("card presence poll failed; starting a new PC/SC context")
+            self._drop_context()
 
     @property
     def _stuck(self) -> bool:

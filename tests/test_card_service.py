@@ -204,3 +204,18 @@ def test_stopped_service_fails_new_operations_as_reader_unavailable(pcscd):
     service = CardService(pcscd.reader_name, lambda e: None)
     with pytest.raises(card.ReaderUnavailable):
         service.pin_tries_left().result(TIMEOUT)
+
+
+def test_event_handler_that_raises_does_not_stop_the_service(pcscd, virtual_card):
+    def broken_handler(event: str) -> None:
+        raise RuntimeError("a bug in the screen code")
+
+    service = CardService(pcscd.reader_name, broken_handler)
+    service.start()
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not service.card_present and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert service.pin_tries_left().result(TIMEOUT) == 3
+    finally:
+        service.stop()
