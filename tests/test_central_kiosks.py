@@ -18,7 +18,7 @@ from tests.fixtures.central import CentralService, start_central
 
 DATA = Path(__file__).resolve().parent.parent / "kiosk" / "data"
 SERVICES, CAMPAIGNS = DATA / "services.toml", DATA / "campaigns.toml"
-STALE_MINUTES = 0.02  # 1.2 s, so "stale" can be seen in a test
+STALE_MINUTES = 0.05  # 3 s, so "stale" can be seen in a test
 
 
 @pytest.fixture(scope="module")
