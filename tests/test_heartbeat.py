@@ -284,7 +284,7 @@ def test_a_hung_central_service_never_stalls_the_kivy_clock(
     path = str(tmp_path / "notify.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(path)
-        env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="1000000")
+        env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="2000000")
         env.update(PYTHONPATH=str(ROOT), KIVY_HOME=str(tmp_path / "kivy"))
         args = [f"https://127.0.0.1:{silent_server}", central_service.ca_cert]
         args += [central_service.client_cert, central_service.client_key, "4"]
@@ -297,7 +297,7 @@ def test_a_hung_central_service_never_stalls_the_kivy_clock(
             child.wait()
     pings = [t for t, m in got if m == "WATCHDOG=1"]
     assert [m for _, m in got].count("STATUS=collected") >= 10  # it kept trying
-    assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 1.0
+    assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 2.0
 
 
 def receive_until(sock: socket.socket, last: str, timeout_s: float) -> list[tuple[float, str]]:

@@ -160,8 +160,8 @@ def test_sync_loop_pause_ends_at_once_when_asked_to_stop(listener: Listener) -> 
 
 # --- The UI: a real Kivy clock in its own process, frozen by a blocking callback --------
 
-WATCHDOG_USEC = 1_000_000  # pings expected every 0.5 s
-RUN_BEFORE_FREEZE = 3.0
+WATCHDOG_USEC = 2_000_000  # pings expected every second
+RUN_BEFORE_FREEZE = 4.0
 FREEZE = 3.0
 
 _KIVY_CHILD = textwrap.dedent(
@@ -238,7 +238,7 @@ def test_kivy_clock_pings_at_half_the_watchdog_time(kivy_run: list[tuple[float, 
     gaps = [b - a for a, b in zip(pings, pings[1:], strict=False)]
     assert len(pings) >= 4
     assert max(gaps) < WATCHDOG_USEC / 1e6  # systemd would never have to step in
-    assert sum(gaps) / len(gaps) >= 0.4  # about every 0.5 s, not a flood
+    assert sum(gaps) / len(gaps) >= 0.8  # about every second, not a flood
 
 
 def test_kivy_pings_stop_while_the_ui_thread_is_blocked(
