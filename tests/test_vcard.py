@@ -9,6 +9,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from drivers import jpki
 from drivers.sim.vcard import EF_MY_NUMBER, CardModel, Fault, make_card
@@ -162,3 +164,9 @@ def test_unknown_fault_modes_are_refused(spec):
 def test_card_directory_stores_no_state_until_a_pin_is_tried(card_dir):
     assert not (card_dir / "state.json").exists()
     assert json.loads((card_dir / "card.json").read_text())["blocked_encoding"] == "63C0"
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(apdu=st.binary(max_size=300))
+def test_card_answers_any_command_with_a_status_word(model, apdu):
+    assert len(model.process(apdu)) >= 2
