@@ -249,3 +249,20 @@ def test_service_users_cannot_log_in(installed_root: Path) -> None:
 
 def test_journal_is_kept_on_disk(installed_root: Path) -> None:
     assert (installed_root / "var/log/journal").is_dir()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["systemd-tmpfiles", "--create"], ["systemd-sysusers"]],
+    ids=["tmpfiles", "sysusers"],
+)
+def test_tmpfiles_and_sysusers_entries_apply_without_a_warning(
+    appliance_root: Path, command: list[str]
+) -> None:
+    result = subprocess.run(
+        [*command, f"--root={appliance_root}", "mynapoint-kiosk.conf"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and result.stderr == "", result.stderr
