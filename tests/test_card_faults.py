@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -134,3 +135,65 @@ def test_every_status_word_is_success_or_a_typed_card_error(sw, step):
         assert e.kind
     else:
         assert sw == 0x9000 or (step == "tries" and sw & 0xFFF0 == 0x63C0)
+
+
+def test_card_pulled_by_the_person_while_the_certificate_is_read(
+    make_virtual_card, pcscd, card_events
+):
+    import threading
+
+    from drivers.reader import CardService
+
+    vcard = make_virtual_card(delays={"read": 0.15})
+    service = CardService(pcscd.reader_name, card_events)
+    service.start()
+    try:
+        card_events.wait_for("card_placed")
+        future = service.read_certificate()
+        threading.Timer(0.4, vcard.remove).start()  # two or three chunks in
+        with pytest.raises(card.CardRemoved):
+            future.result(TIMEOUT)
+        card_events.wait_for("card_removed")
+    finally:
+        service.stop()
+
+
+def test_answer_arriving_after_the_timeout_is_discarded_and_the_card_stays_usable(
+    make_virtual_card, pcscd, card_events
+):
+    from drivers.reader import CardService
+
+    vcard = make_virtual_card(delays={"tries": 1.0})
+    service = CardService(pcscd.reader_name, card_events, transceive_timeout=0.3)
+    service.start()
+    try:
+        card_events.wait_for("card_placed")
+        with pytest.raises(card.CardTimeout):
+            service.pin_tries_left().result(TIMEOUT)
+        vcard.delays.clear()
+        deadline = time.monotonic() + TIMEOUT
+        while True:  # new jobs fail fast until the late answer is in
+            try:
+                assert service.pin_tries_left().result(TIMEOUT) == 3
+                break
+            except card.CardTimeout:
+                assert time.monotonic() < deadline
+    finally:
+        service.stop()
+
+
+def test_logs_carry_no_pin_and_no_certificate(card_service, virtual_card, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    card_service.read_certificate().result(TIMEOUT)
+    with pytest.raises(card.PinIncorrect):
+        card_service.sign(bytearray(b"9876"), DIGEST).result(TIMEOUT)
+    card_service.sign(bytearray(b"1234"), DIGEST).result(TIMEOUT)
+    text = caplog.text
+    assert "9876" not in text and "1234" not in text
+    from cryptography.x509.oid import NameOID
+
+    subject = virtual_card.model.identity.certificate.subject
+    opaque_id = subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    assert opaque_id not in text
