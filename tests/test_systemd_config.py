@@ -141,12 +141,26 @@ def _toml(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_sync_unit(config: Path, *extra: str) -> subprocess.CompletedProcess:
+# MemoryDenyWriteExecute= is a seccomp filter systemd installs; the kernel's own form of
+# it (prctl PR_SET_MDWE, Linux 6.3+, kept across exec) refuses the same: writable and
+# executable memory, and making memory executable later.
+_WITH_MDWE = """
+import ctypes, os, sys
+if ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, REFUSE_EXEC_GAIN
+    sys.exit(f"PR_SET_MDWE failed: errno {ctypes.get_errno()}")
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+def run_sync_unit(
+    config: Path, *extra: str, deny_write_execute: bool = False
+) -> subprocess.CompletedProcess:
     env = dict(os.environ, MYNAPOINT_CONFIG=str(config), PYTHONPATH=str(ROOT))
     env.pop("NOTIFY_SOCKET", None)
-    return subprocess.run(
-        [*sync_command(), *extra], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT
-    )
+    command = [*sync_command(), *extra]
+    if deny_write_execute:
+        command = [sys.executable, "-c", _WITH_MDWE, *command]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
 
 
 def test_sync_unit_command_delivers_the_queue_with_the_site_configuration(
@@ -161,6 +175,22 @@ def test_sync_unit_command_delivers_the_queue_with_the_site_configuration(
         assert outbox.get(queued.enrollment_id).state == "accepted"
     finally:
         outbox.close()
+
+
+def test_sync_worker_delivers_with_memory_deny_write_execute(
+    central_service, tmp_path: Path
+) -> None:
+    """Why the sync unit can set MemoryDenyWriteExecute=yes (the kiosk, with Mesa, cannot)."""
+    config = site_config(central_service, tmp_path)
+    outbox = central_outbox(central_service, tmp_path / "queue.sqlite3")
+    try:
+        queued = enroll_valid(outbox, central_service)
+        result = run_sync_unit(config, "--once", deny_write_execute=True)
+        assert result.returncode == 0, result.stderr
+        assert outbox.get(queued.enrollment_id).state == "accepted"
+    finally:
+        outbox.close()
+    assert "MemoryDenyWriteExecute=yes" in SYNC_UNIT.read_text().splitlines()
 
 
 def test_sync_unit_with_a_bad_configuration_names_the_key_and_is_not_restarted(
