@@ -38,19 +38,43 @@ TICK_SECONDS = 1.0
 
 @dataclass
 class UiSettings:
-    """What the UI takes from the kiosk configuration."""
+    """What the UI takes from the kiosk configuration (``kiosk.config.KioskConfig``)."""
 
     brand_name: str = "マイナポイント"
     brand_primary: str = "#0B4F9C"
-    brand_accent: str = "#E8F0FA"
+    background: str = "#FFFFFF"
+    text: str = "#000000"
     fullscreen: bool = False
     size: tuple[int, int] = (1280, 800)
     show_cursor: bool = True
-    staff_pin: str = ""
-    version: str = "0.1.0"
     default_language: str = "ja"
     sound: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
+    version: str = field(default_factory=lambda: _version())
+    staff_pin_matches: Callable[[bytearray], bool] = field(default=lambda _pin: False)
+
+    @classmethod
+    def from_config(cls, config: Any) -> UiSettings:
+        store, display = config.store, config.display
+        return cls(
+            brand_name=store.name,
+            brand_primary=store.primary_color,
+            background=store.background_color,
+            text=store.text_color,
+            fullscreen=display.fullscreen,
+            size=(display.width, display.height),
+            show_cursor=display.show_cursor,
+            default_language=config.language,
+            staff_pin_matches=config.staff_pin_matches,
+        )
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("mynapoint-kiosk")
+    except metadata.PackageNotFoundError:
+        return "dev"
 
 
 def configure_kivy(settings: UiSettings) -> None:
@@ -127,7 +151,9 @@ class KioskApp(App):
         self.title = i18n.t("common.app_title", settings.default_language)
         self.lang = settings.default_language
         self.brand_name = settings.brand_name
-        self._apply_theme(Theme.for_brand(settings.brand_primary, settings.brand_accent))
+        self._apply_theme(
+            Theme.for_brand(settings.brand_primary, settings.background, settings.text)
+        )
         self._screens: dict[str, Any] = {}
         self.listeners: list[Callable[[str, str], None]] = []  # (event, screen name)
         self.screen_changed_at = 0.0
@@ -168,13 +194,22 @@ class KioskApp(App):
         return root
 
     def on_start(self) -> None:
+        from kivy.core.window import Window
+
+        from kiosk import notify
+
         self._tick_event = Clock.schedule_interval(self._tick, TICK_SECONDS)
+        notify.start_kivy_watchdog()
         if self.engine is not None:
             self.engine.attach(self)
         else:
             self.show("welcome", {})
+        notify.ready_on_next_flip(Window, "welcome")
 
     def on_stop(self) -> None:
+        from kiosk import notify
+
+        notify.stopping()
         if self._tick_event is not None:
             self._tick_event.cancel()
         if self.engine is not None:
@@ -267,16 +302,37 @@ class KioskApp(App):
         self.send("open_staff")
 
 
+def build_engine(config: Any, keys: dict[int, Callable[[], None]] | None = None) -> Any:
+    """The session engine for a configuration: catalog, controller (devices), flow."""
+    from kiosk.catalog import Catalog
+    from kiosk.controller import Controller, context_for
+    from kiosk.ui_session import UiSession, receipt_view_for, staff_view_for
+
+    catalog = Catalog.load()
+    controller = Controller.from_config(config, catalog)
+    return UiSession(
+        context_for(config, catalog),
+        controller,
+        receipt_view=receipt_view_for(controller),
+        staff_view=staff_view_for(controller),
+        keys=keys,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``mynapoint-kiosk``: run the kiosk with the configuration file."""
-    from kiosk.session import build_engine, load_ui_settings
+    """``mynapoint-kiosk [CONFIG]``: run the kiosk (configuration: see ``kiosk.config``)."""
+    from kiosk.config import ConfigInvalid, load_config
 
     argv = sys.argv[1:] if argv is None else argv
-    settings, engine = load_ui_settings(argv), None
+    try:
+        config = load_config(argv[0] if argv else None)
+    except ConfigInvalid as error:
+        print("\n".join(error.problems), file=sys.stderr)
+        return 78  # EX_CONFIG: systemd does not restart on it
+    settings = UiSettings.from_config(config)
     configure_kivy(settings)
     register_fonts()
-    engine = build_engine(argv)
-    KioskApp(settings, engine).run()
+    KioskApp(settings, build_engine(config)).run()
     return 0
 
 

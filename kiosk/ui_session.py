@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kiosk import errors_table, flow
+from kiosk.i18n import t
 from screens.keyboard import normalise_for_search
 from screens.ui_thread import on_ui_thread
 
@@ -268,7 +269,7 @@ class UiSession:
     # --- staff ------------------------------------------------------------------------
     def _staff(self, name: str) -> None:
         if name == "open_staff":
-            if self.session.state != flow.WELCOME or not self.app.settings.staff_pin:
+            if self.session.state != flow.WELCOME:
                 return
             self.staff_open = True
             self.app.show("staff", {"lang": self.session.lang})
@@ -282,6 +283,47 @@ class UiSession:
             self.app.screen("staff").wipe()
             self._last_view = None
             self.render()
+
+
+def receipt_view_for(controller: Any) -> Callable[[Any, str], dict[str, Any]]:
+    """The on-screen receipt (when the printer failed): the paper receipt drawn as an image."""
+
+    def receipt_view(facts: Any, lang: str) -> dict[str, Any]:
+        try:
+            image = controller.receipt_image(facts, lang)
+        except Exception:  # the lines below still carry what the person needs
+            log.exception("receipt image failed")
+            image = None
+        data = controller.receipt_data(facts, lang)
+        lines = [
+            f"{t('screens.receipt.number', lang)}  {data.receipt_no}",
+            f"{t('screens.confirm.service', lang)}  {data.service_name}",
+            f"{t('screens.confirm.user_id', lang)}  {data.service_user_id}",
+        ]
+        if data.mykey_id:
+            lines.append(f"{t('screens.result.mykey_id', lang)}  {data.mykey_id}")
+        return {"receipt_image": image, "receipt_lines": lines, "receipt_qr": data.status_url}
+
+    return receipt_view
+
+
+def staff_view_for(controller: Any) -> Callable[[], dict[str, Any]]:
+    """Queue counts, the oldest pending age, printer and reader: nothing of any person."""
+
+    def staff_view() -> dict[str, Any]:
+        info = controller.staff_status()
+        counts = info.get("queue_counts") or {}
+        return {
+            "pending": counts.get("pending", 0),
+            "delivered": counts.get("delivered", 0),
+            "failed": sum(v for k, v in counts.items() if k not in ("pending", "delivered")),
+            "oldest_pending": describe_duration(info.get("oldest_pending_age_s")),
+            "printer": info.get("printer_problem") or "OK",
+            "reader": "OK" if info.get("reader_available") else "-",
+            "last_sync": info.get("last_sync_error") or "-",
+        }
+
+    return staff_view
 
 
 def describe_duration(seconds: float | None) -> str:

@@ -8,6 +8,7 @@ it. The keys are in telephone order with 訂正 (clear) and 1文字消す (backs
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from kivy.lang import Builder
@@ -68,13 +69,14 @@ class PinKeypad(GridLayout):
         self.wipe()
         self._pin = bytearray(int(length))
 
-    def matches(self, expected: str) -> bool:
-        """Compare with a staff PIN from configuration, then zero the digits."""
-        import hmac
-
-        ok = self.complete and hmac.compare_digest(bytes(self._pin), expected.encode("ascii"))
-        self.wipe()
-        return ok
+    def check(self, verify: Callable[[bytearray], bool]) -> bool:
+        """Give the digits typed to ``verify`` (the staff PIN hash check), then zero them."""
+        pin = bytearray(self._pin[: int(self.filled)])
+        try:
+            return verify(pin)
+        finally:
+            pin[:] = bytes(len(pin))
+            self.wipe()
 
     def wipe(self) -> None:
         """Zero the digits typed so far."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import qrcode
 from kivy.core.image import Image as CoreImage
@@ -14,7 +15,11 @@ from screens.base import KioskScreen
 
 def qr_texture(text: str) -> Texture:
     """A QR code of ``text`` as a Kivy texture (black on white, 4-module quiet zone)."""
-    image = qrcode.make(text, border=4)
+    return image_texture(qrcode.make(text, border=4))
+
+
+def image_texture(image: Any) -> Texture:
+    """A PIL image (the receipt as the printer would print it) as a Kivy texture."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     buffer.seek(0)
@@ -27,10 +32,13 @@ class ReceiptScreen(KioskScreen):
     """While printing: a spinner. Printer failed: the receipt to photograph."""
 
     qr = ObjectProperty(None, allownone=True)
+    paper = ObjectProperty(None, allownone=True)
 
     def on_show(self) -> None:
-        text = self.view.get("receipt_qr")
-        self.qr = qr_texture(text) if self.view.get("receipt_on_screen") and text else None
+        on_screen = self.view.get("receipt_on_screen")
+        text, image = self.view.get("receipt_qr"), self.view.get("receipt_image")
+        self.qr = qr_texture(text) if on_screen and text and image is None else None
+        self.paper = image_texture(image) if on_screen and image is not None else None
         spinner = self.ids.spinner
         spinner.start() if self.view.get("receipt_printing") else spinner.stop()
 
@@ -39,6 +47,7 @@ class ReceiptScreen(KioskScreen):
 
     def on_wipe(self) -> None:
         self.qr = None
+        self.paper = None
 
 
 SCREEN = ReceiptScreen

@@ -13,15 +13,12 @@ from screens.base import KioskScreen
 
 
 class StaffScreen(KioskScreen):
-    """First the staff PIN, then the kiosk's health."""
+    """First the staff PIN (4 to 8 digits), then the kiosk's health."""
 
     unlocked = BooleanProperty(False)
 
-    def on_show(self) -> None:
-        self.ids.keypad.length = len(self.app.settings.staff_pin) or 4
-
     def check_pin(self) -> None:
-        if self.ids.keypad.matches(self.app.settings.staff_pin):
+        if self.ids.keypad.check(self.app.settings.staff_pin_matches):
             self.unlocked = True
             self.send("staff_unlocked")
         else:

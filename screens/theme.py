@@ -15,6 +15,8 @@ from dataclasses import dataclass
 UNITS_PER_HEIGHT = 100.0
 #: Touch targets are at least this many units high (96 px at 1280x800).
 TOUCH_TARGET_U = 12.0
+#: WCAG AA for body text.
+MIN_TEXT_CONTRAST = 4.5
 
 RGBA = tuple[float, float, float, float]
 
@@ -52,6 +54,11 @@ def text_colour_on(background: RGBA) -> RGBA:
     return BLACK
 
 
+def mix(a: RGBA, b: RGBA, share_of_a: float) -> RGBA:
+    """``share_of_a`` of colour ``a`` over colour ``b``."""
+    return tuple(x * share_of_a + y * (1 - share_of_a) for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
+
+
 def darker(c: RGBA, factor: float = 0.75) -> RGBA:
     """The pressed shade of a colour."""
     return (c[0] * factor, c[1] * factor, c[2] * factor, c[3])
@@ -77,11 +84,13 @@ class Theme:
         return text_colour_on(self.primary)
 
     @classmethod
-    def for_brand(cls, primary: str | None = None, accent: str | None = None) -> Theme:
-        """A theme in the store's colours (hex strings from configuration)."""
-        kwargs = {}
-        if primary:
-            kwargs["primary"] = parse_hex_colour(primary)
-        if accent:
-            kwargs["accent"] = parse_hex_colour(accent)
-        return cls(**kwargs)
+    def for_brand(cls, primary: str, background: str = "#FFFFFF", text: str = "#000000") -> Theme:
+        """A theme in the store's colours (hex strings from configuration).
+
+        The light tint (selected rows, pressed keys) is the brand colour mixed into the
+        background; text keeps black or white wherever the store's choice would read badly.
+        """
+        brand, back, fore = (parse_hex_colour(c) for c in (primary, background, text))
+        if contrast_ratio(fore, back) < MIN_TEXT_CONTRAST:
+            fore = text_colour_on(back)
+        return cls(primary=brand, accent=mix(brand, back, 0.12), background=back, text=fore)

@@ -1,0 +1,403 @@
+"""The demo: the kiosk with the virtual card, the virtual printer and a local central service.
+
+``./demo`` (after ``scripts/setup.sh``) runs ``python -m kiosk.demo``:
+
+* a private pcscd with the vpcd reader, the test JPKI PKI and a virtual My Number
+  Card (PIN 1234), the virtual receipt printer on a pty, the reference central
+  service on SQLite over mutual TLS, and the sync worker in its own process;
+* with a display: the kiosk in a window; **F2** places or removes the card, and the
+  payment account to type is printed in the terminal;
+* without a display (``$DISPLAY`` unset): the kiosk on Xvfb with an autopilot that
+  completes one enrollment as a person would (touches through Kivy's input path),
+  then prints where it saved a screenshot of every screen and the receipt image.
+
+The same :class:`KioskRig` drives the UI tests: ``python -m kiosk.demo drive
+scenario.json`` runs the kiosk with a scripted scenario and writes a JSON report
+(``tests/fixtures/screen.py`` runs it in a subprocess, one per scenario).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from drivers.sim.pki import TestPKI
+from drivers.sim.vcard import VirtualCard, make_card
+from drivers.sim.vprinter import VirtualPrinter
+
+DEMO_PIN = "1234"
+F2 = 283  # Kivy's key code for F2
+SYNC_OPTIONS = ("--backoff-base", "0.05", "--backoff-cap", "0.5", "--idle-poll", "0.3")
+
+
+# --- the devices and the configuration file ------------------------------------------------
+class KioskRig:
+    """Virtual cards and printer, the configuration file and the sync worker of one kiosk.
+
+    ``central`` describes the central service: ``base_url``, ``ca_cert``,
+    ``client_cert``, ``client_key``, ``sealing_public_pem`` (path), ``kiosk_id``.
+    """
+
+    def __init__(
+        self,
+        work_dir: Path,
+        *,
+        pki_dir: Path,
+        vpcd_port: int,
+        reader_name: str,
+        central: dict[str, str],
+        size: tuple[int, int] = (1280, 800),
+        idle_timeout_seconds: float = 90,
+        countdown_seconds: float = 20,
+        store_name: str = "ローソン 霞が関店",
+        primary_color: str = "#0B4F9C",
+        staff_pin_hash: str = "",
+    ) -> None:
+        self.work_dir = Path(work_dir)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.pki = TestPKI.load(Path(pki_dir))
+        self.vpcd_port = vpcd_port
+        self.reader_name = reader_name
+        self.central = central
+        self.size = size
+        self.idle_timeout_seconds = idle_timeout_seconds
+        self.countdown_seconds = countdown_seconds
+        self.store_name = store_name
+        self.primary_color = primary_color
+        self.staff_pin_hash = staff_pin_hash
+        self.cards: dict[str, VirtualCard] = {}
+        self.printer = VirtualPrinter(self.work_dir / "receipts", columns=42)
+        self.config_path = self.work_dir / "kiosk.toml"
+        self._sync: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> KioskRig:
+        self.printer.start()
+        self.write_config()
+        env = {**os.environ, "MYNAPOINT_CONFIG": str(self.config_path)}
+        log = (self.work_dir / "sync.log").open("ab")
+        self._sync = subprocess.Popen(
+            [sys.executable, "-m", "kiosk.appliance", "sync", *SYNC_OPTIONS],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        return self
+
+    def stop(self) -> None:
+        for card in self.cards.values():
+            card.remove()
+        if self._sync is not None and self._sync.poll() is None:
+            self._sync.terminate()
+            try:
+                self._sync.wait(10)
+            except subprocess.TimeoutExpired:
+                self._sync.kill()
+        self.printer.stop()
+
+    def write_config(self) -> None:
+        from kiosk.config import hash_staff_pin
+
+        (self.work_dir / "jpki-ca.pem").write_bytes(self.pki.trusted_ca_pem())
+        guard = self.work_dir / "guard.secret"
+        if not guard.exists():
+            guard.write_bytes(secrets.token_bytes(32))
+        central = self.central
+        pin_hash = self.staff_pin_hash or hash_staff_pin("2580")
+        self.config_path.write_text(
+            f'''kiosk_id = "{central["kiosk_id"]}"
+language = "ja"
+idle_timeout_seconds = {self.idle_timeout_seconds}
+countdown_seconds = {self.countdown_seconds}
+card_left_cue_seconds = 4
+staff_pin_hash = "{pin_hash}"
+
+[store]
+name = "{self.store_name}"
+primary_color = "{self.primary_color}"
+accent_color = "#E66100"
+background_color = "#FFFFFF"
+text_color = "#000000"
+
+[card]
+reader_pattern = "{self.reader_name}"
+transceive_timeout = 3.0
+trusted_ca_bundle = "jpki-ca.pem"
+
+[printer]
+port = "{self.printer.port}"
+mode = "kanji"
+columns = 42
+
+[central]
+base_url = "{central["base_url"]}"
+ca_cert = "{central["ca_cert"]}"
+client_cert = "{central["client_cert"]}"
+client_key = "{central["client_key"]}"
+sealing_public_keys = ["{central["sealing_public_pem"]}"]
+status_url = "https://central.example/status?receipt={{receipt_no}}"
+timeout = 3.0
+submit_wait_seconds = 3.0
+
+[queue]
+db_path = "queue.sqlite3"
+guard_secret_path = "guard.secret"
+
+[display]
+fullscreen = false
+width = {self.size[0]}
+height = {self.size[1]}
+show_cursor = true
+''',
+            encoding="utf-8",
+        )
+
+    # the person's hands
+    def make_card(self, name: str, *, expired: bool = False, pin: str = DEMO_PIN) -> VirtualCard:
+        card_dir = make_card(
+            self.pki.directory,
+            self.work_dir / f"card-{name}",
+            expired=expired,
+            pin=pin,
+            pki=self.pki,
+        )
+        self.cards[name] = VirtualCard(card_dir, port=self.vpcd_port)
+        return self.cards[name]
+
+    def insert_card(self, name: str = "card") -> None:
+        self.cards[name].insert(wait=0)  # the reader reports it; the UI thread never waits
+
+    def remove_card(self, name: str = "card") -> None:
+        self.cards[name].remove()
+
+    def toggle_card(self, name: str = "card") -> None:
+        card = self.cards[name]
+        card.remove() if card.inserted else card.insert(wait=0)
+
+    def set_paper(self, state: str) -> None:
+        self.printer.paper = state
+
+
+# --- running the kiosk ------------------------------------------------------------------------
+def run_kiosk(
+    rig: KioskRig,
+    script: list[list[Any]] | None = None,
+    out_dir: Path | None = None,
+    on_report: Callable[[dict[str, Any]], None] | None = None,
+) -> int:
+    """Run the kiosk app on this process's display; with ``script``, the autopilot drives it."""
+    from kiosk.app import UiSettings, build_engine, configure_kivy, register_fonts
+    from kiosk.config import load_config
+
+    config = load_config(rig.config_path)
+    settings = UiSettings.from_config(config)
+    configure_kivy(settings)
+    register_fonts()
+    from kivy.clock import Clock
+
+    from kiosk.app import KioskApp
+
+    engine = build_engine(config, keys={F2: rig.toggle_card})
+    app = KioskApp(settings, engine)
+    if script is not None:
+        from screens.autopilot import Autopilot
+
+        hooks = {
+            "insert_card": rig.insert_card,
+            "remove_card": rig.remove_card,
+            "paper": rig.set_paper,
+        }
+
+        def finish(report: dict[str, Any]) -> None:
+            if on_report is not None:
+                on_report(report)
+            app.stop()
+
+        pilot = Autopilot(app, script, out_dir or rig.work_dir / "screens", hooks, finish)
+        Clock.schedule_once(lambda _dt: pilot.start(), 0)
+    app.run()
+    return 0
+
+
+def enrollment_script(account: tuple[str, str, list[str]], pin: str = DEMO_PIN) -> list[list[Any]]:
+    """One whole enrollment as a person does it, with a screenshot of every screen."""
+    service, user_id, codes = account
+    script: list[list[Any]] = [
+        ["wait", "welcome"],
+        ["shot", "01_welcome"],
+        ["tap", "start_apply"],
+        ["wait", "notes"],
+        ["shot", "02_notes"],
+        ["tap", "agree"],
+        ["wait", "place_card"],
+        ["shot", "03_place_card"],
+        ["hook", "insert_card", "card"],
+        ["wait", "choose_service", 30],
+        ["shot", "05_choose_service"],
+        ["tap", f"service:{service}"],
+        ["wait", "enter_ids"],
+        ["type", user_id],
+        ["shot", "06_enter_ids"],
+        ["tap", "next"],
+    ]
+    for code in codes:
+        script += [["type", code], ["shot", "07_enter_security_code"], ["tap", "next"]]
+    script += [
+        ["wait", "confirm"],
+        ["shot", "08_confirm"],
+        ["tap", "confirm"],
+        ["wait", "pin"],
+        ["pin", pin[:2], False],
+        ["shot", "09_pin"],
+        ["pin", pin[2:]],
+        ["wait", "result", 40],
+        ["shot", "11_result"],
+        ["tap", "done"],
+        ["wait", "take_card", 40],
+        ["shot", "13_take_card"],
+        ["hook", "remove_card", "card"],
+        ["wait", "welcome"],
+    ]
+    return script
+
+
+# --- the UI tests' entry: one scenario in this process ------------------------------------
+def drive(scenario_path: Path) -> int:
+    """``python -m kiosk.demo drive scenario.json``: run a scenario, write ``report.json``."""
+    scenario = json.loads(Path(scenario_path).read_text(encoding="utf-8"))
+    out_dir = Path(scenario["out_dir"])
+    rig = KioskRig(
+        Path(scenario["work_dir"]),
+        pki_dir=Path(scenario["pki_dir"]),
+        vpcd_port=scenario["vpcd_port"],
+        reader_name=scenario["reader_name"],
+        central=scenario["central"],
+        size=tuple(scenario.get("size", (1280, 800))),
+        idle_timeout_seconds=scenario.get("idle_timeout_seconds", 90),
+        countdown_seconds=scenario.get("countdown_seconds", 20),
+    )
+    for name, options in scenario.get("cards", {}).items():
+        rig.make_card(name, **options)
+    rig.start()
+    report: dict[str, Any] = {}
+    try:
+        run_kiosk(rig, scenario["script"], out_dir, report.update)
+        report["receipts"] = _printed_receipts(rig, out_dir)
+    finally:
+        rig.stop()
+    (out_dir / "report.json").write_text(
+        json.dumps(report, ensure_ascii=False, indent=1, default=str), encoding="utf-8"
+    )
+    return 0 if report.get("error") is None else 1
+
+
+def _printed_receipts(rig: KioskRig, out_dir: Path) -> list[dict[str, Any]]:
+    printed = []
+    for number, receipt in enumerate(rig.printer.receipts, 1):
+        path = out_dir / f"receipt-{number}.png"
+        if receipt.png is not None and Path(receipt.png).exists():
+            path.write_bytes(Path(receipt.png).read_bytes())
+        elif receipt.images:
+            receipt.images[0].save(path)
+        else:
+            path = None
+        printed.append({"text": receipt.text, "qr": receipt.qr_payloads, "image": str(path or "")})
+    return printed
+
+
+# --- ./demo ------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["drive"]:
+        return drive(Path(argv[1]))
+    from kiosk.catalog import CAMPAIGNS_FILE, SERVICES_FILE
+    from kiosk.virtual_display import VirtualDisplay, kivy_environment
+    from tests.fixtures.card import PrivatePcscd
+    from tests.fixtures.central import start_central
+
+    if os.geteuid() != 0:
+        print("./demo needs root: pcscd runs in a private mount namespace", file=sys.stderr)
+        return 1
+    base = Path(tempfile.mkdtemp(prefix="mynapoint-demo-"))
+    headless = not os.environ.get("DISPLAY")
+    os.environ.update(kivy_environment(base / "kivy"))
+    display = VirtualDisplay(1280, 800).start() if headless else None
+    if display is not None:
+        os.environ["DISPLAY"] = display.display or ""
+    pki = TestPKI.create(base / "pki")
+    pcscd = PrivatePcscd(base / "pcscd")
+    os.environ["PCSCLITE_CSOCK_NAME"] = str(pcscd.socket_path)
+    pcscd.start()
+    central = start_central(
+        base, pki=pki, services_file=SERVICES_FILE, campaigns_file=CAMPAIGNS_FILE
+    )
+    rig: KioskRig | None = None
+    try:
+        account = central.new_account("waon")
+        (base / "sealing.pem").write_bytes(central.sealing_public_pem)
+        rig = KioskRig(
+            base / "kiosk",
+            pki_dir=pki.directory,
+            vpcd_port=pcscd.port,
+            reader_name=pcscd.reader_name,
+            central={
+                "base_url": central.base_url,
+                "ca_cert": str(central.ca_cert),
+                "client_cert": str(central.client_cert),
+                "client_key": str(central.client_key),
+                "sealing_public_pem": str(base / "sealing.pem"),
+                "kiosk_id": central.kiosk_id,
+            },
+        )
+        rig.make_card("card")
+        rig.start()
+        return _run_demo(rig, account, headless, base)
+    finally:
+        if rig is not None:
+            rig.stop()
+        central.stop()
+        pcscd.stop()
+        if display is not None:
+            display.stop()
+
+
+def _run_demo(
+    rig: KioskRig, account: tuple[str, str, list[str]], headless: bool, base: Path
+) -> int:
+    service, user_id, codes = account
+    if not headless:
+        print(
+            f"Kiosk window open. F2 places/removes the virtual card (PIN {DEMO_PIN}).\n"
+            f"Choose {service.upper()}; 決済サービスID {user_id}; "
+            f"セキュリティコード {' '.join(codes)}"
+        )
+        return run_kiosk(rig)
+    shots = base / "screens"
+    report: dict[str, Any] = {}
+    started = time.monotonic()
+    run_kiosk(rig, enrollment_script(account), shots, report.update)
+    receipts = _printed_receipts(rig, shots)
+    if report.get("error"):
+        print(f"autopilot stopped: {report['error']}", file=sys.stderr)
+        return 1
+    print(f"One enrollment completed by the autopilot in {time.monotonic() - started:.0f} s.")
+    print(f"Screenshots of every screen: {shots}/")
+    for path in sorted(shots.glob("[0-9]*.png")):
+        print(f"  {path.name}")
+    for receipt in receipts:
+        print(f"Receipt image: {receipt['image']}")
+        print("Receipt text:\n  " + "\n  ".join(receipt["text"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
