@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -13,29 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from kiosk.appliance import EX_CONFIG
-from kiosk.config import EXAMPLE_PATH, ConfigInvalid, hash_staff_pin, parse_config
+from kiosk.config import EXAMPLE_PATH, ConfigInvalid, parse_config
+from tests.fixtures.appliance import (
+    ROOT,
+    SYNC_UNIT,
+    TEMPLATE,
+    filled_in,
+    site_config,
+    sync_command,
+    template,
+)
 from tests.queue_support import central_outbox, enroll_valid
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "systemd" / "kiosk.toml.example"
-SYNC_UNIT = ROOT / "systemd" / "mynapoint-sync.service"
 MUST_FILL = {"kiosk_id", "staff_pin_hash", "store.name", "central.base_url", "central.status_url"}
-
-
-def template() -> dict[str, Any]:
-    return tomllib.loads(TEMPLATE.read_text(encoding="utf-8"))
-
-
-def filled_in(doc: dict[str, Any]) -> dict[str, Any]:
-    doc["kiosk_id"] = "K-0042"
-    doc["staff_pin_hash"] = hash_staff_pin("2580")
-    doc["store"]["name"] = "テスト店"
-    doc["central"]["base_url"] = "https://central.example:8443"
-    doc["central"]["status_url"] = "https://central.example/status?r={receipt_no}"
-    return doc
 
 
 def keys_of(doc: dict[str, Any], prefix: str = "") -> set[str]:
@@ -80,65 +71,6 @@ def test_template_keeps_keys_and_secrets_in_the_protected_directory() -> None:
 
 
 # --- the sync unit's command, run for real against the central service ------------------
-
-
-def sync_command() -> list[str]:
-    """ExecStart of mynapoint-sync.service, with this test's Python for the venv's."""
-    line = next(
-        line for line in SYNC_UNIT.read_text().splitlines() if line.startswith("ExecStart=")
-    )
-    command = line.removeprefix("ExecStart=").split()
-    assert command[0] == "/opt/mynapoint-kiosk/venv/bin/python"
-    return [sys.executable, *command[1:]]
-
-
-def site_config(central: Any, directory: Path) -> Path:
-    """A complete kiosk.toml (the template, filled in) for the central fixture's kiosk."""
-    keys = directory / "keys"
-    keys.mkdir()
-    (keys / "sealing.pub.pem").write_bytes(central.sealing_public_pem)
-    (keys / "jpki-ca.pem").write_bytes(
-        b"".join(
-            cert.public_bytes(serialization.Encoding.PEM)
-            for cert in central.pki.ca_certificates.values()
-        )
-    )
-    (keys / "guard.secret").write_bytes(secrets.token_bytes(32))
-    doc = filled_in(template())
-    doc["kiosk_id"] = central.kiosk_id
-    doc["card"]["trusted_ca_bundle"] = str(keys / "jpki-ca.pem")
-    doc["central"].update(
-        base_url=central.base_url,
-        ca_cert=str(central.ca_cert),
-        client_cert=str(central.client_cert),
-        client_key=str(central.client_key),
-        sealing_public_keys=[str(keys / "sealing.pub.pem")],
-    )
-    doc["queue"].update(
-        db_path=str(directory / "queue.sqlite3"), guard_secret_path=str(keys / "guard.secret")
-    )
-    path = directory / "kiosk.toml"
-    path.write_text(_toml(doc), encoding="utf-8")
-    return path
-
-
-def _toml(doc: dict[str, Any]) -> str:
-    """A small TOML writer for the template's shapes (strings, numbers, bools, lists)."""
-
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return repr(v)
-
-    lines = [f"{k} = {value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
-    for section, table in doc.items():
-        if isinstance(table, dict):
-            lines += ["", f"[{section}]"] + [f"{k} = {value(v)}" for k, v in table.items()]
-    return "\n".join(lines) + "\n"
 
 
 # MemoryDenyWriteExecute= is a seccomp filter systemd installs; the kernel's own form of
