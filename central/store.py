@@ -167,25 +167,23 @@ class Store:
     def precheck(self, campaign_id: str, cert_ref: str, account_ref: str) -> dict[str, Any] | None:
         """A rejection answer known without writing (already applied / account linked).
 
-        The account is read before the person: on PostgreSQL (READ COMMITTED) each
-        statement sees the latest commits, and a person row is committed no later than
-        any link of theirs, so a link seen here always comes with its person.
+        One statement, so one snapshot on both backends: the account's owner, this
+        certificate's person and their choice in this campaign are read together.
         """
         with self.transaction(write=False) as tx:
-            owner = tx.one(
-                "SELECT mykey_id FROM account_links WHERE account_ref = ?", (account_ref,)
+            row = tx.one(
+                "SELECT (SELECT mykey_id FROM account_links WHERE account_ref = ?),"
+                " (SELECT mykey_id FROM persons WHERE cert_ref = ?),"
+                " (SELECT a.service_code FROM applications a"
+                "  JOIN persons p ON p.mykey_id = a.mykey_id"
+                "  WHERE p.cert_ref = ? AND a.campaign_id = ?)",
+                (account_ref, cert_ref, cert_ref, campaign_id),
             )
-            person = tx.one("SELECT mykey_id FROM persons WHERE cert_ref = ?", (cert_ref,))
-            mykey_id = person[0] if person else None
-            if mykey_id:
-                chosen = tx.one(
-                    "SELECT service_code FROM applications WHERE campaign_id = ? AND mykey_id = ?",
-                    (campaign_id, mykey_id),
-                )
-                if chosen:
-                    return _already_applied(mykey_id, chosen[0])
-            if owner and owner[0] != mykey_id:
-                return {"status": "rejected", "reason": "account_already_linked"}
+        owner, mykey_id, chosen = row if row else (None, None, None)
+        if mykey_id and chosen:
+            return _already_applied(mykey_id, chosen)
+        if owner and owner != mykey_id:
+            return {"status": "rejected", "reason": "account_already_linked"}
         return None
 
     def write_many(self, writes: list[Write]) -> list[tuple[str, dict[str, Any]]]:
@@ -248,12 +246,11 @@ class Store:
     def _person(tx: Tx, cert_ref: str, now: str) -> str:
         """The MyKey ID of this certificate, issued now if it has none."""
         while True:
-            tx.one(
+            row = tx.one(
                 "INSERT INTO persons (cert_ref, mykey_id, created_at) VALUES (?, ?, ?)"
                 " ON CONFLICT DO NOTHING RETURNING mykey_id",
                 (cert_ref, new_mykey_id(), now),
-            )
-            row = tx.one("SELECT mykey_id FROM persons WHERE cert_ref = ?", (cert_ref,))
+            ) or tx.one("SELECT mykey_id FROM persons WHERE cert_ref = ?", (cert_ref,))
             if row:
                 return row[0]
             # the random MyKey ID collided with another person's: draw again
@@ -405,8 +402,11 @@ class SqliteStore(Store):
             raise StoreUnavailable(f"sqlite: {exc}") from exc
         try:
             yield _SqliteTx(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):  # locked, disk I/O, full
+                raise StoreUnavailable(f"sqlite: {exc}") from exc
             raise
         try:
             conn.execute("COMMIT")
@@ -463,7 +463,10 @@ class PostgresStore(Store):
     def transaction(self, write: bool = True) -> Iterator[Tx]:
         conn = self._conn()
         try:
-            with conn.transaction():
+            if write:
+                with conn.transaction():
+                    yield _PgTx(conn)
+            else:  # autocommit: each read statement is its own snapshot, one round trip
                 yield _PgTx(conn)
         except (
             self._psycopg.errors.DeadlockDetected,
