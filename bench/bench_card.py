@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fixtures.card import EventLog, PrivatePcscd  # noqa: E402
+from drivers.sim.pcscd import PrivatePcscd  # noqa: E402
+from tests.fixtures.card import EventLog  # noqa: E402
 
 DIGEST = hashlib.sha256(b"canonical enrollment payload").digest()
 

@@ -13,6 +13,8 @@ Make a card and run it (see docs/card.md)::
     mynapoint-vcard new --pki /tmp/pki --out /tmp/card1 [--expired] [--pin 1234]
     mynapoint-vcard run --card /tmp/card1 --port 35963 [--delay-sign 0.5] [--fault pull@sign]
 
+``run`` signs in 0.5 s by default, like a real card (``--delay-sign 0`` for none).
+
 While ``run`` is going, place/remove the card with ``SIGUSR1`` (toggle), by typing
 ``insert``/``remove``/``toggle``/``fault MODE``/``quit`` on its stdin, or through
 ``--control PATH`` (a Unix socket taking the same one-line commands; ``mynapoint-vcard
@@ -553,7 +555,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--card", type=Path, required=True)
     run.add_argument("--port", type=int, default=VPCD_DEFAULT_PORT)
     run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--delay-sign", type=float, default=0.0, help="seconds per signature")
+    run.add_argument(
+        "--delay-sign", type=float, default=0.5, help="seconds per signature (real card: ~0.5)"
+    )
     run.add_argument("--delay-read", type=float, default=0.0, help="seconds per READ BINARY")
     run.add_argument("--fault", default=None, help="ACTION@STEP[#N], e.g. pull@sign")
     run.add_argument("--removed", action="store_true", help="start with the card out")
