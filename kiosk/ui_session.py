@@ -314,9 +314,9 @@ def staff_view_for(controller: Any) -> Callable[[], dict[str, Any]]:
         info = controller.staff_status()
         counts = info.get("queue_counts") or {}
         return {
-            "pending": counts.get("pending", 0),
-            "delivered": counts.get("delivered", 0),
-            "failed": sum(v for k, v in counts.items() if k not in ("pending", "delivered")),
+            "pending": counts.get("pending", 0) + counts.get("sending", 0),
+            "delivered": counts.get("accepted", 0),
+            "failed": counts.get("rejected", 0) + counts.get("dead", 0),
             "oldest_pending": describe_duration(info.get("oldest_pending_age_s")),
             "printer": info.get("printer_problem") or "OK",
             "reader": "OK" if info.get("reader_available") else "-",

@@ -34,8 +34,6 @@ from kivy.core.window import WindowBase
 from kivy.input.motionevent import MotionEvent
 from kivy.uix.widget import Widget
 
-from screens.widgets import KButton
-
 DEFAULT_WAIT_SECONDS = 20.0
 #: How long a finger stays down: a real tap, which a ScrollView passes on to its buttons.
 TAP_SECONDS = 0.06
@@ -77,13 +75,14 @@ def is_visible(widget: Widget) -> bool:
     return widget.width > 1 and widget.height > 1
 
 
-def buttons(root: Widget) -> Iterator[KButton]:
+def buttons(root: Widget) -> Iterator[Widget]:
+    """Everything a person can touch: widgets that name an ``action``."""
     for widget in root.walk(restrict=True):
-        if isinstance(widget, KButton):
+        if isinstance(getattr(widget, "action", None), str):
             yield widget
 
 
-def find_button(root: Widget, action: str) -> KButton | None:
+def find_button(root: Widget, action: str) -> Widget | None:
     """The visible button with this action on the shown screen or the root's overlays."""
     for button in buttons(root):
         if button.action == action and is_visible(button):

@@ -98,6 +98,8 @@ class BusySpinner(Widget):
 class BrandLabel(ButtonBehavior, Label):
     """The store's name in the header; five quick taps on it open the staff screen."""
 
+    action = StringProperty("brand")
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self._taps: list[float] = []
