@@ -45,6 +45,35 @@ def _time(fn: Callable[[], object], rounds: int) -> list[float]:
     return samples
 
 
+def _presence_latency(daemon, vcard, service_class, rounds: int) -> None:
+    """How long from the card going in (or out) to the service's event."""
+    events = EventLog()
+    service = service_class(daemon.reader_name, events)
+    service.start()
+    events.wait_for("card_placed")
+    placed, removed = [], []
+    try:
+        for _ in range(rounds):
+            for action, event, samples in (
+                (vcard.remove, "card_removed", removed),
+                (lambda: vcard.insert(wait=0), "card_placed", placed),
+            ):
+                mark = events.mark()
+                start = time.perf_counter()
+                action()
+                events.wait_for(event, after=mark)
+                samples.append(time.perf_counter() - start)
+    finally:
+        service.stop()
+    print(
+        f"\n## Presence latency (median of {rounds}; pcscd polls vpcd, the service polls "
+        f"pcscd every {service.poll_interval} s)\n\n"
+        f"card placed -> card_placed: {_median_ms(placed):.0f} ms (max {max(placed) * 1000:.0f})"
+        f"; card removed -> card_removed: {_median_ms(removed):.0f} ms "
+        f"(max {max(removed) * 1000:.0f})"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=300)
@@ -187,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             f"\nEmpty job through the worker (caller -> card worker -> future): "
             f"{_median_ms(handoff):.3f} ms median"
         )
+        _presence_latency(daemon, vcard, CardService, rounds=max(5, args.rounds // 50))
     finally:
         vcard.remove()
         daemon.stop()
