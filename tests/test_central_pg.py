@@ -181,3 +181,16 @@ def test_database_outage_answers_retry_and_loses_nothing(tmp_path: Path) -> None
 def _account(svc: CentralService) -> dict[str, Any]:
     code, user_id, codes = svc.new_account()
     return {"service_code": code, "service_user_id": user_id, "security_codes": codes}
+
+
+def test_an_answer_given_by_one_process_is_given_again_by_the_other(
+    central_service_pg: CentralService, central_factory: Callable[..., CentralService]
+) -> None:
+    """The public fixtures: ``central_service_pg`` and a second process made with
+    ``central_factory(shared_with=...)``, as behind a load balancer."""
+    a = central_service_pg
+    b = central_factory(dsn=a.dsn, shared_with=a)
+    item, _ = a.make_item(a.pki.issue_card(), **_account(a))
+    first = _sender(a, item)()
+    assert first["status"] == "accepted"
+    assert _sender(b, item)() == first
