@@ -90,6 +90,11 @@ def find_button(root: Widget, action: str) -> Widget | None:
     return None
 
 
+def touch_targets(root: Widget) -> list[tuple[str, int, int]]:
+    """(action, width, height) in pixels of everything a person can touch now."""
+    return [(b.action, round(b.width), round(b.height)) for b in buttons(root) if is_visible(b)]
+
+
 def press(widget: Widget) -> Touch:
     """Touch down at the widget's centre, through the event loop; ``up()`` it later."""
     x, y = widget.to_window(*widget.center)
@@ -136,6 +141,7 @@ class Autopilot:
         self.touch_to_drawn: list[float] = []
         self.dumps: dict[str, dict[str, list[str]]] = {}
         self.shots: dict[str, str] = {}
+        self.targets: dict[str, list[tuple[str, int, int]]] = {}
         self.error: str | None = None
         self._pending_touch: float | None = None
         self._screen_changed = False
@@ -200,6 +206,7 @@ class Autopilot:
             "touch_to_drawn": self.touch_to_drawn,
             "dumps": self.dumps,
             "shots": self.shots,
+            "targets": self.targets,
             "steps_done": len(self.log),
         }
 
@@ -253,6 +260,7 @@ class Autopilot:
         if time.monotonic() - self._step_started < 0.15:
             return False
         self.shots[name] = str(save_screenshot(self.out_dir / f"{name}.png"))
+        self.targets[name] = touch_targets(self.app.root)
         return True
 
     def _step_hook(self, name: str, *args: Any) -> bool:

@@ -1,0 +1,68 @@
+"""One layout for every form factor sold: 800x480, 1024x768, 1280x800, 1920x1080.
+
+At each size a whole enrollment, a status check (申込状況の確認) and the staff screen
+run on the real kiosk window, with a screenshot of every screen kept under
+``artifacts/ui/form_factor-<size>/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kiosk.app import FORM_FACTORS
+from kiosk.demo import enrollment_script
+from kiosk.i18n import t
+
+MIN_TOUCH_TARGET_PX_AT_1280x800 = 80
+
+
+def status_and_staff_script() -> list[list[Any]]:
+    return [
+        ["wait", "welcome"],
+        ["tap", "start_status"],
+        ["wait", "place_card"],
+        ["hook", "insert_card", "card"],
+        ["wait", "pin", 30],
+        ["pin", "1234"],
+        ["wait", "status", 30],
+        ["shot", "16_status"],
+        ["tap", "done"],
+        ["wait", "take_card"],
+        ["hook", "remove_card", "card"],
+        ["wait", "welcome"],
+        *[["tap", "brand"] for _ in range(5)],
+        ["wait", "staff"],
+        ["pin", "2580", False],
+        ["tap", "staff_pin_ok"],
+        ["expect", t("screens.staff.test_print")],
+        ["shot", "17_staff"],
+        ["tap", "staff_close"],
+        ["wait", "welcome"],
+    ]
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[tuple[int, int], dict[str, Any]]:
+    return {}
+
+
+@pytest.mark.parametrize("size", FORM_FACTORS, ids=[f"{w}x{h}" for w, h in FORM_FACTORS])
+def test_enrollment_status_and_staff_screens_work_at_every_form_factor(
+    run_kiosk_ui, ui_central, size: tuple[int, int]
+) -> None:
+    account = ui_central.new_account("waon")
+    script = enrollment_script(account) + status_and_staff_script()
+    report = run_kiosk_ui(script, size=size, name=f"form_factor-{size[0]}x{size[1]}")
+    assert report["error"] is None, report["error"]
+    assert "status" in report["screens_seen"] and "staff" in report["screens_seen"]
+    assert len(report["shots"]) >= 12
+    if size == (1280, 800):
+        small = [
+            (shot, action, w, h)
+            for shot, targets in report["targets"].items()
+            for action, w, h in targets
+            if min(w, h) < MIN_TOUCH_TARGET_PX_AT_1280x800 and action != "brand"
+        ]
+        assert not small, f"touch targets under 80 px: {small}"
