@@ -220,5 +220,9 @@ def start_on_kivy_clock(
     """
     if clock is None:
         from kivy.clock import Clock as clock
-    send_collected(heartbeat, collect)
-    return clock.schedule_interval(lambda dt: send_collected(heartbeat, collect), interval_s)
+
+    def report(_dt: float) -> None:  # None: a callback returning False is unscheduled
+        send_collected(heartbeat, collect)
+
+    report(0.0)
+    return clock.schedule_interval(report, interval_s)

@@ -153,10 +153,11 @@ class WatchdogPinger:
     def enabled(self) -> bool:
         return self.interval is not None
 
-    def tick(self, *_: Any) -> bool:
+    def tick(self) -> bool:
         """Call from the loop being watched; pings when one is due. Returns True if sent.
 
-        Accepts and ignores arguments so it can be a Kivy clock callback directly.
+        Not a Kivy clock callback as it is: Kivy cancels an interval whose callback
+        returns False (as a tick that was not due does). Use :func:`start_kivy_watchdog`.
         """
         now = self._now()
         self.last_tick = now
@@ -191,10 +192,14 @@ def start_kivy_watchdog(clock: Any = None) -> WatchdogPinger:
     if pinger.interval is not None:
         if clock is None:
             from kivy.clock import Clock as clock
+
+        def ping(_dt: float) -> None:
+            # Returns None: Kivy cancels an interval whose callback returns False. And a
+            # closure, not the bound method: Kivy holds methods weakly.
+            pinger.tick()
+
         pinger.tick()
-        # A closure, not the bound method: Kivy's clock holds methods weakly, and a
-        # collected pinger would silently stop pinging.
-        clock.schedule_interval(lambda dt: pinger.tick(), pinger.interval)
+        clock.schedule_interval(ping, pinger.interval)
     return pinger
 
 

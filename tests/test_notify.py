@@ -188,6 +188,8 @@ _KIVY_CHILD = textwrap.dedent(
 
     EventLoop.add_event_listener(NoInput())
     EventLoop.start()
+    Clock.tick()
+    time.sleep(1.5)  # a slow start: the clock's first interval is due at once
     notify.start_kivy_watchdog()  # as the app does in on_start; the pinger is not kept
     Clock.schedule_once(welcome, 0)
     EventLoop.mainloop()
@@ -236,7 +238,7 @@ def test_kivy_ui_sends_ready(kivy_run: list[tuple[float, str]]) -> None:
 def test_kivy_clock_pings_at_half_the_watchdog_time(kivy_run: list[tuple[float, str]]) -> None:
     pings = _pings_between(kivy_run, "READY=1\nSTATUS=welcome", "STATUS=freezing")
     gaps = [b - a for a, b in zip(pings, pings[1:], strict=False)]
-    assert len(pings) >= 4
+    assert len(pings) >= 3
     assert max(gaps) < WATCHDOG_USEC / 1e6  # systemd would never have to step in
     assert sum(gaps) / len(gaps) >= 0.8  # about every second, not a flood
 
