@@ -16,8 +16,8 @@ from screens.keyboard import normalise_for_search
 from screens.widgets import KButton
 
 ALL = "all"
-#: Rows of tiles on one page: paging with big buttons instead of scrolling.
-ROWS_PER_PAGE = 3
+#: Height of a tile and the gap between tiles, in ``u``: as many rows as fit make a page.
+TILE_U, GAP_U = 15.0, 1.5
 
 
 class ServiceTile(KButton):
@@ -45,10 +45,6 @@ class ChooseServiceScreen(KioskScreen):
         self.page = max(0, min(self.pages - 1, self.page + by))
         self.fill_grid()
 
-    def on_size(self, *_args: Any) -> None:
-        if self.view:
-            self.fill_grid()
-
     def on_searching(self, *_args: Any) -> None:
         self.page = 0
         if not self.searching:
@@ -69,13 +65,18 @@ class ChooseServiceScreen(KioskScreen):
     def columns(self) -> int:
         return 3 if self.width < self.app.u * 150 else 4
 
+    @property
+    def rows_that_fit(self) -> int:
+        room = self.ids.grid_area.height
+        return max(1, int((room + GAP_U * self.app.u) // ((TILE_U + GAP_U) * self.app.u)))
+
     def fill_grid(self, *_args: Any) -> None:
         grid = self.ids.grid
         grid.clear_widgets()
         grid.cols = self.columns
         u = self.app.u
         services = self.visible_services()
-        per_page = self.columns * (1 if self.searching else ROWS_PER_PAGE)
+        per_page = self.columns * (1 if self.searching else self.rows_that_fit)
         self.pages = max(1, -(-len(services) // per_page))
         self.page = min(self.page, self.pages - 1)
         first = int(self.page) * per_page
