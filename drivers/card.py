@@ -124,6 +124,7 @@ _SELECT_EF = bytes([jpki.CLA_ISO, jpki.INS_SELECT, jpki.P1_SELECT_EF_ID, jpki.P2
 _READ = bytes([jpki.CLA_ISO, jpki.INS_READ_BINARY])
 _VERIFY = bytes([jpki.CLA_ISO, jpki.INS_VERIFY, 0x00, jpki.P2_VERIFY_LOCAL_PIN])
 _SIGN = bytes([jpki.CLA_PROPRIETARY, jpki.INS_SIGN, jpki.P1_SIGN, jpki.P2_SIGN])
+_GET_RESPONSE = bytes([jpki.CLA_ISO, jpki.INS_GET_RESPONSE, 0x00, 0x00])
 
 
 def check_allowed(apdu: bytes | bytearray) -> None:
@@ -145,6 +146,8 @@ def _is_allowed(apdu: bytes | bytearray) -> bool:
         return length == 4 or (length == 5 + jpki.PIN_LENGTH and apdu[4] == jpki.PIN_LENGTH)
     if header == _SIGN:
         return length > 5 and length == 6 + apdu[4]
+    if header == _GET_RESPONSE:
+        return length == 5
     return False
 
 
@@ -180,9 +183,22 @@ def raise_for_status(sw: int, step: str) -> None:
 def _exchange(link: CardLink, apdu: bytes | bytearray, step: str) -> bytes:
     """Send one APDU, check the status word, return the data."""
     check_allowed(apdu)
-    data, sw = split_response(link.transmit(apdu))
+    data, sw = _collect_response(link, *split_response(link.transmit(apdu)))
     raise_for_status(sw, step)
     return data
+
+
+def _collect_response(link: CardLink, data: bytes, sw: int) -> tuple[bytes, int]:
+    """Follow 61 xx with GET RESPONSE, as a T=0 link (or a reader) may ask."""
+    parts = [data]
+    for _ in range(jpki.MAX_GET_RESPONSE):
+        if sw >> 8 != jpki.SW1_MORE_DATA:
+            return b"".join(parts), sw
+        command = jpki.get_response((sw & 0xFF) or jpki.MAX_READ_CHUNK)
+        check_allowed(command)
+        more, sw = split_response(link.transmit(command))
+        parts.append(more)
+    raise UnexpectedCardAnswer("the card keeps announcing more data", sw)
 
 
 def _expect_no_data(data: bytes, step: str) -> None:

@@ -55,6 +55,7 @@ INS_SELECT = 0xA4
 INS_READ_BINARY = 0xB0
 INS_VERIFY = 0x20
 INS_SIGN = 0x2A  # JPKI's COMPUTE DIGITAL SIGNATURE, proprietary class
+INS_GET_RESPONSE = 0xC0  # fetches an answer a T=0 link announced with 61 xx
 P1_SELECT_DF_NAME = 0x04
 P1_SELECT_EF_ID = 0x02
 P2_NO_FCI = 0x0C
@@ -64,6 +65,9 @@ P2_SIGN = 0x80
 
 # --- Status words -----------------------------------------------------------------
 SW_OK = 0x9000
+SW1_MORE_DATA = 0x61  # 61 xx: xx more bytes (00: 256) wait for GET RESPONSE
+#: At most this many GET RESPONSE rounds for one command (a signature needs one).
+MAX_GET_RESPONSE = 8
 SW_END_OF_FILE = 0x6282  # fewer bytes than Le before the end of the file
 SW_PIN_TRIES_MASK = 0x63C0  # 63 Cx: x tries left (63 C0: blocked, on some cards)
 SW_WRONG_LENGTH = 0x6700
@@ -113,6 +117,13 @@ def sign(digest_info: bytes) -> bytes:
         + digest_info
         + b"\x00"
     )
+
+
+def get_response(length: int) -> bytes:
+    """GET RESPONSE for up to ``length`` (1..256) bytes the card announced with 61 xx."""
+    if not 1 <= length <= MAX_READ_CHUNK:
+        raise ValueError("GET RESPONSE length out of range")
+    return bytes([CLA_ISO, INS_GET_RESPONSE, 0x00, 0x00, length & 0xFF])
 
 
 def digest_info_sha256(digest: bytes) -> bytes:

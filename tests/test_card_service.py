@@ -219,3 +219,18 @@ def test_event_handler_that_raises_does_not_stop_the_service(pcscd, virtual_card
         assert service.pin_tries_left().result(TIMEOUT) == 3
     finally:
         service.stop()
+
+
+def test_signature_announced_with_61xx_is_fetched_with_get_response(
+    pcscd, make_virtual_card, card_events
+):
+    vcard = make_virtual_card(get_response=True)
+    service = CardService(pcscd.reader_name, card_events)
+    service.start()
+    try:
+        card_events.wait_for("card_placed")
+        signature = service.sign(bytearray(b"1234"), DIGEST).result(TIMEOUT)
+    finally:
+        service.stop()
+    verify_card_signature(vcard.model.identity.certificate, DIGEST, signature)
+    assert [cmd for cmd, _ in vcard.apdu_log if cmd[1] == 0xC0] == [bytes.fromhex("00C0000000")]

@@ -170,3 +170,14 @@ def test_card_directory_stores_no_state_until_a_pin_is_tried(card_dir):
 @given(apdu=st.binary(max_size=300))
 def test_card_answers_any_command_with_a_status_word(model, apdu):
     assert len(model.process(apdu)) >= 2
+
+
+def test_t0_style_card_announces_the_signature_and_hands_it_out_in_parts(test_pki, tmp_path):
+    card = CardModel(make_card(test_pki.directory, tmp_path, pki=test_pki, get_response=True))
+    _in_jpki(card, jpki.EF_AUTH_PIN)
+    _verify(card)
+    card.process(jpki.select_ef(jpki.EF_AUTH_KEY))
+    assert card.process(jpki.sign(jpki.digest_info_sha256(bytes(32)))) == bytes.fromhex("6100")
+    first = card.process(jpki.get_response(200))
+    assert len(first) == 202 and first[-2:] == bytes.fromhex("6138")
+    assert card.process(jpki.get_response(0x38))[-2:] == OK

@@ -60,7 +60,7 @@ from drivers.sim.pki import CardIdentity, TestPKI
 VPCD_DEFAULT_PORT = 35963
 VPCD_CTRL_OFF, VPCD_CTRL_ON, VPCD_CTRL_RESET, VPCD_CTRL_ATR = 0, 1, 2, 4
 
-STEPS = ("select_ap", "select_ef", "read", "tries", "verify", "sign", "other")
+STEPS = ("select_ap", "select_ef", "read", "tries", "verify", "sign", "get_response", "other")
 # The 券面事項入力補助AP's files (only in the virtual card; the kiosk never goes there).
 EF_MY_NUMBER = 0x0001
 EF_CARD_INFO_PIN = 0x0011
@@ -99,6 +99,8 @@ def step_of(apdu: bytes) -> str:
         return "tries" if len(apdu) == 4 else "verify"
     if ins == jpki.INS_SIGN:
         return "sign"
+    if ins == jpki.INS_GET_RESPONSE:
+        return "get_response"
     return "other"
 
 
@@ -115,6 +117,8 @@ class CardModel:
         profile = json.loads((self.card_dir / PROFILE_FILE).read_text())
         self._pin = profile["pin"].encode("ascii")
         self.blocked_encoding = int(profile.get("blocked_encoding", "63C0"), 16)
+        # Like a card on a T=0 link: a signature is announced (61 00), then fetched.
+        self.get_response = bool(profile.get("get_response", False))
         token = profile.get("token", "JPKIAPICCTOKEN2").encode("ascii").ljust(32, b" ")
         self.applets = {
             jpki.JPKI_AID: Applet(
@@ -149,6 +153,7 @@ class CardModel:
         self.applet: Applet | None = None
         self.current_ef: int | None = None
         self.verified: set[int] = set()
+        self._pending = b""  # an announced answer not yet fetched with GET RESPONSE
 
     # PIN counters live on "disk", like a real card's EEPROM
     def _counter_key(self, ef: int) -> str:
@@ -180,6 +185,7 @@ class CardModel:
                 (jpki.CLA_ISO, jpki.INS_READ_BINARY): self._read_binary,
                 (jpki.CLA_ISO, jpki.INS_VERIFY): self._verify,
                 (jpki.CLA_PROPRIETARY, jpki.INS_SIGN): self._sign,
+                (jpki.CLA_ISO, jpki.INS_GET_RESPONSE): self._get_response,
             }.get((cla, ins))
             if handler is None:
                 known_cla = cla in (jpki.CLA_ISO, jpki.CLA_PROPRIETARY)
@@ -264,7 +270,19 @@ class CardModel:
         if len(apdu) < 6 or len(apdu) < 5 + apdu[4]:
             return _sw(jpki.SW_WRONG_LENGTH)
         data = apdu[5 : 5 + apdu[4]]
-        return _raw_pkcs1_sign(self.identity, data) + _sw(jpki.SW_OK)
+        signature = _raw_pkcs1_sign(self.identity, data)
+        if self.get_response:
+            self._pending = signature
+            return _sw((jpki.SW1_MORE_DATA << 8) | (len(signature) & 0xFF))
+        return signature + _sw(jpki.SW_OK)
+
+    def _get_response(self, apdu: bytes) -> bytes:
+        if not self._pending:
+            return _sw(jpki.SW_NO_CURRENT_EF)
+        le = (apdu[4] if len(apdu) == 5 else 0) or 256
+        chunk, self._pending = self._pending[:le], self._pending[le:]
+        more = len(self._pending)
+        return chunk + _sw(jpki.SW_OK if not more else (jpki.SW1_MORE_DATA << 8) | (more & 0xFF))
 
 
 def _raw_pkcs1_sign(identity: CardIdentity, digest_info: bytes) -> bytes:
@@ -514,6 +532,7 @@ def make_card(
     generation: str = "2023",
     blocked_encoding: str = "63C0",
     pki: TestPKI | None = None,
+    get_response: bool = False,
 ) -> Path:
     """Issue a new card from the test PKI in ``pki_dir`` and write it to ``out``."""
     import datetime as dt
@@ -532,6 +551,7 @@ def make_card(
         "pin": pin,  # a virtual test card's PIN, never a person's
         "my_number": "".join(secrets.choice("0123456789") for _ in range(12)),
         "blocked_encoding": blocked_encoding,
+        "get_response": get_response,
         "token": "JPKIAPICCTOKEN2",
     }
     (out / PROFILE_FILE).write_text(json.dumps(profile, indent=1))
@@ -551,6 +571,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     new.add_argument("--pin", default="1234")
     new.add_argument("--generation", default="2023", choices=("2015", "2023"))
     new.add_argument("--blocked-encoding", default="63C0", choices=("63C0", "6984"))
+    new.add_argument(
+        "--get-response", action="store_true", help="announce the signature with 61 00 (T=0)"
+    )
     run = sub.add_parser("run", help="put the card into the vpcd reader and answer it")
     run.add_argument("--card", type=Path, required=True)
     run.add_argument("--port", type=int, default=VPCD_DEFAULT_PORT)
@@ -654,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
             pin=args.pin,
             generation=args.generation,
             blocked_encoding=args.blocked_encoding,
+            get_response=args.get_response,
         )
         print(out)
         return 0
