@@ -120,15 +120,20 @@ def test_pattern_matching_both_slots_uses_the_one_holding_the_card(
 def test_card_swapped_between_two_looks_is_reported_removed_then_placed(
     pcscd, make_virtual_card, card_events
 ):
+    import threading
+
     first = make_virtual_card()
-    service = CardService(pcscd.reader_name, card_events, poll_interval=2.0)
+    service = CardService(pcscd.reader_name, card_events)
     service.start()
     try:
         card_events.wait_for("card_placed")
+        busy = threading.Event()
+        service.submit(lambda link: busy.wait(TIMEOUT))  # the worker does not look meanwhile
         mark = card_events.mark()
         first.remove()
         pcscd.wait_card(False)
-        second = make_virtual_card()  # placed before the service looks again
+        second = make_virtual_card()
+        busy.set()
         card_events.wait_for("card_placed", after=mark)
         assert card_events.events[mark:] == ["card_removed", "card_placed"]
         assert service.read_certificate().result(TIMEOUT) == (second.model.identity.certificate_der)
