@@ -177,6 +177,7 @@ def test_service_recovers_when_the_reader_is_unplugged_and_plugged_back(
     card_events.wait_for("reader_lost", after=mark)
     time.sleep(3 * card_service.poll_interval)  # a few polls against a reader-less pcscd
     assert not card_service.reader_available
+    assert card_events.events[mark:] == ["card_removed", "reader_lost"]
     pcscd.restart()
     card_events.wait_for("reader_back", after=mark)
     card_events.wait_for("card_placed", after=mark)
