@@ -31,7 +31,7 @@ from central.errors import ChallengeInvalid, ProviderUnavailable, Rejection
 from central.provider import PaymentProvider
 from central.sealing import SealingKeyring
 from central.store import NewEnrollment, RecordAnswer, Store, StoreUnavailable, Write
-from central.trust import JpkiVerifier
+from central.trust import JpkiVerifier, VerifiedCard
 from offline_queue import wire
 
 log = logging.getLogger("central.enrollment")
@@ -71,9 +71,9 @@ class EnrollmentService:
     status_challenge_seconds: float = 120.0
 
     # -- keyed hashes: what the database holds instead of certificates and IDs ---------
-    def cert_ref(self, cert: x509.Certificate) -> str:
-        """Keyed hash of the certificate's issuer and serial: the person's identity."""
-        data = b"cert\x00" + cert.issuer.public_bytes() + b"\x00" + str(cert.serial_number).encode()
+    def cert_ref(self, card: VerifiedCard) -> str:
+        """Keyed hash of the issuing CA key and the serial: the person's identity."""
+        data = b"cert\x00" + card.issuer_key_id + b"\x00" + str(card.serial_number).encode()
         return hmac.new(self.hash_key, data, hashlib.sha256).hexdigest()
 
     def account_ref(self, service_code: str, service_user_id: str) -> str:
@@ -177,14 +177,14 @@ class EnrollmentService:
     def _judge(
         self, payload: dict[str, Any], certificate_der: bytes, record: RecordAnswer
     ) -> Write:
-        cert = self.verifier.check_certificate(certificate_der)
+        card = self.verifier.check_certificate(certificate_der)
         if not _valid_payload(payload, record.kiosk_id):
             raise Rejection("malformed")
         if not self.catalog.campaign_open(payload["campaign_id"], payload["created_at"]):
             raise Rejection("campaign_closed")
         if not self.catalog.service_allowed_at_kiosk(payload["service_code"]):
             raise Rejection("service_not_allowed")
-        cert_ref = self.cert_ref(cert)
+        cert_ref = self.cert_ref(card)
         account_ref = self.account_ref(payload["service_code"], payload["service_user_id"])
         known = self.store.precheck(payload["campaign_id"], cert_ref, account_ref)
         if known is not None:
@@ -229,8 +229,8 @@ class EnrollmentService:
         except ValueError as exc:
             raise Rejection("malformed") from exc
         JpkiVerifier.check_signature(cert, wire.status_challenge_digest(nonce, kiosk_id), signature)
-        self.verifier.check_certificate(certificate_der)
-        return self.store.person_status(self.cert_ref(cert))
+        card = self.verifier.check_certificate(certificate_der)
+        return self.store.person_status(self.cert_ref(card))
 
 
 def kiosk_health(

@@ -6,22 +6,27 @@
   it issued the card certificate (the "chain model"), so cards of an older CA generation
   stay good until their own expiry, as real JPKI certificates do.
 - Revocation: CRL files in a directory, reloaded when the directory changes; a CRL
-  counts only if a trusted CA signed it.
+  counts only if a trusted CA signed it, and only for that CA's certificates.
+- The issuer is the CA *key* that signed, not only its name: CA generations may share a
+  DN, and serial numbers are unique only per CA, so the person's identity is
+  (issuing CA key, serial) — see ``VerifiedCard.issuer_key_id``.
 - The signature: PKCS#1 v1.5 over a SHA-256 digest (the card pads a DigestInfo).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
@@ -47,6 +52,27 @@ def load_ca_certificates(paths: Iterable[Path]) -> list[x509.Certificate]:
     return certs
 
 
+def ca_key_id(ca: x509.Certificate) -> bytes:
+    """SHA-256 of the CA's SubjectPublicKeyInfo: which CA key, whatever its name."""
+    return hashlib.sha256(
+        ca.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    ).digest()
+
+
+@dataclass(frozen=True)
+class VerifiedCard:
+    """A card certificate that passed every check, with the CA key that issued it."""
+
+    certificate: x509.Certificate
+    issuer_key_id: bytes
+
+    @property
+    def serial_number(self) -> int:
+        return self.certificate.serial_number
+
+
 def _load_crl(data: bytes) -> x509.CertificateRevocationList:
     if data.lstrip().startswith(b"-----BEGIN"):
         return x509.load_pem_x509_crl(data)
@@ -54,7 +80,7 @@ def _load_crl(data: bytes) -> x509.CertificateRevocationList:
 
 
 class RevocationLists:
-    """Revoked (issuer, serial) pairs from the CRL files of one directory."""
+    """Revoked (CA key id, serial) pairs from the CRL files of one directory."""
 
     def __init__(self, directory: Path | None, cas: list[x509.Certificate]) -> None:
         self._directory = directory
@@ -75,6 +101,7 @@ class RevocationLists:
         return tuple(sorted(entries))
 
     def _issuer_of(self, crl: x509.CertificateRevocationList) -> x509.Certificate | None:
+        """The trusted CA that signed this CRL (by name and signature), if any."""
         for ca in self._cas:
             if ca.subject == crl.issuer and crl.is_signature_valid(ca.public_key()):  # type: ignore[arg-type]
                 return ca
@@ -93,18 +120,18 @@ class RevocationLists:
             if ca is None:
                 log.warning("crl_untrusted file=%s", name)
                 continue
-            issuer = ca.subject.public_bytes()
+            issuer = ca_key_id(ca)
             revoked.update((issuer, entry.serial_number) for entry in crl)
         self._revoked = frozenset(revoked)
 
-    def is_revoked(self, certificate: x509.Certificate) -> bool:
+    def is_revoked(self, certificate: x509.Certificate, issuer_key_id: bytes) -> bool:
         listing = self._listing()
         with self._lock:
             if listing != self._seen:
                 self._reload(listing)
                 self._seen = listing
             revoked = self._revoked
-        return (certificate.issuer.public_bytes(), certificate.serial_number) in revoked
+        return (issuer_key_id, certificate.serial_number) in revoked
 
 
 class JpkiVerifier:
@@ -131,8 +158,9 @@ class JpkiVerifier:
 
     def check_certificate(
         self, certificate_der: bytes, now: dt.datetime | None = None
-    ) -> x509.Certificate:
-        """The parsed certificate if it chains to a trusted CA, is in date and not revoked."""
+    ) -> VerifiedCard:
+        """The certificate and its CA if it chains to a trusted CA, is in date and not
+        revoked; else Rejection with the reason."""
         try:
             cert = x509.load_der_x509_certificate(certificate_der)
         except ValueError as exc:
@@ -143,9 +171,10 @@ class JpkiVerifier:
             raise Rejection("certificate_expired")
         if not ca.not_valid_before_utc <= cert.not_valid_before_utc <= ca.not_valid_after_utc:
             raise Rejection("certificate_untrusted")
-        if self._crls.is_revoked(cert):
+        issuer_key_id = ca_key_id(ca)
+        if self._crls.is_revoked(cert, issuer_key_id):
             raise Rejection("certificate_revoked")
-        return cert
+        return VerifiedCard(cert, issuer_key_id)
 
     @staticmethod
     def check_signature(cert: x509.Certificate, digest: bytes, signature: bytes) -> None:

@@ -128,7 +128,7 @@ def test_a_crl_signed_by_an_untrusted_ca_revokes_nothing(tmp_path: Path, jpki: T
         crl_dir, "forged.pem", stranger.revocation_list("2023", [card.certificate.serial_number])
     )
     verifier = JpkiVerifier(list(jpki.ca_certificates.values()), crl_dir)
-    assert verifier.check_certificate(card.certificate_der) == card.certificate
+    assert verifier.check_certificate(card.certificate_der).certificate == card.certificate
 
 
 def test_a_crl_of_the_older_generation_revokes_its_cards(tmp_path: Path, jpki: TestPKI) -> None:
@@ -155,7 +155,7 @@ def test_a_same_serial_from_the_other_generation_is_not_revoked(
     crl_dir.mkdir()
     _write_crl(crl_dir, "2015.pem", jpki.revocation_list("2015", [card.certificate.serial_number]))
     verifier = JpkiVerifier(list(jpki.ca_certificates.values()), crl_dir)
-    assert verifier.check_certificate(card.certificate_der) == card.certificate
+    assert verifier.check_certificate(card.certificate_der).certificate == card.certificate
 
 
 def test_an_unreadable_crl_file_is_skipped(tmp_path: Path, jpki: TestPKI) -> None:
@@ -164,4 +164,4 @@ def test_an_unreadable_crl_file_is_skipped(tmp_path: Path, jpki: TestPKI) -> Non
     (crl_dir / "junk.crl").write_bytes(b"not a crl")
     card = jpki.issue_card()
     verifier = JpkiVerifier(list(jpki.ca_certificates.values()), crl_dir)
-    assert verifier.check_certificate(card.certificate_der) == card.certificate
+    assert verifier.check_certificate(card.certificate_der).certificate == card.certificate
