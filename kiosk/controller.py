@@ -276,6 +276,8 @@ class Controller:
         print_timeout: float = 40.0,
         health_interval: float = 15.0,
         catalog_refresh_interval: float = 3600.0,
+        heartbeat: Any = None,
+        heartbeat_interval: float = 60.0,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.catalog = catalog
@@ -289,6 +291,9 @@ class Controller:
         self.health_interval = health_interval
         self.catalog_refresh_interval = catalog_refresh_interval
         self._catalog_refreshed_at: float | None = None
+        self.heartbeat = heartbeat  # kiosk.heartbeat.Heartbeat: fleet health to central
+        self.heartbeat_interval = heartbeat_interval
+        self._heartbeat_sent_at: float | None = None
         self.now = now
         self._post: Post = _drop
         self._workers = {
@@ -307,6 +312,7 @@ class Controller:
         """Every part built from the kiosk's configuration (``kiosk.config.KioskConfig``)."""
         from drivers.printer import ReceiptPrinter
         from drivers.reader import CardService
+        from kiosk import heartbeat
         from offline_queue.store import Outbox
 
         sealing_keys = [wire.SealingKey.from_pem(pem) for pem in config.read_sealing_keys()]
@@ -339,6 +345,12 @@ class Controller:
                 config.central.timeout,
             ),
             submit_wait_seconds=config.central.submit_wait_seconds,
+            heartbeat=heartbeat.Heartbeat.over_mtls(
+                config.central.base_url,
+                config.central.ca_cert,
+                config.central.client_cert,
+                config.central.client_key,
+            ),
         )
 
     # --- life cycle ----------------------------------------------------------------------
@@ -347,7 +359,7 @@ class Controller:
         self._post = post
         self._stopping.clear()
         self.card.start()
-        if self.central is not None and self._prober is None:
+        if (self.central is not None or self.heartbeat is not None) and self._prober is None:
             self._prober = threading.Thread(
                 target=self._probe_loop, name="kiosk-health", daemon=True
             )
@@ -368,6 +380,8 @@ class Controller:
             self._outbox.close()
         if self.central is not None:
             self.central.close()
+        if self.heartbeat is not None:
+            self.heartbeat.close()
 
     # --- events in from the card -----------------------------------------------------------
     def on_card_event(self, name: str) -> None:
@@ -522,22 +536,43 @@ class Controller:
 
     # --- the network badge ---------------------------------------------------------------
     def _probe_loop(self) -> None:
+        """Reachability (the online badge), the catalog refresh and the fleet heartbeat."""
         while not self._stopping.is_set():
             try:
-                online = self._workers["central"].submit(self.central.healthy).result()
-                if online != self._online:
-                    self._online = online
-                    log.info("central_reachable %s", online)
-                    self._post(flow.NetworkChanged(online))
-                if online and self._catalog_due():
-                    self._workers["central"].submit(self.refresh_catalog)
+                if self.central is not None:
+                    self._probe_central()
+                if self.heartbeat is not None and self._due(
+                    self._heartbeat_sent_at, self.heartbeat_interval
+                ):
+                    self._heartbeat_sent_at = time.monotonic()
+                    from kiosk.heartbeat import send_collected
+
+                    send_collected(self.heartbeat, self._health)
             except RuntimeError:  # the workers are shutting down
                 return
             self._stopping.wait(self.health_interval)
 
-    def _catalog_due(self) -> bool:
-        last = self._catalog_refreshed_at
-        return last is None or time.monotonic() - last >= self.catalog_refresh_interval
+    def _probe_central(self) -> None:
+        online = self._workers["central"].submit(self.central.healthy).result()
+        if online != self._online:
+            self._online = online
+            log.info("central_reachable %s", online)
+            self._post(flow.NetworkChanged(online))
+        if online and self._due(self._catalog_refreshed_at, self.catalog_refresh_interval):
+            self._workers["central"].submit(self.refresh_catalog)
+
+    @staticmethod
+    def _due(last: float | None, interval: float) -> bool:
+        return last is None or time.monotonic() - last >= interval
+
+    def _health(self) -> Any:
+        """The heartbeat's report: queue depth and age, device status codes; nobody's data."""
+        from kiosk.heartbeat import collect_health
+
+        status = self._workers["queue"].submit(lambda: self._ready_outbox().status()).result(5)
+        problem = self._workers["printer"].submit(self.printer.status).result(5).problem
+        reader = "ok" if self.card.reader_available else "no_reader"
+        return collect_health(status, printer=problem or "ok", reader=reader)
 
     def refresh_catalog(self) -> bool:
         """Take services and campaigns from the central service; keep ours on any error."""

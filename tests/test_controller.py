@@ -31,7 +31,7 @@ from kiosk.controller import (
     receipt_data,
 )
 from kiosk.receipt import layout, render_image
-from offline_queue import policy
+from offline_queue import policy, wire
 from offline_queue.store import Outbox
 from tests.fixtures.central import start_central
 from tests.queue_support import central_client, quick_worker
@@ -428,6 +428,8 @@ guard_secret_path = "guard.secret"
     try:
         kiosk = KioskUnderTest(controller, config.kiosk_id, Catalog.load())
         assert kiosk.enroll(central.new_account("waon")).result == flow.RESULT_ACCEPTED
+        report = _wait_for_heartbeat(central, config.kiosk_id)
+        assert (report["reader"], report["printer"]) == ("ok", "ok")
     finally:
         controller.stop()
         worker.stop()
@@ -573,3 +575,16 @@ def test_session_knows_when_the_central_service_goes_and_comes_back(
     finally:
         central.start()
     assert kiosk.wait_for(flow.WELCOME, until=lambda s: s.online).online
+
+
+def _wait_for_heartbeat(central: Any, kiosk_id: str, timeout: float = 10.0) -> dict:
+    """The central service's last fleet-health report of this kiosk."""
+    deadline = time.monotonic() + timeout
+    with central.session() as session:
+        while True:
+            kiosks = session.get(central.base_url + wire.KIOSKS_PATH, timeout=5).json()["kiosks"]
+            mine = [k for k in kiosks if k["kiosk_id"] == kiosk_id]
+            if mine:
+                return mine[0]
+            assert time.monotonic() < deadline, "no heartbeat reached the central service"
+            time.sleep(0.2)
