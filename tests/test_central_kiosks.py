@@ -1,9 +1,11 @@
 """What the central service tells kiosks besides answers: the payment-service catalog,
 the campaigns, the sealing key; and what it learns from them: heartbeats (staff view).
-Real service over mTLS on SQLite, fed the kiosk's own data files."""
+Real service over mTLS on SQLite: fed the kiosk's own data files to check they are
+served, and data files of the same format written here to check the rules."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import tomllib
 from pathlib import Path
@@ -20,6 +22,36 @@ DATA = Path(__file__).resolve().parent.parent / "kiosk" / "data"
 SERVICES, CAMPAIGNS = DATA / "services.toml", DATA / "campaigns.toml"
 STALE_MINUTES = 0.05  # 3 s, so "stale" can be seen in a test
 
+RULES_SERVICES = """
+[[services]]
+code = "waon"
+app_only = false
+[[services]]
+code = "app_only_pay"
+app_only = true
+"""
+RULES_CAMPAIGNS = """
+[[campaigns]]
+id = "past"
+starts = 2020-09-01
+ends = 2021-12-31
+kiosk_enrollment = true
+[[campaigns]]
+id = "open"
+starts = 2020-01-01
+ends = 2099-12-31
+kiosk_enrollment = true
+[[campaigns]]
+id = "not_at_kiosk"
+starts = 2020-01-01
+ends = 2099-12-31
+kiosk_enrollment = false
+[[campaigns]]
+id = "future"
+starts = 2099-01-01
+kiosk_enrollment = true
+"""
+
 
 @pytest.fixture(scope="module")
 def jpki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
@@ -34,6 +66,23 @@ def central(tmp_path: Path, jpki: TestPKI) -> Any:
         services_file=SERVICES,
         campaigns_file=CAMPAIGNS,
         stale_minutes=STALE_MINUTES,
+    )
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def central_rules(tmp_path: Path, jpki: TestPKI) -> Any:
+    """A service with data files of the kiosk's format, written for these rules."""
+    (tmp_path / "services.toml").write_text(RULES_SERVICES, encoding="utf-8")
+    (tmp_path / "campaigns.toml").write_text(RULES_CAMPAIGNS, encoding="utf-8")
+    service = start_central(
+        tmp_path,
+        pki=jpki,
+        services_file=tmp_path / "services.toml",
+        campaigns_file=tmp_path / "campaigns.toml",
     )
     try:
         yield service
@@ -70,9 +119,10 @@ def test_catalog_serves_the_configured_services_file(central: CentralService) ->
 
 
 def test_campaigns_serve_the_configured_campaigns_file(central: CentralService) -> None:
+    expected = tomllib.loads(CAMPAIGNS.read_text(encoding="utf-8"))["campaigns"]
     served = get(central, wire.CAMPAIGNS_PATH)["campaigns"]
-    assert "demo-2026" in [c["id"] for c in served]
-    assert next(c for c in served if c["id"] == "2020")["starts"] == "2020-09-01"
+    assert [c["id"] for c in served] == [c["id"] for c in expected]
+    assert served[0]["starts"] == expected[0]["starts"].isoformat()  # TOML dates as ISO text
 
 
 def test_without_data_files_catalog_and_campaigns_are_empty(tmp_path: Path, jpki: TestPKI) -> None:
@@ -84,24 +134,48 @@ def test_without_data_files_catalog_and_campaigns_are_empty(tmp_path: Path, jpki
         svc.stop()
 
 
-def test_an_open_campaign_accepts(central: CentralService) -> None:
-    assert enroll(central, "demo-2026")["status"] == "accepted"
+def test_an_open_campaign_accepts(central_rules: CentralService) -> None:
+    assert enroll(central_rules, "open")["status"] == "accepted"
 
 
-def test_a_campaign_past_its_deadline_is_closed(central: CentralService) -> None:
-    assert enroll(central, "2020")["reason"] == "campaign_closed"
+def test_a_campaign_past_its_deadline_is_closed(central_rules: CentralService) -> None:
+    assert enroll(central_rules, "past")["reason"] == "campaign_closed"
 
 
-def test_a_campaign_not_enrolled_at_kiosks_is_closed_here(central: CentralService) -> None:
-    assert enroll(central, "2022-health-insurance")["reason"] == "campaign_closed"
+def test_a_campaign_not_yet_started_is_closed(central_rules: CentralService) -> None:
+    assert enroll(central_rules, "future")["reason"] == "campaign_closed"
 
 
-def test_an_unknown_campaign_is_closed(central: CentralService) -> None:
-    assert enroll(central, "no-such-round")["reason"] == "campaign_closed"
+def test_a_campaign_not_enrolled_at_kiosks_is_closed_here(central_rules: CentralService) -> None:
+    assert enroll(central_rules, "not_at_kiosk")["reason"] == "campaign_closed"
 
 
-def test_an_app_only_service_is_not_allowed_from_a_kiosk(central: CentralService) -> None:
-    assert enroll(central, "demo-2026", "rakuten_pay")["reason"] == "service_not_allowed"
+def test_an_unknown_campaign_is_closed(central_rules: CentralService) -> None:
+    assert enroll(central_rules, "no-such-round")["reason"] == "campaign_closed"
+
+
+def test_an_app_only_service_is_not_allowed_from_a_kiosk(central_rules: CentralService) -> None:
+    assert enroll(central_rules, "open", "app_only_pay")["reason"] == "service_not_allowed"
+
+
+def test_a_service_missing_from_the_catalog_is_not_allowed(central_rules: CentralService) -> None:
+    assert enroll(central_rules, "open", "no_such_pay")["reason"] == "service_not_allowed"
+
+
+def test_the_kiosk_files_app_only_services_are_refused(central: CentralService) -> None:
+    """The shipped catalog's own app-only entries (e.g. 楽天ペイ) are refused here."""
+    services = tomllib.loads(SERVICES.read_text(encoding="utf-8"))["services"]
+    app_only = [s["code"] for s in services if s.get("app_only")]
+    today = dt.date.today()
+    open_now = [
+        c["id"]
+        for c in tomllib.loads(CAMPAIGNS.read_text(encoding="utf-8"))["campaigns"]
+        if c.get("kiosk_enrollment", True)
+        and c.get("starts", today) <= today <= c.get("ends", today)
+    ]
+    if not app_only or not open_now:
+        pytest.skip("the shipped data has no app-only service or no campaign open today")
+    assert enroll(central, open_now[0], app_only[0])["reason"] == "service_not_allowed"
 
 
 def test_heartbeat_shows_in_the_kiosk_list(central: CentralService) -> None:
@@ -137,15 +211,16 @@ def test_sealing_key_endpoint_names_the_current_key(central: CentralService) -> 
 
 
 def test_after_key_rotation_items_sealed_to_the_old_key_still_open(
-    central: CentralService,
+    central_rules: CentralService,
 ) -> None:
+    central = central_rules
     code, user_id, codes = central.new_account()
     old_item, _ = central.make_item(
         central.pki.issue_card(),
         service_code=code,
         service_user_id=user_id,
         security_codes=codes,
-        campaign_id="demo-2026",
+        campaign_id="open",
     )
     time.sleep(0.01)
     new_key_id = write_new_sealing_key(central.directory / "sealing")
