@@ -19,6 +19,7 @@ from tests.fixtures.appliance import (
     ROOT,
     SYNC_UNIT,
     TEMPLATE,
+    WITH_MDWE,
     filled_in,
     site_config,
     sync_command,
@@ -73,17 +74,6 @@ def test_template_keeps_keys_and_secrets_in_the_protected_directory() -> None:
 # --- the sync unit's command, run for real against the central service ------------------
 
 
-# MemoryDenyWriteExecute= is a seccomp filter systemd installs; the kernel's own form of
-# it (prctl PR_SET_MDWE, Linux 6.3+, kept across exec) refuses the same: writable and
-# executable memory, and making memory executable later.
-_WITH_MDWE = """
-import ctypes, os, sys
-if ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, REFUSE_EXEC_GAIN
-    sys.exit(f"PR_SET_MDWE failed: errno {ctypes.get_errno()}")
-os.execv(sys.argv[1], sys.argv[1:])
-"""
-
-
 def run_sync_unit(
     config: Path, *extra: str, deny_write_execute: bool = False
 ) -> subprocess.CompletedProcess:
@@ -91,7 +81,7 @@ def run_sync_unit(
     env.pop("NOTIFY_SOCKET", None)
     command = [*sync_command(), *extra]
     if deny_write_execute:
-        command = [sys.executable, "-c", _WITH_MDWE, *command]
+        command = [sys.executable, "-c", WITH_MDWE, *command]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
 
 

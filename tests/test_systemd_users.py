@@ -7,7 +7,8 @@ tmpfiles, and both run with UMask=0007. Here a copy of the throwaway installatio
 systemd-tmpfiles made them, its configuration directory re-locked by the same tmpfiles
 rules after the keys are put in. Each side runs for real as its own user (``setpriv``;
 systemd sets User=, Group=, UMask= the same way), the sync side with the sync unit's
-exact command, against the real central service.
+exact command, against the real central service; once also inside the sync unit's
+sandbox, rebuilt with the kernel features systemd uses for it.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.fixtures.appliance import ROOT, site_config, sync_command
+from tests.fixtures.appliance import ROOT, WITH_MDWE, site_config, sync_command
 from tests.queue_support import new_card, signed_enrollment
 
 OTHER_UID = 61003  # a user of the machine outside the group
@@ -57,9 +59,16 @@ def sync_unit_command(python: str) -> list[str]:
     return [python, *sync_command()[1:]]
 
 
+_EXEC_AGAIN = """
+import os, sys
+os.execv(sys.argv[1], [sys.argv[1], "-c", "import kiosk.config, offline_queue.sync"])
+"""
+
+
 def _runs_unprivileged(python: str) -> bool:
+    """Whether an unprivileged user can run ``python``, also exec'ing it itself."""
     probe = subprocess.run(
-        as_user(PROBE_UID, PROBE_GID, [python, "-c", "import kiosk.config, offline_queue.sync"]),
+        as_user(PROBE_UID, PROBE_GID, [python, "-c", _EXEC_AGAIN, python]),
         capture_output=True,
         cwd="/",
         timeout=60,
@@ -176,17 +185,8 @@ print(queued.enrollment_id)
 """
 
 
-def test_kiosk_user_enqueues_and_sync_user_delivers_through_the_shared_group(
-    central_service, appliance: Appliance, python: str
-) -> None:
-    service_code, user_id, codes = central_service.new_account()
-    enrollment = signed_enrollment(
-        new_card(central_service.pki),
-        central_service.kiosk_id,
-        service_code=service_code,
-        service_user_id=user_id,
-        security_codes=tuple(codes),
-    )
+def _enqueue_as_kiosk(appliance: Appliance, python: str, enrollment: Any) -> str:
+    """The kiosk user enqueues one signed enrollment; returns its id."""
     item = appliance.root / "item.json"
     item.write_text(
         json.dumps(
@@ -206,13 +206,28 @@ def test_kiosk_user_enqueues_and_sync_user_delivers_through_the_shared_group(
         appliance.env,
     )
     assert kiosk.returncode == 0, kiosk.stderr
+    return kiosk.stdout.strip()
+
+
+def test_kiosk_user_enqueues_and_sync_user_delivers_through_the_shared_group(
+    central_service, appliance: Appliance, python: str
+) -> None:
+    service_code, user_id, codes = central_service.new_account()
+    enrollment = signed_enrollment(
+        new_card(central_service.pki),
+        central_service.kiosk_id,
+        service_code=service_code,
+        service_user_id=user_id,
+        security_codes=tuple(codes),
+    )
+    enrolled = _enqueue_as_kiosk(appliance, python, enrollment)
     sync = run_as(
         appliance.sync_uid, appliance.gid, [*sync_unit_command(python), "--once"], appliance.env
     )
     assert sync.returncode == 0, sync.stderr
     with sqlite3.connect(f"file:{appliance.queue}?mode=ro", uri=True) as db:
         row = db.execute(
-            "SELECT state FROM enrollments WHERE enrollment_id = ?", [kiosk.stdout.strip()]
+            "SELECT state FROM enrollments WHERE enrollment_id = ?", [enrolled]
         ).fetchone()
     assert row == ("accepted",)
 
@@ -265,3 +280,68 @@ def test_keys_are_readable_by_the_service_users_only(appliance: Appliance) -> No
     ):
         result = run_as(uid, gid, ["cat", str(key)], appliance.env)
         assert (result.returncode == 0) is allowed, result.stderr
+
+
+# The sync unit's sandbox, made with the kernel features systemd uses for it: a private
+# mount namespace where everything is read-only (ProtectSystem=strict) but the queue
+# directory (ReadWritePaths=) and /tmp (PrivateTmp=: writable, if not private here),
+# /home empty (ProtectHome=), no new privileges and no capabilities
+# (NoNewPrivileges=, CapabilityBoundingSet=), W^X memory (MemoryDenyWriteExecute=).
+_SANDBOX = """
+set -e
+mount --make-rprivate /
+mount --bind /tmp /tmp
+mount --bind "$APPLIANCE" "$APPLIANCE"
+mount -o remount,bind,ro "$APPLIANCE"
+mount --bind "$STATE" "$STATE"
+mount -o remount,bind,rw "$STATE"
+mount -o remount,bind,ro /
+mount -t tmpfs -o ro,mode=0755 tmpfs /home
+exec "$@"
+"""
+
+
+def test_sync_worker_delivers_inside_the_units_sandbox(
+    central_service, appliance: Appliance, python: str
+) -> None:
+    service_code, user_id, codes = central_service.new_account()
+    enrollment = signed_enrollment(
+        new_card(central_service.pki),
+        central_service.kiosk_id,
+        service_code=service_code,
+        service_user_id=user_id,
+        security_codes=tuple(codes),
+    )
+    kiosk = _enqueue_as_kiosk(appliance, python, enrollment)
+    state = str(appliance.queue.parent)
+    env = dict(appliance.env, APPLIANCE=str(appliance.root), STATE=state)
+    confined = [
+        "setpriv",
+        f"--reuid={appliance.sync_uid}",
+        f"--regid={appliance.gid}",
+        "--clear-groups",
+        "--no-new-privs",
+        "--bounding-set=-all",
+        "--inh-caps=-all",
+        "--",
+        python,
+        "-c",
+        WITH_MDWE,
+        *sync_unit_command(python),
+        "--once",
+    ]
+    result = subprocess.run(
+        ["unshare", "--mount", "--", "sh", "-c", _SANDBOX, "sandbox", *confined],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env=env,
+        timeout=120,
+        umask=0o007,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with sqlite3.connect(f"file:{appliance.queue}?mode=ro", uri=True) as db:
+        row = db.execute(
+            "SELECT state FROM enrollments WHERE enrollment_id = ?", [kiosk]
+        ).fetchone()
+    assert row == ("accepted",)
