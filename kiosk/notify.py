@@ -21,7 +21,8 @@ In the kiosk app (on the Kivy main thread)::
     notify.ready_on_next_flip(Window, "welcome")   # when the welcome screen is shown
     notify.stopping()                               # in App.on_stop
 
-In the sync worker's loop::
+In a worker's loop (the sync worker speaks the protocol itself: ``offline_queue`` may
+not import ``kiosk``)::
 
     pinger = notify.WatchdogPinger.from_environment()
     notify.ready("syncing")
