@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb not i
 
 
 @pytest.fixture
-def xvfb(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def framebuffer_display(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A private Xvfb (display number picked by Xvfb) with its framebuffer in a file."""
     fbdir = tmp_path / "fb"
     fbdir.mkdir()
@@ -136,9 +136,9 @@ _WINDOW_CHILD = textwrap.dedent(
 
 
 def test_ready_arrives_when_the_welcome_screen_is_on_the_display(
-    xvfb: tuple[str, Path], tmp_path: Path
+    framebuffer_display: tuple[str, Path], tmp_path: Path
 ) -> None:
-    display, framebuffer = xvfb
+    display, framebuffer = framebuffer_display
     path = str(tmp_path / "notify.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(path)
