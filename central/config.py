@@ -34,7 +34,7 @@ Paths in the file are relative to the file's own directory. Example::
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,6 @@ class CentralConfig:
     stale_minutes: float = 10.0
     status_challenge_seconds: float = 120.0
     shutdown_grace_seconds: float = 2.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> CentralConfig:

@@ -208,14 +208,6 @@ class Store:
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
 
-    def enroll(self, e: NewEnrollment) -> tuple[str, dict[str, Any]]:
-        """Decide and store one enrollment; returns the stored (digest, answer)."""
-        return self.write_many([e])[0]
-
-    def record_answer(self, record: RecordAnswer) -> tuple[str, dict[str, Any]]:
-        """Keep a final answer unless one exists; returns the stored (digest, answer)."""
-        return self.write_many([record])[0]
-
     def _write_one(self, tx: Tx, w: Write) -> tuple[str, dict[str, Any]]:
         stored = self._stored(tx, w.enrollment_id)
         if stored:
@@ -340,11 +332,6 @@ class Store:
         with self.transaction(write=False) as tx:
             rows = tx.all("SELECT kiosk_id, last_seen, health FROM kiosks ORDER BY kiosk_id")
         return [(k, float(t), json.loads(h)) for k, t, h in rows]
-
-    def counts(self) -> dict[str, int]:
-        with self.transaction(write=False) as tx:
-            rows = tx.all("SELECT status, count(*) FROM enrollments GROUP BY status")
-        return {s: int(n) for s, n in rows}
 
 
 def _already_applied(mykey_id: str, service_code: str | None) -> dict[str, Any]:
