@@ -120,8 +120,16 @@ from screens.theme import UNITS_PER_HEIGHT, Theme  # noqa: E402
 from screens.ui_thread import mark_ui_thread, on_ui_thread  # noqa: E402
 
 
+#: A touch tells the session the person is still there at most this often (seconds).
+STILL_HERE_EVERY = 2.0
+
+
 class KioskRoot(FloatLayout):
-    """The screen manager under the idle-countdown banner."""
+    """The screen manager under the idle-countdown banner; every touch resets the idle timer."""
+
+    def on_touch_down(self, touch: Any) -> bool:
+        App.get_running_app().touched()
+        return super().on_touch_down(touch)
 
 
 class KioskApp(App):
@@ -159,6 +167,7 @@ class KioskApp(App):
         self.screen_changed_at = 0.0
         self.started_at = time.monotonic()
         self._tick_event = None
+        self._last_still_here = 0.0
 
     # --- set-up ------------------------------------------------------------------------
     def _apply_theme(self, theme: Theme) -> None:
@@ -244,6 +253,13 @@ class KioskApp(App):
             except KeyError:
                 continue
         return ""
+
+    def touched(self) -> None:
+        """Typing on the keyboard is activity too, though only "next" is a flow event."""
+        now = time.monotonic()
+        if now - self._last_still_here >= STILL_HERE_EVERY:
+            self._last_still_here = now
+            self.send("still_here")
 
     def toggle_language(self) -> None:
         self.send("choose_language", lang="en" if self.lang == "ja" else "ja")

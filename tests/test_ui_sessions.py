@@ -115,22 +115,28 @@ def test_card_removed_in_the_middle_leaves_no_trace_for_the_next_person(
 
 def test_idle_timeout_ends_the_session_and_wipes_what_was_typed(run_kiosk_ui, ui_central) -> None:
     service, user_id, _ = ui_central.new_account("waon")
-    script = start_and_place_card(shots=False) + [
-        ["tap", f"service:{service}"],
-        ["wait", "enter_ids"],
-        ["type", user_id],
-        ["sleep", 12],
-        ["shot", "15_idle_countdown"],
-        ["dump", "countdown"],
-        ["wait", "take_card", 20],
-        ["expect", t("screens.notice.idle_timeout")],
-        ["dump", "after_timeout"],
-        ["hook", "remove_card", "card"],
-        ["wait", "welcome"],
-    ]
+    script = (
+        start_and_place_card(shots=False)
+        + [
+            ["tap", f"service:{service}"],
+            ["wait", "enter_ids"],
+            ["type", user_id[:8]],
+            ["sleep", 8],  # typing is activity: these touches restart the idle time
+            ["type", user_id[8:]],
+            ["sleep", 11.5],
+            ["shot", "15_idle_countdown"],
+            ["dump", "countdown"],
+            ["wait", "take_card", 20],
+            ["expect", t("screens.notice.idle_timeout")],
+            ["dump", "after_timeout"],
+            ["hook", "remove_card", "card"],
+            ["wait", "welcome"],
+        ]
+    )
     report = ok(run_kiosk_ui(script, idle_timeout_seconds=15, countdown_seconds=5))
     countdown_words = t("screens.common.countdown", seconds=0).split("0")[0]
     assert countdown_words in texts_everywhere(report, "countdown")
+    assert user_id in texts_everywhere(report, "countdown"), "typing did not keep it alive"
     assert user_id not in texts_everywhere(report, "after_timeout")
 
 
