@@ -125,15 +125,12 @@ def ingest_per_second(
 
 
 def run_backend(backend: str, root: Path, pki: TestPKI, args: argparse.Namespace) -> dict:
-    cluster = None
-    dsn = None
-    if backend == "postgresql":
-        if not PostgresCluster.available():
-            return {"backend": backend, "skipped": "PostgreSQL binaries not found"}
-        cluster = PostgresCluster(fsync=True).start()
-        dsn = cluster.new_database()
+    if backend == "postgresql" and not PostgresCluster.available():
+        return {"backend": backend, "skipped": "PostgreSQL binaries not found"}
+    cluster = PostgresCluster(fsync=True) if backend == "postgresql" else None
     services: list[CentralService] = []
     try:
+        dsn = cluster.start().new_database() if cluster else None
         first = prepare_central(root / f"{backend}-a", dsn=dsn, pki=pki)
         services.append(first)
         if backend == "postgresql":

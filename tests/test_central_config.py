@@ -87,17 +87,17 @@ def test_init_makes_a_setup_that_starts_and_answers_a_kiosk(tmp_path: Path, jpki
         capture_output=True,
         timeout=60,
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "central.app", "--config", str(directory / "central.toml")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     private = [
         *directory.glob("tls/*.key.pem"),
         *directory.glob("sealing/*.key.pem"),
         directory / "hash.key",
     ]
     assert len(private) == 5 and all(p.stat().st_mode & 0o077 == 0 for p in private)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "central.app", "--config", str(directory / "central.toml")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         tls = directory / "tls"
         with requests.Session() as s:

@@ -159,10 +159,10 @@ def test_database_outage_answers_retry_and_loses_nothing(tmp_path: Path) -> None
     not a rejection); once it is back, the same items are accepted."""
     if not PostgresCluster.available():
         pytest.skip("PostgreSQL binaries not found")
-    cluster = PostgresCluster().start()
+    cluster = PostgresCluster()
     svc = None
     try:
-        svc = prepare_central(tmp_path / "c", dsn=cluster.new_database()).start()
+        svc = prepare_central(tmp_path / "c", dsn=cluster.start().new_database()).start()
         first, _ = svc.make_item(svc.pki.issue_card(), **_account(svc))
         second, _ = svc.make_item(svc.pki.issue_card(), **_account(svc))
         assert _sender(svc, first)()["status"] == "accepted"
