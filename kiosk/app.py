@@ -119,7 +119,6 @@ from kiosk import i18n  # noqa: E402
 from screens.theme import UNITS_PER_HEIGHT, Theme  # noqa: E402
 from screens.ui_thread import mark_ui_thread, on_ui_thread  # noqa: E402
 
-
 #: A touch tells the session the person is still there at most this often (seconds).
 STILL_HERE_EVERY = 2.0
 
