@@ -708,3 +708,38 @@ def test_language_can_be_switched_on_the_result_screen(kiosk: Kiosk) -> None:
     kiosk.to_enqueued()
     kiosk.send(f.SubmitDeferred(), f.ChooseLanguage("en"), f.Done())
     assert kiosk.effect(f.PrintReceipt).receipt.lang == "en"
+
+
+def test_back_from_notes_returns_to_welcome(kiosk: Kiosk) -> None:
+    kiosk.send(f.Start(), f.Back())
+    assert kiosk.session.state == "welcome"
+
+
+def test_back_from_place_card_returns_to_the_notes(kiosk: Kiosk) -> None:
+    kiosk.send(f.Start(), f.AgreeTerms(), f.Back())
+    assert kiosk.session.state == "notes"
+
+
+def test_back_from_the_status_card_screen_returns_to_welcome(kiosk: Kiosk) -> None:
+    kiosk.send(f.Start(menu="status"), f.Back())
+    assert kiosk.session.state == "welcome"
+
+
+def test_back_from_the_status_pin_ends_the_session(kiosk: Kiosk) -> None:
+    kiosk.send(f.Start(menu="status"), f.CardPlaced(), f.CertificateRead(CERT, 3))
+    kiosk.send(f.StatusChallenge("N" * 32), f.Back())
+    assert (kiosk.session.state, kiosk.session.notice) == ("take_card", "cancelled")
+
+
+def test_back_from_entry_and_confirm_walks_back_one_screen(kiosk: Kiosk) -> None:
+    kiosk.to_choose_service()
+    kiosk.send(f.ServiceChosen("waon"), f.IdsEntered(WAON_ID, ("1234",)), f.Back())
+    assert kiosk.session.state == "enter_ids"
+    kiosk.send(f.Back())
+    assert kiosk.session.state == "choose_service"
+
+
+def test_receipt_done_is_ignored_while_printing(kiosk: Kiosk) -> None:
+    kiosk.to_enqueued()
+    kiosk.send(f.SubmitDeferred(), f.Done(), f.Done())
+    assert kiosk.session.state == "receipt" and kiosk.session.receipt_printing
