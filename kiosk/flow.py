@@ -595,6 +595,8 @@ def step(session: Session, event: Event, ctx: FlowContext) -> tuple[Session, tup
     elif isinstance(event, CardRemoved):
         session, effects = _on_card_removed(session, ctx)
     elif isinstance(event, Cancel):
+        if session.state == PROCESSING:  # signed or signing: it may already be stored
+            return session, ()
         session, effects = _end(session, ctx, END_CANCEL)
     else:
         handler = _HANDLERS.get((session.state, type(event)))

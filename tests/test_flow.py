@@ -743,3 +743,11 @@ def test_receipt_done_is_ignored_while_printing(kiosk: Kiosk) -> None:
     kiosk.to_enqueued()
     kiosk.send(f.SubmitDeferred(), f.Done(), f.Done())
     assert kiosk.session.state == "receipt" and kiosk.session.receipt_printing
+
+
+def test_cancel_is_ignored_once_the_card_signs(kiosk: Kiosk) -> None:
+    kiosk.to_pin()
+    kiosk.send(f.PinEntered(bytearray(b"1234")), f.Signed(b"S" * 256), f.SignatureVerified())
+    assert kiosk.send(f.Cancel()) == ()
+    kiosk.send(f.Enqueued(kiosk.session.enrollment_id, "AB12-CD34"), f.SubmitDeferred())
+    assert kiosk.session.result == "pending"  # stored, so the person is told
