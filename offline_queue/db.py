@@ -8,6 +8,7 @@ the file) and ``secure_delete`` (wiped sealed blobs are zeroed, not left in free
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,7 @@ def open_queue_db(
     """Open (creating and migrating if needed) the queue database at ``path``."""
     if synchronous not in _SYNCHRONOUS_MODES:
         raise ValueError(f"synchronous must be one of {_SYNCHRONOUS_MODES}")
+    _create_group_writable(path)
     try:
         conn = sqlite3.connect(
             str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
@@ -58,6 +60,27 @@ def open_queue_db(
     except sqlite3.Error as error:
         _raise_typed(error)
     return db
+
+
+def _create_group_writable(path: str | Path) -> None:
+    """Create a missing database file 0660: the kiosk and sync users share it by group.
+
+    SQLite itself creates files 0644 whatever the umask, and gives -wal/-shm the
+    database file's mode, so a database recreated at run time by the kiosk user
+    would otherwise be read-only to the sync user.
+    """
+    if str(path) == ":memory:" or Path(path).exists():
+        return
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o660)
+    except FileExistsError:
+        return
+    except OSError as error:
+        raise QueueUnavailable(f"queue database cannot be created: {error.strerror}") from None
+    try:
+        os.fchmod(fd, 0o660)
+    finally:
+        os.close(fd)
 
 
 def translate(error: sqlite3.Error) -> Exception:

@@ -328,3 +328,12 @@ def test_a_certificate_that_is_not_der_is_refused_with_a_typed_error(outbox):
             enrollment.payload, b"\x30\x03garbage", enrollment.signature, b"issuer|serial"
         )
     assert sum(outbox.status().counts.values()) == 0
+
+
+def test_a_queue_created_at_run_time_is_group_writable_for_the_sync_user(tmp_path, central_key):
+    path = tmp_path / "q.sqlite3"
+    box = make_outbox(path, [central_key.public])
+    box.enqueue(*signed_enrollment(new_card()).args())
+    for name in ("q.sqlite3", "q.sqlite3-wal", "q.sqlite3-shm"):
+        mode = (tmp_path / name).stat().st_mode & 0o777
+        assert mode == 0o660, f"{name} is {oct(mode)}"
