@@ -162,7 +162,15 @@ show_cursor = true
         )
 
     # the person's hands
-    def make_card(self, name: str, *, expired: bool = False, pin: str = DEMO_PIN) -> VirtualCard:
+    def make_card(
+        self,
+        name: str,
+        *,
+        expired: bool = False,
+        pin: str = DEMO_PIN,
+        delays: dict[str, float] | None = None,
+    ) -> VirtualCard:
+        """A new virtual card; ``delays`` (seconds per ``read``/``sign``...) as slow as a real one."""
         card_dir = make_card(
             self.pki.directory,
             self.work_dir / f"card-{name}",
@@ -170,7 +178,7 @@ show_cursor = true
             pin=pin,
             pki=self.pki,
         )
-        self.cards[name] = VirtualCard(card_dir, port=self.vpcd_port)
+        self.cards[name] = VirtualCard(card_dir, port=self.vpcd_port, delays=delays)
         return self.cards[name]
 
     def insert_card(self, name: str = "card") -> None:
@@ -228,8 +236,18 @@ def run_kiosk(
     return 0
 
 
-def start_and_place_card(card: str = "card", shots: bool = True) -> list[list[Any]]:
-    """Welcome → notes → place card (the card goes in) → the service grid."""
+#: A virtual card as slow as a contactless one, so reading and signing are seen on screen.
+SLOW_CARD = {"read": 0.25, "sign": 1.2}
+
+
+def start_and_place_card(
+    card: str = "card", shots: bool = True, slow_card: bool = False
+) -> list[list[Any]]:
+    """Welcome → notes → place card (the card goes in) → the service grid.
+
+    ``slow_card``: the card is a :data:`SLOW_CARD`, so the reading screen is caught.
+    """
+    reading = [["wait", "reading_card"], ["shot", "04_reading_card"]] if slow_card else []
     return _steps(
         shots,
         ["wait", "welcome"],
@@ -241,6 +259,7 @@ def start_and_place_card(card: str = "card", shots: bool = True) -> list[list[An
         ["wait", "place_card"],
         ["shot", "03_place_card"],
         ["hook", "insert_card", card],
+        *reading,
         ["wait", "choose_service", 30],
         ["shot", "05_choose_service"],
     )
@@ -261,8 +280,11 @@ def choose_and_enter(account: tuple[str, str, list[str]], shots: bool = True) ->
     return _steps(shots, *steps, ["wait", "confirm"], ["shot", "08_confirm"])
 
 
-def confirm_and_pin(pin: str = DEMO_PIN, shots: bool = True) -> list[list[Any]]:
+def confirm_and_pin(
+    pin: str = DEMO_PIN, shots: bool = True, slow_card: bool = False
+) -> list[list[Any]]:
     """Confirm (the choice is final), then the PIN on the keypad."""
+    signing = [["wait", "processing"], ["shot", "10_processing"]] if slow_card else []
     return _steps(
         shots,
         ["tap", "confirm"],
@@ -270,6 +292,7 @@ def confirm_and_pin(pin: str = DEMO_PIN, shots: bool = True) -> list[list[Any]]:
         ["pin", pin[:2], False],
         ["shot", "09_pin"],
         ["pin", pin[2:]],
+        *signing,
     )
 
 
@@ -288,13 +311,17 @@ def finish_and_take_card(card: str = "card", shots: bool = True) -> list[list[An
 
 
 def enrollment_script(
-    account: tuple[str, str, list[str]], pin: str = DEMO_PIN, card: str = "card", shots: bool = True
+    account: tuple[str, str, list[str]],
+    pin: str = DEMO_PIN,
+    card: str = "card",
+    shots: bool = True,
+    slow_card: bool = False,
 ) -> list[list[Any]]:
     """One whole enrollment as a person does it, with a screenshot of every screen."""
     return (
-        start_and_place_card(card, shots)
+        start_and_place_card(card, shots, slow_card)
         + choose_and_enter(account, shots)
-        + confirm_and_pin(pin, shots)
+        + confirm_and_pin(pin, shots, slow_card)
         + finish_and_take_card(card, shots)
     )
 
@@ -393,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
                 "kiosk_id": central.kiosk_id,
             },
         )
-        rig.make_card("card")
+        rig.make_card("card", delays=SLOW_CARD)
         rig.start()
         return _run_demo(rig, account, headless, base)
     finally:
@@ -419,7 +446,7 @@ def _run_demo(
     shots = base / "screens"
     report: dict[str, Any] = {}
     started = time.monotonic()
-    run_kiosk(rig, enrollment_script(account), shots, report.update)
+    run_kiosk(rig, enrollment_script(account, slow_card=True), shots, report.update)
     receipts = _printed_receipts(rig, shots)
     if report.get("error"):
         print(f"autopilot stopped: {report['error']}", file=sys.stderr)

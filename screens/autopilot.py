@@ -185,9 +185,10 @@ class Autopilot:
                         return False
                 if not self._do(self._step):
                     return None  # wait for a later frame
-                self.log.append({"step": self._step, "t": round(time.monotonic(), 3)})
-                self._step = None
-                return None  # one step per frame, so the screen draws in between
+                self.log.append({"step": self._step[0], "t": time.monotonic()})
+                kind, self._step = self._step[0], None
+                if kind != "hook":
+                    return None  # one step per frame, so the screen draws in between
         except Exception as error:  # the report says which step failed
             self.error = f"step {self._step!r}: {type(error).__name__}: {error}"
             self._finish()
@@ -208,6 +209,7 @@ class Autopilot:
             "shots": self.shots,
             "targets": self.targets,
             "steps_done": len(self.log),
+            "first_step_at": self.log[0]["t"] if self.log else None,
         }
 
     # --- the steps ------------------------------------------------------------------------

@@ -12,10 +12,49 @@ from typing import Any
 import pytest
 
 from kiosk.app import FORM_FACTORS
-from kiosk.demo import enrollment_script
+from kiosk.demo import (
+    SLOW_CARD,
+    choose_and_enter,
+    confirm_and_pin,
+    start_and_place_card,
+)
 from kiosk.i18n import t
 
 MIN_TOUCH_TARGET_PX_AT_1280x800 = 80
+
+
+def enrollment_with_receipt_on_screen(account: tuple[str, str, list[str]]) -> list[list[Any]]:
+    """Every screen of an enrollment; the printer is out of paper, so the receipt is shown."""
+    return (
+        [["hook", "paper", "out"]]
+        + start_and_place_card(slow_card=True)
+        + choose_and_enter(account)
+        + confirm_and_pin(slow_card=True)
+        + [
+            ["wait", "result", 40],
+            ["shot", "11_result"],
+            ["tap", "done"],
+            ["wait", "receipt"],
+            ["expect", t("screens.receipt.on_screen")],
+            ["shot", "12_receipt_on_screen"],
+            ["tap", "done"],
+            ["wait", "take_card"],
+            ["shot", "13_take_card"],
+            ["hook", "remove_card", "card"],
+            ["hook", "paper", "ok"],
+        ]
+    )
+
+
+def expired_card_script() -> list[list[Any]]:
+    return start_and_place_card("expired", shots=False)[:-1] + [
+        ["wait", "error", 30],
+        ["shot", "14_error"],
+        ["tap", "done"],
+        ["wait", "take_card"],
+        ["hook", "remove_card", "expired"],
+        ["wait", "welcome"],
+    ]
 
 
 def status_and_staff_script() -> list[list[Any]]:
@@ -53,11 +92,20 @@ def test_enrollment_status_and_staff_screens_work_at_every_form_factor(
     run_kiosk_ui, ui_central, size: tuple[int, int]
 ) -> None:
     account = ui_central.new_account("waon")
-    script = enrollment_script(account) + status_and_staff_script()
-    report = run_kiosk_ui(script, size=size, name=f"form_factor-{size[0]}x{size[1]}")
+    script = (
+        enrollment_with_receipt_on_screen(account)
+        + status_and_staff_script()
+        + expired_card_script()
+    )
+    report = run_kiosk_ui(
+        script,
+        size=size,
+        name=f"form_factor-{size[0]}x{size[1]}",
+        cards={"card": {"delays": SLOW_CARD}, "expired": {"expired": True}},
+    )
     assert report["error"] is None, report["error"]
     assert "status" in report["screens_seen"] and "staff" in report["screens_seen"]
-    assert len(report["shots"]) >= 12
+    assert len(report["shots"]) >= 16
     if size == (1280, 800):
         small = [
             (shot, action, w, h)
