@@ -44,6 +44,8 @@ PERSON_EVENTS: dict[str, Callable[..., Any]] = {
 }
 #: Effects the UI runs itself; every other effect goes to the controller.
 UI_EFFECTS = (flow.Wipe, flow.CueCardLeftBehind, flow.StartIdleTimer, flow.StopIdleTimer)
+#: The staff screen closes itself after this long without a touch (a staff member walked away).
+STAFF_IDLE_SECONDS = 60.0
 KEY_CANDIDATES = string.digits + string.ascii_uppercase + string.ascii_lowercase + "-"
 
 
@@ -91,6 +93,7 @@ class UiSession:
         self.keys = keys or {}
         self.app: Any = None
         self.staff_open = False
+        self._staff_touched_at = 0.0
         self._last_view: tuple[str, dict[str, Any]] | None = None
         self.events_seen = 0
 
@@ -116,6 +119,7 @@ class UiSession:
     # --- events in ----------------------------------------------------------------------
     def person(self, name: str, **data: Any) -> None:
         """A touch on a screen (UI thread)."""
+        self._staff_touched_at = time.monotonic()
         if name.startswith("staff") or name == "open_staff":
             self._staff(name)
             return
@@ -130,6 +134,8 @@ class UiSession:
         self.dispatch(event)
 
     def tick(self) -> None:
+        if self.staff_open and time.monotonic() - self._staff_touched_at > STAFF_IDLE_SECONDS:
+            self._staff("staff_closed")
         self.dispatch(flow.Tick())
 
     def on_key(self, key: int) -> bool:
@@ -278,7 +284,7 @@ class UiSession:
             self.app.show("staff", {"lang": self.session.lang, **info})
         elif name == "staff_test_print" and self.controller is not None:
             self.controller.test_print()
-        elif name == "staff_closed":
+        elif name == "staff_closed" and self.staff_open:
             self.staff_open = False
             self.app.screen("staff").wipe()
             self._last_view = None
@@ -335,7 +341,3 @@ def describe_duration(seconds: float | None) -> str:
     if seconds < 7200:
         return f"{int(seconds // 60)} min"
     return f"{int(seconds // 3600)} h"
-
-
-def monotonic() -> float:
-    return time.monotonic()
