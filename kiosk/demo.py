@@ -89,6 +89,7 @@ class KioskRig:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=_end_with_parent,
         )
         log.close()
         return self
@@ -170,7 +171,7 @@ show_cursor = true
         pin: str = DEMO_PIN,
         delays: dict[str, float] | None = None,
     ) -> VirtualCard:
-        """A new virtual card; ``delays`` (seconds per ``read``/``sign``...) as slow as a real one."""
+        """A new virtual card; ``delays`` (seconds per ``read``, ``sign``...) as a real one."""
         card_dir = make_card(
             self.pki.directory,
             self.work_dir / f"card-{name}",
@@ -193,6 +194,15 @@ show_cursor = true
 
     def set_paper(self, state: str) -> None:
         self.printer.paper = state
+
+
+def _end_with_parent() -> None:
+    """In the child before exec: SIGTERM when the kiosk process dies, however it dies."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 # --- running the kiosk ------------------------------------------------------------------------
