@@ -342,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(argv[0] if argv else None)
     except ConfigInvalid as error:
-        print("\n".join(error.problems), file=sys.stderr)
+        # the real stderr (the journal): Kivy routes sys.stderr to its log without a console
+        print("\n".join(error.problems), file=sys.__stderr__ or sys.stderr)
         return 78  # EX_CONFIG: systemd does not restart on it
     settings = UiSettings.from_config(config)
     configure_kivy(settings)
