@@ -255,3 +255,28 @@ def test_central_down_makes_it_pending_and_sync_delivers_it_later(
         worker.close()
     finally:
         central.stop()
+
+
+# --- 法定代理人 ------------------------------------------------------------------------------
+def test_legal_representative_application_is_confirmed_and_printed(
+    run_kiosk_ui, ui_central
+) -> None:
+    account = ui_central.new_account("waon")
+    script = [
+        ["wait", "welcome"],
+        ["tap", "start_apply"],
+        ["wait", "notes"],
+        ["tap", "representative"],
+        ["tap", "agree"],
+        ["wait", "place_card"],
+        ["hook", "insert_card", "card"],
+        ["wait", "choose_service", 30],
+    ]
+    script += choose_and_enter(account, shots=False) + [
+        ["expect", t("screens.confirm.for_child")],
+        ["shot", "08b_confirm_legal_representative"],
+    ]
+    script += confirm_and_pin(shots=False) + finish_and_take_card(shots=False)
+    report = ok(run_kiosk_ui(script))
+    (receipt,) = report["receipts"]
+    assert t("receipt.legal_representative") in "\n".join(receipt["text"])
