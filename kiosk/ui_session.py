@@ -94,6 +94,7 @@ class UiSession:
         self.app: Any = None
         self.staff_open = False
         self._staff_touched_at = 0.0
+        self._farewell_lang: str | None = None  # "take your card" in the leaving person's language
         self._last_view: tuple[str, dict[str, Any]] | None = None
         self.events_seen = 0
 
@@ -147,7 +148,14 @@ class UiSession:
 
     def dispatch(self, event: Any) -> None:
         self.events_seen += 1
+        leaving_lang = self.session.lang
+        if isinstance(event, flow.ChooseLanguage):
+            self._farewell_lang = None
         effects = self.flow.dispatch(event)
+        if any(isinstance(effect, flow.Wipe) for effect in effects):
+            self._farewell_lang = leaving_lang
+        if self.session.state != flow.TAKE_CARD:
+            self._farewell_lang = None
         for effect in effects:
             if isinstance(effect, UI_EFFECTS):
                 self._run_ui_effect(effect)
@@ -176,7 +184,7 @@ class UiSession:
 
     def view_of(self, session: flow.Session) -> dict[str, Any]:
         """What the screen of ``session.state`` shows: plain values, every text looked up."""
-        lang = session.lang
+        lang = self._farewell_lang or session.lang
         view: dict[str, Any] = {
             "state": session.state,
             "lang": lang,

@@ -114,3 +114,19 @@ def test_enrollment_status_and_staff_screens_work_at_every_form_factor(
             if min(w, h) < MIN_TOUCH_TARGET_PX_AT_1280x800 and action != "brand"
         ]
         assert not small, f"touch targets under 80 px: {small}"
+
+
+def test_english_enrollment_on_the_smallest_screen(run_kiosk_ui, ui_central) -> None:
+    """English texts are the longest: the whole enrollment in English at 800x480."""
+    account = ui_central.new_account("waon")
+    script = [["wait", "welcome"], ["tap", "lang:en"], ["expect", t("screens.welcome.apply", "en")]]
+    script += enrollment_script_for(account)
+    report = run_kiosk_ui(script, size=(800, 480), name="english-800x480")
+    assert report["error"] is None, report["error"]
+    assert len(report["receipts"]) == 1
+
+
+def enrollment_script_for(account: tuple[str, str, list[str]]) -> list[list[Any]]:
+    from kiosk.demo import enrollment_script
+
+    return enrollment_script(account)

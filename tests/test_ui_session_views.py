@@ -94,3 +94,14 @@ def test_refused_service_carries_its_message_to_the_grid(engine: UiSession) -> N
 def test_keyboard_offers_only_what_the_id_rule_accepts(code: str, digits_only: bool) -> None:
     keys = allowed_characters(Catalog.load().service(code).id_rule)
     assert keys.isdigit() == digits_only and "0" in keys
+
+
+def test_take_your_card_is_said_in_the_language_the_person_used(engine: UiSession) -> None:
+    engine.person("choose_language", lang="en")
+    walk_to_confirm(engine)
+    engine.person("cancel")
+    name, view = engine.app.shown[-1]
+    assert (name, view["lang"]) == ("take_card", "en")
+    engine.dispatch(flow.CardRemoved())
+    name, view = engine.app.shown[-1]
+    assert (name, view["lang"]) == ("welcome", "ja")
