@@ -393,8 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         return drive(Path(argv[1]))
     from kiosk.catalog import CAMPAIGNS_FILE, SERVICES_FILE
     from kiosk.virtual_display import VirtualDisplay, kivy_environment
-    from tests.fixtures.card import PrivatePcscd
-    from tests.fixtures.central import start_central
+    from drivers.sim.pcscd import PrivatePcscd
+    from central.devserver import start_central
 
     if os.geteuid() != 0:
         print("./demo needs root: pcscd runs in a private mount namespace", file=sys.stderr)
