@@ -391,10 +391,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["drive"]:
         return drive(Path(argv[1]))
+    from central.devserver import start_central
+    from drivers.sim.pcscd import PrivatePcscd
     from kiosk.catalog import CAMPAIGNS_FILE, SERVICES_FILE
     from kiosk.virtual_display import VirtualDisplay, kivy_environment
-    from drivers.sim.pcscd import PrivatePcscd
-    from central.devserver import start_central
 
     if os.geteuid() != 0:
         print("./demo needs root: pcscd runs in a private mount namespace", file=sys.stderr)
