@@ -19,6 +19,7 @@ import datetime as dt
 import re
 import threading
 import tomllib
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ CAMPAIGNS_FILE = DATA_DIR / "campaigns.toml"
 CATEGORIES = ("qr", "emoney", "credit", "debit_prepaid")  # keys services.category.*
 POINTS_ON = ("charge", "purchase", "both")  # keys services.points_on.*
 CAMPAIGN_KINDS = ("payment_service", "health_insurance_link", "public_funds_account")
+#: A service's kana reading: full-width katakana, the long-vowel mark and the middle dot.
+READING = re.compile(r"[\u30a1-\u30fa\u30fb\u30fc]{1,64}")
 
 
 class CatalogInvalid(KioskError):
@@ -89,9 +92,16 @@ class Service:
     hint_key: str  # where ID and codes are printed (services.hint.*)
     notice_key: str | None  # before choosing (prerequisite, app only) (services.notice.*)
     order: int
+    reading: str = ""  # katakana, so a kana search finds Latin names ("ペイ" -> PayPay)
 
     def name(self, lang: str) -> str:
         return self.name_ja if lang == "ja" else self.name_en
+
+    def matches(self, query: str) -> bool:
+        """True when the search text is part of the Japanese or English name or the reading."""
+        needle = fold_for_search(query.strip())
+        names = (self.name_ja, self.name_en, self.reading)
+        return not needle or any(needle in fold_for_search(name) for name in names)
 
     def check_entry(self, service_user_id: str, security_codes: list[str]) -> None:
         """Raise InputRejected (kind, field) for the first entry that breaks the rules."""
@@ -100,6 +110,22 @@ class Service:
             raise InputRejected("security_code_count", "security_code")
         for number, (rule, code) in enumerate(zip(self.code_rules, security_codes, strict=True), 1):
             rule.check(code, f"security_code_{number}", "security_code")
+
+
+def fold_for_search(text: str) -> str:
+    """Width, case and hiragana folded: "ぺい", "ﾍﾟｲ" and "ペイ" are one search text."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in folded)
+
+
+def _reading(table: Mapping[str, Any], where: str) -> str:
+    """The optional ``reading``: katakana only, so the kana keyboard can type it."""
+    if "reading" not in table:
+        return ""
+    reading = _require(table, "reading", str, where)
+    if not READING.fullmatch(reading):
+        raise CatalogInvalid(f"{where}.reading: expected 1-64 katakana, got {reading!r}")
+    return reading
 
 
 def _require(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -170,6 +196,7 @@ def _service(table: Any, order: int) -> Service:
         hint_key=_require(table, "hint", str, where),
         notice_key=table.get("notice"),
         order=order,
+        reading=_reading(table, where),
     )
 
 
@@ -269,13 +296,11 @@ class Catalog:
         return self._services[code]
 
     def services(self, category: str | None = None, query: str = "") -> list[Service]:
-        """Services in display order, of one category and matching a search text."""
-        needle = query.strip().casefold()
+        """Services in display order, of one category and matching a search text (or reading)."""
         return [
             s
             for s in sorted(self._services.values(), key=lambda s: s.order)
-            if category in (None, s.category)
-            and (not needle or needle in s.name_ja.casefold() or needle in s.name_en.casefold())
+            if category in (None, s.category) and s.matches(query)
         ]
 
     # campaigns

@@ -73,6 +73,18 @@ def field_views(service: Any) -> list[dict[str, Any]]:
     ]
 
 
+def notice_text(notice_key: str | None, lang: str) -> str:
+    """A service's notice (a prerequisite) in ``lang``; "" when it has none or central's
+    catalog names one this kiosk has no text for (the hint still says where the ID is)."""
+    if not notice_key:
+        return ""
+    try:
+        return t(f"services.notice.{notice_key}", lang)
+    except KeyError:
+        log.warning("no text for service notice %r", notice_key)
+        return ""
+
+
 class UiSession:
     """One kiosk's sessions, one after the other: owns the flow, drives the app's screens."""
 
@@ -252,7 +264,7 @@ class UiSession:
                 "category": s.category,
                 "points_on": s.points_on,
                 "kiosk_allowed": s.kiosk_allowed,
-                "search": normalise_for_search(f"{s.name_ja} {s.name_en}"),
+                "search": normalise_for_search(f"{s.name_ja} {s.name_en} {s.reading}"),
             }
             for s in self.catalog.services()
         ]
@@ -266,6 +278,7 @@ class UiSession:
             "code": code,
             "name": service.name(lang),
             "hint_key": service.hint_key,
+            "notice_text": notice_text(service.notice_key, lang),
             "fields": field_views(service),
             "codes": len(service.code_rules),
         }

@@ -91,6 +91,29 @@ def test_services_search_matches_japanese_and_english_names(catalog: Catalog) ->
     assert "rakuten_pay" in [s.code for s in catalog.services(query="ペイ")]
 
 
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [("ペイ", "paypay"), ("ワオン", "waon"), ("わおん", "waon"), ("ｷｬｯｼｭ", "kyash")],
+)
+def test_services_search_in_kana_finds_latin_names_by_reading(
+    catalog: Catalog, query: str, code: str
+) -> None:
+    assert code in [s.code for s in catalog.services(query=query)]
+
+
+def test_every_latin_named_service_has_a_kana_reading(catalog: Catalog) -> None:
+    latin = [s.code for s in catalog.services() if s.name_ja.isascii()]
+    assert latin and all(catalog.service(code).reading for code in latin)
+
+
+@pytest.mark.parametrize("reading", ["ぺいぺい", "PayPay", "ペイ ペイ", ""])
+def test_reading_that_is_not_katakana_is_refused(reading: str) -> None:
+    doc = services_doc()
+    doc["services"][0]["reading"] = reading
+    with pytest.raises(CatalogInvalid, match="reading"):
+        parse_services(doc)
+
+
 def test_services_keep_the_order_of_the_file(catalog: Catalog) -> None:
     assert catalog.services()[0].code == "suica"
 

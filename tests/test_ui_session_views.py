@@ -11,7 +11,9 @@ import pytest
 
 from kiosk import flow
 from kiosk.catalog import Catalog
+from kiosk.i18n import t
 from kiosk.ui_session import UiSession, allowed_characters
+from screens.keyboard import normalise_for_search
 
 USER_ID, CODE = "1234567890123456", "4321"
 
@@ -105,3 +107,38 @@ def test_take_your_card_is_said_in_the_language_the_person_used(engine: UiSessio
     engine.dispatch(flow.CardRemoved())
     name, view = engine.app.shown[-1]
     assert (name, view["lang"]) == ("welcome", "ja")
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+@pytest.mark.parametrize("code", ["kyash", "aeon_card", "jcb"])
+def test_entry_view_of_a_service_with_a_notice_carries_its_text(
+    engine: UiSession, code: str, lang: str
+) -> None:
+    engine.person("choose_language", lang=lang)
+    engine.person("start", menu="apply")
+    engine.person("agree_terms")
+    engine.dispatch(flow.CardPlaced())
+    engine.dispatch(flow.CertificateRead(b"\x30\x82\x01\x00" + b"C" * 256, 3))
+    engine.person("service_chosen", code=code)
+    name, view = engine.app.shown[-1]
+    key = Catalog.load().service(code).notice_key
+    assert name == "enter_ids" and view["service"]["notice_text"] == t(
+        f"services.notice.{key}", lang
+    )
+
+
+def test_entry_view_of_a_service_without_a_notice_has_none(engine: UiSession) -> None:
+    walk_to_confirm(engine)
+    engine.person("back")
+    name, view = engine.app.shown[-1]
+    assert name == "enter_ids" and view["service"]["notice_text"] == ""
+
+
+def test_grid_search_text_holds_the_kana_reading(engine: UiSession) -> None:
+    engine.person("start", menu="apply")
+    engine.person("agree_terms")
+    engine.dispatch(flow.CardPlaced())
+    engine.dispatch(flow.CertificateRead(b"\x30\x82\x01\x00" + b"C" * 256, 3))
+    services = {s["code"]: s for s in engine.app.shown[-1][1]["services"]}
+    assert normalise_for_search("ワオン") in services["waon"]["search"]
+    assert normalise_for_search("ぺいぺい") in services["paypay"]["search"]
