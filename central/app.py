@@ -30,9 +30,9 @@ from central.config import CentralConfig
 from central.errors import CentralError, ChallengeInvalid, Rejection
 from central.provider import FileAccountsProvider
 from central.sealing import SealingKeyring, write_new_sealing_key
-from central.service import EnrollmentService, kiosk_health
+from central.service import RETRY_AFTER_SECONDS, EnrollmentService, kiosk_health
 from central.store import StoreUnavailable, open_store
-from central.trust import JpkiVerifier
+from central.trust import JpkiVerifier, RevocationUnknown
 from offline_queue import wire
 
 log = logging.getLogger("central")
@@ -205,6 +205,10 @@ def create_app(config: CentralConfig, service: EnrollmentService | None = None) 
     @app.exception_handler(StoreUnavailable)
     def store_unavailable(request: Request, exc: StoreUnavailable) -> Response:
         return Response(status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(RevocationUnknown)  # status check while the CRLs are stale
+    def revocation_unknown(request: Request, exc: RevocationUnknown) -> Response:
+        return Response(status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     return app
 

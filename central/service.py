@@ -31,7 +31,7 @@ from central.errors import ChallengeInvalid, ProviderUnavailable, Rejection
 from central.provider import PaymentProvider
 from central.sealing import SealingKeyring
 from central.store import NewEnrollment, RecordAnswer, Store, StoreUnavailable, Write
-from central.trust import JpkiVerifier, VerifiedCard
+from central.trust import JpkiVerifier, RevocationUnknown, VerifiedCard
 from offline_queue import wire
 
 log = logging.getLogger("central.enrollment")
@@ -127,7 +127,7 @@ class EnrollmentService:
             return self._decide(item, enrollment_id, client_kiosk_id)
         except Rejection as rejection:
             return {"status": wire.REJECTED, "reason": rejection.reason}
-        except (ProviderUnavailable, StoreUnavailable) as exc:
+        except (ProviderUnavailable, StoreUnavailable, RevocationUnknown) as exc:
             log.warning("enrollment_retry id=%s kind=%s", enrollment_id, exc.kind)
             return {"status": wire.RETRY, "retry_after": RETRY_AFTER_SECONDS}
         except ValueError:  # a malformed outer item (bad base64, wrong types)

@@ -6,7 +6,12 @@
   it issued the card certificate (the "chain model"), so cards of an older CA generation
   stay good until their own expiry, as real JPKI certificates do.
 - Revocation: CRL files in a directory, reloaded when the directory changes; a CRL
-  counts only if a trusted CA signed it, and only for that CA's certificates.
+  counts only if a trusted CA signed it, and only for that CA's certificates. A CA
+  whose lists in the directory are all out of date (``nextUpdate`` passed) or not
+  signed by it (a file naming it that its key did not sign) has no trustworthy current
+  list: its cards' revocation status is unknown and ``RevocationUnknown`` is raised
+  (the service answers ``retry``: the operator must refresh the CRLs). Serials on an
+  out-of-date but genuine list stay revoked.
 - The issuer is the CA *key* that signed, not only its name: CA generations may share a
   DN, and serial numbers are unique only per CA, so the person's identity is
   (issuing CA key, serial) — see ``VerifiedCard.issuer_key_id``.
@@ -30,9 +35,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from central.errors import CentralConfigError, Rejection
+from central.errors import CentralConfigError, CentralError, Rejection
 
 log = logging.getLogger(__name__)
+
+
+class RevocationUnknown(CentralError):
+    """No current, genuine CRL of the card's CA: its revocation status is unknown now."""
+
+    kind = "central_revocation_unknown"
 
 
 def load_ca_certificates(paths: Iterable[Path]) -> list[x509.Certificate]:
@@ -80,7 +91,8 @@ def _load_crl(data: bytes) -> x509.CertificateRevocationList:
 
 
 class RevocationLists:
-    """Revoked (CA key id, serial) pairs from the CRL files of one directory."""
+    """Revoked (CA key id, serial) pairs from the CRL files of one directory, and how
+    long each CA key's genuine lists stay current."""
 
     def __init__(self, directory: Path | None, cas: list[x509.Certificate]) -> None:
         self._directory = directory
@@ -88,6 +100,9 @@ class RevocationLists:
         self._lock = threading.Lock()
         self._seen: tuple[tuple[str, int, int], ...] | None = None
         self._revoked: frozenset[tuple[bytes, int]] = frozenset()
+        # CA key id -> latest nextUpdate of its genuine CRLs (None: none has one); a key
+        # is here as soon as any file in the directory names its CA.
+        self._current_until: dict[bytes, dt.datetime | None] = {}
 
     def _listing(self) -> tuple[tuple[str, int, int], ...]:
         if self._directory is None or not self._directory.is_dir():
@@ -109,6 +124,7 @@ class RevocationLists:
 
     def _reload(self, listing: tuple[tuple[str, int, int], ...]) -> None:
         revoked: set[tuple[bytes, int]] = set()
+        current_until: dict[bytes, dt.datetime | None] = {}
         assert self._directory is not None
         for name, _, _ in listing:
             try:
@@ -119,19 +135,41 @@ class RevocationLists:
             ca = self._issuer_of(crl)
             if ca is None:
                 log.warning("crl_untrusted file=%s", name)
+                for named in self._cas:  # its CA's list may have been replaced by this one
+                    if named.subject == crl.issuer:
+                        current_until.setdefault(ca_key_id(named), None)
                 continue
             issuer = ca_key_id(ca)
             revoked.update((issuer, entry.serial_number) for entry in crl)
+            current_until[issuer] = _later(current_until.get(issuer), crl.next_update_utc)
         self._revoked = frozenset(revoked)
+        self._current_until = current_until
 
-    def is_revoked(self, certificate: x509.Certificate, issuer_key_id: bytes) -> bool:
+    def is_revoked(
+        self, certificate: x509.Certificate, issuer_key_id: bytes, now: dt.datetime
+    ) -> bool:
+        """True when a genuine CRL lists it; RevocationUnknown when its CA has lists in
+        the directory but none genuine and current at ``now``."""
         listing = self._listing()
         with self._lock:
             if listing != self._seen:
                 self._reload(listing)
                 self._seen = listing
-            revoked = self._revoked
-        return (issuer_key_id, certificate.serial_number) in revoked
+            revoked, current_until = self._revoked, self._current_until
+        if (issuer_key_id, certificate.serial_number) in revoked:
+            return True
+        if issuer_key_id in current_until:
+            until = current_until[issuer_key_id]
+            if until is None or until < now:
+                log.warning("crl_stale kind=%s", RevocationUnknown.kind)
+                raise RevocationUnknown("no current genuine CRL of the card's CA")
+        return False
+
+
+def _later(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
+    if a is None or b is None:
+        return a or b
+    return max(a, b)
 
 
 class JpkiVerifier:
@@ -160,7 +198,7 @@ class JpkiVerifier:
         self, certificate_der: bytes, now: dt.datetime | None = None
     ) -> VerifiedCard:
         """The certificate and its CA if it chains to a trusted CA, is in date and not
-        revoked; else Rejection with the reason."""
+        revoked; else Rejection with the reason, or RevocationUnknown (retry later)."""
         try:
             cert = x509.load_der_x509_certificate(certificate_der)
         except ValueError as exc:
@@ -172,7 +210,7 @@ class JpkiVerifier:
         if not ca.not_valid_before_utc <= cert.not_valid_before_utc <= ca.not_valid_after_utc:
             raise Rejection("certificate_untrusted")
         issuer_key_id = ca_key_id(ca)
-        if self._crls.is_revoked(cert, issuer_key_id):
+        if self._crls.is_revoked(cert, issuer_key_id, now):
             raise Rejection("certificate_revoked")
         return VerifiedCard(cert, issuer_key_id)
 

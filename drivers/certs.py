@@ -83,7 +83,21 @@ def check_dates(cert: x509.Certificate, now: dt.datetime) -> None:
 
 
 def find_issuer(cert: x509.Certificate, trusted_cas: list[x509.Certificate]) -> x509.Certificate:
-    """The trusted CA that signed ``cert``; CertificateUntrusted when none did."""
+    """The trusted CA that signed ``cert`` while it was valid; CertificateUntrusted when none
+    did. The chain model: the CA must have been valid at the card certificate's notBefore,
+    so cards of an expired CA generation stay good until their own expiry."""
+    signers = _signers(cert, trusted_cas)
+    for ca in signers:
+        if _valid_at(ca, cert.not_valid_before_utc):
+            return ca
+    if signers:
+        raise CertificateUntrusted("certificate issued outside its CA's validity")
+    raise CertificateUntrusted("certificate does not chain to a trusted JPKI CA")
+
+
+def _signers(cert: x509.Certificate, trusted_cas: list[x509.Certificate]) -> list[x509.Certificate]:
+    """The trusted CA certificates whose key signed ``cert``."""
+    signers = []
     for ca in trusted_cas:
         if ca.subject != cert.issuer or not _is_ca(ca):
             continue
@@ -91,8 +105,12 @@ def find_issuer(cert: x509.Certificate, trusted_cas: list[x509.Certificate]) -> 
             cert.verify_directly_issued_by(ca)
         except (ValueError, TypeError, InvalidSignature):
             continue
-        return ca
-    raise CertificateUntrusted("certificate does not chain to a trusted JPKI CA")
+        signers.append(ca)
+    return signers
+
+
+def _valid_at(ca: x509.Certificate, moment: dt.datetime) -> bool:
+    return ca.not_valid_before_utc <= moment <= ca.not_valid_after_utc
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -105,14 +123,17 @@ def _is_ca(cert: x509.Certificate) -> bool:
 def check_certificate(
     der: bytes, trusted_cas: list[x509.Certificate], now: dt.datetime | None = None
 ) -> x509.Certificate:
-    """Parse the card's certificate, check its dates and its chain to one trusted CA."""
+    """Parse the card's certificate, check its dates and its chain to one trusted CA that
+    was valid when it issued the certificate."""
     now = now or dt.datetime.now(dt.UTC)
     cert = parse_certificate(der)
     key = cert.public_key()
     if not isinstance(key, rsa.RSAPublicKey) or key.key_size < MIN_RSA_BITS:
         raise CertificateUntrusted("certificate key is not RSA-2048")
+    if not _signers(cert, trusted_cas):
+        raise CertificateUntrusted("certificate does not chain to a trusted JPKI CA")
+    check_dates(cert, now)  # an expired card is told "expired" (renew), whatever its CA
     find_issuer(cert, trusted_cas)
-    check_dates(cert, now)
     return cert
 
 

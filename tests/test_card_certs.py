@@ -55,6 +55,39 @@ def test_certificate_from_the_older_generation_is_accepted_while_it_lives(test_p
     check_certificate(identity.certificate_der, trusted, now=now)
 
 
+def test_card_of_the_older_generation_stays_good_after_its_ca_expired(test_pki, trusted):
+    identity = test_pki.issue_card(
+        generation="2015",
+        not_before=dt.datetime(2025, 6, 1, tzinfo=dt.UTC),
+        not_after=dt.datetime(2030, 5, 31, tzinfo=dt.UTC),
+    )
+    now = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)  # the 2015 CA ended 2025-12-31
+    assert check_certificate(identity.certificate_der, trusted, now=now) == identity.certificate
+
+
+def test_card_issued_after_its_ca_expired_is_untrusted(test_pki, trusted):
+    identity = test_pki.issue_card(
+        generation="2015",
+        not_before=dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+        not_after=dt.datetime(2030, 1, 31, tzinfo=dt.UTC),
+    )
+    now = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    with pytest.raises(CertificateUntrusted) as untrusted:
+        check_certificate(identity.certificate_der, trusted, now=now)
+    assert untrusted.value.kind == "certificate_untrusted"
+
+
+def test_card_issued_before_its_ca_existed_is_untrusted(test_pki, trusted):
+    identity = test_pki.issue_card(
+        generation="2023",
+        not_before=dt.datetime(2022, 6, 1, tzinfo=dt.UTC),
+        not_after=dt.datetime(2027, 5, 31, tzinfo=dt.UTC),
+    )
+    now = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    with pytest.raises(CertificateUntrusted):
+        check_certificate(identity.certificate_der, trusted, now=now)
+
+
 def test_expired_card_read_through_the_reader_is_refused_as_expired(
     make_virtual_card, pcscd, trusted, card_events
 ):

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from central.catalog import Catalog
 from central.errors import ProviderUnavailable, Rejection
 from central.provider import FileAccountsProvider
-from central.trust import JpkiVerifier
+from central.trust import JpkiVerifier, RevocationUnknown
 from drivers.sim.pki import TestPKI, unknown_ca_pki
 
 
@@ -119,7 +119,9 @@ def _write_crl(directory: Path, name: str, crl: object) -> None:
     (directory / name).write_bytes(crl.public_bytes(serialization.Encoding.PEM))  # type: ignore[attr-defined]
 
 
-def test_a_crl_signed_by_an_untrusted_ca_revokes_nothing(tmp_path: Path, jpki: TestPKI) -> None:
+def test_a_crl_signed_by_an_untrusted_ca_revokes_nothing_and_leaves_status_unknown(
+    tmp_path: Path, jpki: TestPKI
+) -> None:
     card = jpki.issue_card()
     stranger = unknown_ca_pki(tmp_path / "stranger")  # same DN shape as the 2023 CA
     crl_dir = tmp_path / "crl"
@@ -128,7 +130,36 @@ def test_a_crl_signed_by_an_untrusted_ca_revokes_nothing(tmp_path: Path, jpki: T
         crl_dir, "forged.pem", stranger.revocation_list("2023", [card.certificate.serial_number])
     )
     verifier = JpkiVerifier(list(jpki.ca_certificates.values()), crl_dir)
-    assert verifier.check_certificate(card.certificate_der).certificate == card.certificate
+    with pytest.raises(RevocationUnknown):  # not Rejection("certificate_revoked")
+        verifier.check_certificate(card.certificate_der)
+
+
+def test_a_stale_crl_makes_revocation_unknown_only_for_its_own_ca(
+    tmp_path: Path, jpki: TestPKI
+) -> None:
+    crl_dir = tmp_path / "crl"
+    crl_dir.mkdir()
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    _write_crl(crl_dir, "2023.pem", jpki.revocation_list("2023", [], next_update=past))
+    verifier = JpkiVerifier(list(jpki.ca_certificates.values()), crl_dir)
+    with pytest.raises(RevocationUnknown):
+        verifier.check_certificate(jpki.issue_card("2023").certificate_der)
+    older = jpki.issue_card("2015", not_before=dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+    assert verifier.check_certificate(older.certificate_der).certificate == older.certificate
+
+
+def test_a_crl_goes_stale_with_time_without_the_directory_changing(
+    tmp_path: Path, jpki: TestPKI
+) -> None:
+    crl_dir = tmp_path / "crl"
+    crl_dir.mkdir()
+    now = dt.datetime.now(dt.UTC)
+    _write_crl(crl_dir, "2023.pem", jpki.revocation_list("2023", []))  # current for a day
+    card = jpki.issue_card("2023")
+    verifier = JpkiVerifier(list(jpki.ca_certificates.values()), crl_dir)
+    verifier.check_certificate(card.certificate_der, now=now)
+    with pytest.raises(RevocationUnknown):
+        verifier.check_certificate(card.certificate_der, now=now + dt.timedelta(days=2))
 
 
 def test_a_crl_of_the_older_generation_revokes_its_cards(tmp_path: Path, jpki: TestPKI) -> None:

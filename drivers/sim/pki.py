@@ -227,15 +227,20 @@ class TestPKI:
         return CardIdentity(key=key, certificate=cert, ca_certificate=ca_cert)
 
     def revocation_list(
-        self, generation: str, revoked_serials: list[int]
+        self,
+        generation: str,
+        revoked_serials: list[int],
+        next_update: dt.datetime | None = None,
     ) -> x509.CertificateRevocationList:
-        """A CRL from one CA generation naming the given certificate serials."""
+        """A CRL from one CA generation naming the given certificate serials; current for
+        a day unless ``next_update`` says otherwise (pass a past time for a stale CRL)."""
         now = dt.datetime.now(dt.UTC)
+        next_update = next_update or now + dt.timedelta(days=1)
         builder = (
             x509.CertificateRevocationListBuilder()
             .issuer_name(self.ca_certificates[generation].subject)
-            .last_update(now - dt.timedelta(minutes=1))
-            .next_update(now + dt.timedelta(days=1))
+            .last_update(min(now, next_update) - dt.timedelta(minutes=1))
+            .next_update(next_update)
         )
         for serial in revoked_serials:
             builder = builder.add_revoked_certificate(
