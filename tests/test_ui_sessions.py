@@ -154,13 +154,23 @@ def test_card_left_in_the_reader_gets_a_visible_cue(run_kiosk_ui) -> None:
 
 # --- services and accounts -------------------------------------------------------------------
 def test_app_only_service_is_refused_with_its_message(run_kiosk_ui) -> None:
+    """At the smallest screen (800x480); then Kyash, whose prerequisite shows on entry."""
     script = start_and_place_card(shots=False) + [
         ["tap", "service:rakuten_pay"],
         ["expect", error_title("service_app_only")],
         ["shot", "05c_app_only_refused"],
+        ["tap", "category:debit_prepaid"],  # still the grid: the refusal did not move on
+        ["tap", "service:kyash"],
+        ["wait", "enter_ids"],
+        ["expect", t("services.notice.kyash_member_first", "ja")],
+        ["shot", "06c_enter_ids_notice"],
+        ["tap", "lang"],
+        ["expect", t("services.notice.kyash_member_first", "en")],
+        ["shot", "06d_enter_ids_notice_english"],
     ]
-    report = ok(run_kiosk_ui(script))
-    assert "enter_ids" not in report["screens_seen"]
+    report = ok(run_kiosk_ui(script, size=(800, 480)))
+    seen = report["screens_seen"]
+    assert seen[seen.index("enter_ids") - 1] == "choose_service"
 
 
 def test_payment_account_already_linked_to_another_person_is_rejected(
