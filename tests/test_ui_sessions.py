@@ -162,15 +162,19 @@ def test_app_only_service_is_refused_with_its_message(run_kiosk_ui) -> None:
         ["tap", "category:debit_prepaid"],  # still the grid: the refusal did not move on
         ["tap", "service:kyash"],
         ["wait", "enter_ids"],
-        ["expect", t("services.notice.kyash_member_first", "ja")],
+        ["dump", "notice_ja"],
         ["shot", "06c_enter_ids_notice"],
         ["tap", "lang"],
-        ["expect", t("services.notice.kyash_member_first", "en")],
+        ["expect", t("screens.common.next", "en")],
+        ["dump", "notice_en"],
         ["shot", "06d_enter_ids_notice_english"],
     ]
     report = ok(run_kiosk_ui(script, size=(800, 480)))
     seen = report["screens_seen"]
     assert seen[seen.index("enter_ids") - 1] == "choose_service"
+    for lang in ("ja", "en"):  # a label's whole text (the view's JSON only holds it inside)
+        shown = report["dumps"][f"notice_{lang}"]["enter_ids"]
+        assert t("services.notice.kyash_member_first", lang) in shown
 
 
 def test_payment_account_already_linked_to_another_person_is_rejected(
