@@ -70,7 +70,7 @@ BatchOutcome = Answered | NoAnswer | RequestRefused
 
 
 class CentralClient:
-    """HTTPS with mutual TLS to the central service; the CA is pinned, never ``verify=False``."""
+    """HTTPS with mutual TLS to the central service; the CA is pinned, never unverified."""
 
     def __init__(
         self,
