@@ -22,25 +22,8 @@ from tests.fixtures.central import CentralService, card_sign, start_central
 
 
 @pytest.fixture(scope="module")
-def jpki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
-    """One JPKI test PKI for the module: CA keys are slow to make."""
-    return TestPKI.create(tmp_path_factory.mktemp("jpki"))
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def central(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, jpki: TestPKI
-) -> Any:
-    """One service per backend for the module: every test uses its own cards and accounts."""
-    tmp_path = tmp_path_factory.mktemp(f"central-{request.param}")
-    dsn = None
-    if request.param == "postgresql":
-        dsn = request.getfixturevalue("postgres_server").new_database()
-    service = start_central(tmp_path, dsn=dsn, pki=jpki)
-    try:
-        yield service
-    finally:
-        service.stop()
+def central(central_on_each_backend: Any) -> Any:
+    return central_on_each_backend
 
 
 @pytest.fixture(scope="module")

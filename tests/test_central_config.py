@@ -15,11 +15,6 @@ from drivers.sim.pki import TestPKI
 from tests.fixtures.central import CentralService, free_port, prepare_central
 
 
-@pytest.fixture(scope="module")
-def jpki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
-    return TestPKI.create(tmp_path_factory.mktemp("jpki"))
-
-
 @pytest.fixture
 def setup(tmp_path: Path, jpki: TestPKI) -> CentralService:
     return prepare_central(tmp_path / "central", pki=jpki)

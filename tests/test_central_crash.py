@@ -22,11 +22,6 @@ from tests.fixtures.central import CentralService, start_central
 CARDS, CAMPAIGNS, ROUNDS = 20, 10, 3
 
 
-@pytest.fixture(scope="module")
-def jpki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
-    return TestPKI.create(tmp_path_factory.mktemp("jpki"))
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def central(request: pytest.FixtureRequest, tmp_path: Path, jpki: TestPKI) -> Any:
     dsn = None

@@ -22,11 +22,6 @@ YESTERDAY = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
 
 
 @pytest.fixture(scope="module")
-def jpki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
-    return TestPKI.create(tmp_path_factory.mktemp("jpki"))
-
-
-@pytest.fixture(scope="module")
 def stranger(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
     """Same 2023 CA name as ``jpki``, another key: its CRLs are forgeries."""
     return unknown_ca_pki(tmp_path_factory.mktemp("stranger"))

@@ -53,11 +53,6 @@ kiosk_enrollment = true
 """
 
 
-@pytest.fixture(scope="module")
-def jpki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
-    return TestPKI.create(tmp_path_factory.mktemp("jpki"))
-
-
 @pytest.fixture
 def central(tmp_path: Path, jpki: TestPKI) -> Any:
     service = start_central(

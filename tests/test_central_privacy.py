@@ -10,17 +10,11 @@ import string
 from pathlib import Path
 
 import psycopg
-import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from drivers.sim.pki import CardIdentity, TestPKI
 from offline_queue import wire
 from tests.fixtures.central import CentralService, PostgresCluster, start_central
-
-
-@pytest.fixture(scope="module")
-def jpki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
-    return TestPKI.create(tmp_path_factory.mktemp("jpki"))
 
 
 def _needles(card: CardIdentity, user_id: str, code: str) -> dict[str, bytes]:

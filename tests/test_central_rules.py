@@ -18,11 +18,6 @@ from central.trust import JpkiVerifier, RevocationUnknown
 from drivers.sim.pki import TestPKI, unknown_ca_pki
 
 
-@pytest.fixture(scope="module")
-def jpki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
-    return TestPKI.create(tmp_path_factory.mktemp("jpki"))
-
-
 # -- the reference payment-provider adapter ----------------------------------------------
 def test_provider_reads_a_toml_accounts_file(tmp_path: Path) -> None:
     accounts = tmp_path / "accounts.toml"
