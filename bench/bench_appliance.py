@@ -27,14 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kiosk import notify  # noqa: E402
 from kiosk.heartbeat import Health, Heartbeat  # noqa: E402
-from tests.fixtures.appliance import (  # noqa: E402
+from sim.appliance import (  # noqa: E402
     INSTALL,
     base_python,
     build_wheelhouse,
     debian_like_root,
     install_env,
 )
-from tests.fixtures.central import start_central  # noqa: E402
+from sim.central import start_central  # noqa: E402
 
 FRAME_S = 1 / 60
 HEALTH = Health("0.1.0", 3, 12.5, "ok", "ok", None)

@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from drivers.sim.pcscd import PrivatePcscd  # noqa: E402
-from tests.fixtures.card import EventLog  # noqa: E402
+from sim.pcscd import PrivatePcscd  # noqa: E402
+from sim.rig import EventLog  # noqa: E402
 
 DIGEST = hashlib.sha256(b"canonical enrollment payload").digest()
 
@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     from smartcard.System import readers
 
     from drivers.reader import CardService
-    from drivers.sim.pki import TestPKI
-    from drivers.sim.vcard import VirtualCard, make_card, step_of
+    from sim.pki import TestPKI
+    from sim.vcard import VirtualCard, make_card, step_of
 
     daemon.start()
     pki = TestPKI.create(base / "pki")

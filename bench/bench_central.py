@@ -31,14 +31,10 @@ from cryptography import x509  # noqa: E402
 
 from central.sealing import SealingKeyring  # noqa: E402
 from central.trust import JpkiVerifier  # noqa: E402
-from drivers.sim.pki import TestPKI  # noqa: E402
-from offline_queue import wire  # noqa: E402
-from tests.fixtures.central import (  # noqa: E402
-    CentralService,
-    PostgresCluster,
-    card_sign,
-    prepare_central,
-)
+from contract import wire  # noqa: E402
+from sim.central import CentralService, card_sign, prepare_central  # noqa: E402
+from sim.pki import TestPKI  # noqa: E402
+from sim.postgres import PostgresCluster  # noqa: E402
 
 CARDS = 50  # each card enrolls once per campaign; items / CARDS campaigns
 
@@ -100,7 +96,7 @@ def ingest_per_second(
     def client(n: int) -> None:
         svc = services[n % len(services)]
         with svc.session() as s:
-            s.get(svc.base_url + "/v1/health", timeout=10)
+            s.get(svc.base_url + wire.HEALTH_PATH, timeout=10)
             while True:
                 with lock:
                     i = next(next_batch, None)

@@ -34,7 +34,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fixtures.card import EventLog, PrivatePcscd  # noqa: E402
+from sim.pcscd import PrivatePcscd  # noqa: E402
+from sim.rig import EventLog  # noqa: E402
 
 PHASES = (
     ("card noticed by the reader (insert to CardPlaced)", "insert", "CardPlaced"),
@@ -59,16 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     from drivers import certs
     from drivers.printer import ReceiptPrinter
     from drivers.reader import CardService
-    from drivers.sim.pki import TestPKI
-    from drivers.sim.vcard import VirtualCard, make_card
-    from drivers.sim.vprinter import VirtualPrinter
     from kiosk import flow
     from kiosk.catalog import CAMPAIGNS_FILE, SERVICES_FILE, Catalog
     from kiosk.controller import CentralLink, Controller, ReceiptSettings
     from offline_queue.store import Outbox
-    from tests.fixtures.central import start_central
-    from tests.queue_support import central_client, quick_worker
-    from tests.test_controller import KioskUnderTest
+    from sim.central import start_central
+    from sim.enrollments import central_client, quick_worker
+    from sim.pki import TestPKI
+    from sim.rig import KioskUnderTest
+    from sim.vcard import VirtualCard, make_card
+    from sim.vprinter import VirtualPrinter
 
     daemon.start()
     pki = TestPKI.create(base / "pki")
@@ -167,7 +168,7 @@ def _instrument(kiosk: Any) -> dict[str, float]:
 
 def _card_phase_alone(daemon: Any, card_dir: Path, card_service: Any) -> float:
     """Read certificate, tries left, PIN + signature straight through a CardService."""
-    from drivers.sim.vcard import VirtualCard
+    from sim.vcard import VirtualCard
 
     card = VirtualCard(card_dir, port=daemon.port)
     card.insert()

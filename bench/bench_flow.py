@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from contract import wire  # noqa: E402
 from kiosk import flow as f  # noqa: E402
 from kiosk.catalog import Catalog  # noqa: E402
-from offline_queue import wire  # noqa: E402
 
 CERT = b"\x30\x82\x05\x00" + b"C" * 1400
 

@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from drivers.printer import ReceiptPrinter, transmission_seconds  # noqa: E402
-from drivers.sim.vprinter import VirtualPrinter  # noqa: E402
 from kiosk.receipt import ReceiptData, layout, render_escpos, render_image  # noqa: E402
+from sim.vprinter import VirtualPrinter  # noqa: E402
 
 BAUD_RATES = (9600, 115200)
 

@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from contract.wire import seal_for_central  # noqa: E402
 from offline_queue.store import verify_card_signature  # noqa: E402
-from offline_queue.wire import seal_for_central  # noqa: E402
-from tests.fixtures.central import CentralService, start_central  # noqa: E402
-from tests.queue_support import (  # noqa: E402
+from sim.central import CentralService, start_central  # noqa: E402
+from sim.enrollments import (  # noqa: E402
     CentralSealingKey,
     central_client,
     central_outbox,

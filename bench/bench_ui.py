@@ -74,7 +74,7 @@ def session_script(first: bool) -> list[list[Any]]:
 def child(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from kiosk.app import UiSettings, configure_kivy, register_fonts
+    from screens.app import UiSettings, configure_kivy, register_fonts
 
     width, height = (int(v) for v in args.size.split("x"))
     settings = UiSettings(size=(width, height), brand_name="ベンチマーク店")
@@ -87,11 +87,11 @@ def child(args: argparse.Namespace) -> int:
     from kivy.clock import Clock
 
     from kiosk import flow
-    from kiosk.app import KioskApp
     from kiosk.catalog import Catalog
-    from kiosk.ui_session import UiSession
+    from kiosk.session import UiSession
     from screens import autopilot
-    from screens.autopilot import Autopilot
+    from screens.app import KioskApp
+    from sim.autopilot import Autopilot
 
     catalog = Catalog.load()
 
@@ -225,7 +225,7 @@ def main() -> int:
     if args.child:
         return child(args)
 
-    from kiosk.virtual_display import VirtualDisplay
+    from sim.display import VirtualDisplay
 
     work = Path(tempfile.mkdtemp(prefix="bench-ui-"))
     with VirtualDisplay(1920, 1080) as display:

@@ -33,7 +33,7 @@ from central.sealing import SealingKeyring, write_new_sealing_key
 from central.service import RETRY_AFTER_SECONDS, EnrollmentService, kiosk_health
 from central.store import StoreUnavailable, open_store
 from central.trust import JpkiVerifier, RevocationUnknown
-from offline_queue import wire
+from contract import wire
 
 log = logging.getLogger("central")
 
@@ -198,7 +198,7 @@ def create_app(config: CentralConfig, service: EnrollmentService | None = None) 
         """Every kiosk's health; stale when no heartbeat for ``stale_minutes``."""
         return {"kiosks": kiosk_health(service.store.kiosks(), config.stale_minutes, time.time())}
 
-    @app.get("/v1/health")
+    @app.get(wire.HEALTH_PATH)
     def health(kiosk: str = Depends(kiosk_id)) -> dict[str, Any]:
         return {"ok": True, "backend": service.store.backend}
 

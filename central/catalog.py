@@ -22,6 +22,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from contract.units import JST
+
 _SERVICE_CODE_KEYS = ("code", "service_code", "id")
 _CAMPAIGN_ID_KEYS = ("id", "campaign_id", "code")
 _START_KEYS = ("starts", "start", "opens", "starts_at", "start_date")
@@ -39,10 +41,10 @@ def _as_datetime(value: Any, end: bool) -> dt.datetime | None:
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone(dt.timedelta(hours=9)))
+        return value if value.tzinfo else value.replace(tzinfo=JST)
     if isinstance(value, dt.date):
         day = value + dt.timedelta(days=1) if end else value
-        return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+        return dt.datetime(day.year, day.month, day.day, tzinfo=JST)
     if isinstance(value, str):
         try:
             return _as_datetime(dt.datetime.fromisoformat(value.replace("Z", "+00:00")), end)

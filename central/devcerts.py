@@ -1,6 +1,6 @@
 """A development TLS PKI for mutual TLS between kiosks and the central service.
 
-Separate from the JPKI test PKI (``drivers/sim/pki.py``): this one only authenticates
+Separate from the JPKI test PKI (``sim/pki.py``): this one only authenticates
 the transport. One CA signs a server certificate (for ``127.0.0.1`` and ``localhost``)
 and one client certificate per kiosk, whose CN is the kiosk id.
 

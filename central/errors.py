@@ -1,12 +1,12 @@
 """Errors of the central service, each with a ``kind`` (the same pattern as the kiosk's
-``drivers/errors.py``; central shares no code with the kiosk but the wire format).
+``contract/errors.py``; central shares no code with the kiosk but the wire format).
 
 A ``Rejection`` carries one of ``wire.REJECTION_REASONS``: the item's final answer.
 """
 
 from __future__ import annotations
 
-from offline_queue.wire import REJECTION_REASONS
+from contract.wire import REJECTION_REASONS
 
 
 class CentralError(Exception):

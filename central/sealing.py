@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from central.errors import CentralConfigError, Rejection
-from offline_queue import wire
+from contract import wire
 
 
 class SealingKeyring:

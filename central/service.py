@@ -32,7 +32,7 @@ from central.provider import PaymentProvider
 from central.sealing import SealingKeyring
 from central.store import NewEnrollment, RecordAnswer, Store, StoreUnavailable, Write
 from central.trust import JpkiVerifier, RevocationUnknown, VerifiedCard
-from offline_queue import wire
+from contract import wire
 
 log = logging.getLogger("central.enrollment")
 

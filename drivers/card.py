@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from contract.errors import KioskError
 from drivers import jpki
-from drivers.errors import KioskError
 
 
 # --- Errors (kind = key of the message table) ---------------------------------------

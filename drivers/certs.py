@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from drivers.errors import KioskError
+from contract.errors import KioskError
 
 MIN_RSA_BITS = 2048
 

@@ -11,6 +11,8 @@ publish the specification. Only short APDUs are used.
 
 from __future__ import annotations
 
+from contract.units import PIN_LENGTH  # noqa: F401  (jpki.PIN_LENGTH: the card's PIN rule)
+
 # --- Applications (AIDs) ---------------------------------------------------------
 #: 公的個人認証AP: the only application the kiosk may ever select.
 JPKI_AID = bytes.fromhex("D392F000260100000001")
@@ -32,7 +34,6 @@ EF_AUTH_PIN = 0x0018  # user-authentication PIN, 4 digits
 #: The only EFs the driver lets through a SELECT (signing-certificate EFs are not here).
 ALLOWED_EFS = frozenset({EF_TOKEN, EF_AUTH_CERT, EF_AUTH_CA_CERT, EF_AUTH_KEY, EF_AUTH_PIN})
 
-PIN_LENGTH = 4
 PIN_MAX_TRIES = 3
 #: How many bytes one READ BINARY may ask for (short APDU, Le=00 means 256).
 MAX_READ_CHUNK = 256

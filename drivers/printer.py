@@ -33,8 +33,8 @@ from typing import Protocol, TypeVar
 
 import serial
 
+from contract.errors import KioskError
 from drivers import escpos
-from drivers.errors import KioskError
 from drivers.escpos import StatusKind
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drivers.errors import KioskError
+from contract.errors import KioskError
 
 DATA_DIR = Path(__file__).with_name("data")
 SERVICES_FILE = DATA_DIR / "services.toml"
@@ -323,7 +323,7 @@ class Catalog:
 
         ``fetch_json(path)`` GETs a path of the central service and returns parsed JSON.
         """
-        from offline_queue import wire
+        from contract import wire
 
         try:
             services = parse_services(fetch_json(wire.CATALOG_PATH))

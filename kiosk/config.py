@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from drivers.errors import KioskError
+from contract.errors import KioskError
 from kiosk.i18n import LANGUAGES
 
 DEFAULT_PATH = Path("/etc/mynapoint-kiosk/kiosk.toml")

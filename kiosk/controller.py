@@ -42,16 +42,17 @@ from typing import Any, Protocol
 import requests
 from cryptography import x509
 
+from contract import wire
+from contract.errors import KioskError
+from contract.units import JST
 from drivers import certs
 from drivers.card import PinBlocked, wipe
-from drivers.errors import KioskError
 from kiosk import flow
 from kiosk.receipt import ReceiptData, layout
-from offline_queue import policy, wire
+from offline_queue import policy
 
 log = logging.getLogger("mynapoint.controller")
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 CARD_PLACED, CARD_REMOVED = "card_placed", "card_removed"  # CardService events
 NETWORK_KIND = "network_unavailable"
 STATUS_EXPIRED_KIND = "status_challenge_expired"
@@ -110,7 +111,7 @@ class CentralLink:
 
     def healthy(self) -> bool:
         try:
-            return self._session.get(self.base_url + "/v1/health", timeout=self.timeout).ok
+            return self._session.get(self.base_url + wire.HEALTH_PATH, timeout=self.timeout).ok
         except requests.RequestException:
             return False
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from drivers.errors import KioskError
+from contract.errors import KioskError
 from kiosk.i18n import catalog
 
 FALLBACK_KIND = "unexpected"

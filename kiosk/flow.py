@@ -56,7 +56,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from offline_queue import wire
+from contract import wire
+from contract.units import PIN_LENGTH
 
 # --- states -------------------------------------------------------------------------
 WELCOME = "welcome"
@@ -133,7 +134,6 @@ PHASE_ENQUEUING = "enqueuing"
 PHASE_SENDING = "sending"
 PHASE_QUERYING = "querying"  # status: asking the central service
 
-PIN_LENGTH = 4
 
 
 # --- the catalog the flow needs (kiosk/catalog.py implements it) --------------------

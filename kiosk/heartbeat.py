@@ -15,7 +15,7 @@ service that hangs does not pile up work), and failures are logged once, when th
 start, by error kind. In the kiosk app (on the Kivy main thread)::
 
     heartbeat = Heartbeat.over_mtls(url, ca, cert, key)
-    start_on_kivy_clock(heartbeat, lambda: collect_health(
+    screens.clock.start_heartbeat(heartbeat, lambda: collect_health(
         outbox.status(), printer=controller.printer_status, reader=controller.reader_status))
     ...
     heartbeat.close()   # App.on_stop
@@ -38,10 +38,10 @@ from typing import Any
 
 import requests
 
-from drivers.errors import KioskError
+from contract.errors import KioskError
+from contract.wire import HEARTBEAT_PATH
 from offline_queue import policy
 from offline_queue.store import QueueStatus
-from offline_queue.wire import HEARTBEAT_PATH
 
 log = logging.getLogger("kiosk.heartbeat")
 
@@ -204,25 +204,3 @@ def send_collected(heartbeat: Heartbeat, collect: Callable[[], Health]) -> Futur
         log.warning("heartbeat_not_collected kind=%s", getattr(error, "kind", type(error).__name__))
         return None
     return heartbeat.send(health)
-
-
-def start_on_kivy_clock(
-    heartbeat: Heartbeat,
-    collect: Callable[[], Health],
-    interval_s: float = INTERVAL_S,
-    clock: Any = None,
-) -> Any:
-    """Report now and every ``interval_s`` from the Kivy clock (call on the main thread).
-
-    ``collect`` runs on the Kivy thread (it reads the outbox and the device status the
-    UI already holds); the post runs on the heartbeat's own thread. Returns the clock
-    event (``.cancel()`` it to stop).
-    """
-    if clock is None:
-        from kivy.clock import Clock as clock
-
-    def report(_dt: float) -> None:  # None: a callback returning False is unscheduled
-        send_collected(heartbeat, collect)
-
-    report(0.0)
-    return clock.schedule_interval(report, interval_s)

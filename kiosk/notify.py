@@ -14,11 +14,12 @@ that time. :class:`WatchdogPinger` pings at half of it, but only when its
 liveness they vouch for: the Kivy clock in the UI, the main loop in the sync
 worker. A frozen UI stops ticking, stops pinging, and gets restarted.
 
-In the kiosk app (on the Kivy main thread)::
+In the kiosk app (on the Kivy main thread; the Kivy-clock starters live in
+``screens/clock.py``, since Kivy is imported in ``screens/`` alone)::
 
-    from kiosk import notify
-    notify.start_kivy_watchdog()                    # once, in App.on_start
-    notify.ready_on_next_flip(Window, "welcome")   # when the welcome screen is shown
+    from screens import clock
+    clock.start_kivy_watchdog()                     # once, in App.on_start
+    clock.ready_on_next_flip(Window, "welcome")    # when the welcome screen is shown
     notify.stopping()                               # in App.on_stop
 
 In a worker's loop (the sync worker speaks the protocol itself: ``offline_queue`` may
@@ -39,7 +40,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class WatchdogPinger:
         """Call from the loop being watched; pings when one is due. Returns True if sent.
 
         Not a Kivy clock callback as it is: Kivy cancels an interval whose callback
-        returns False (as a tick that was not due does). Use :func:`start_kivy_watchdog`.
+        returns False (as a tick that was not due does). Use ``screens.clock.start_kivy_watchdog``.
         """
         now = self._now()
         self.last_tick = now
@@ -180,38 +180,3 @@ class WatchdogPinger:
             step = left if self.interval is None else min(left, self.interval)
             if stop.wait(step):
                 return True
-
-
-def start_kivy_watchdog(clock: Any = None) -> WatchdogPinger:
-    """Ping the watchdog from the Kivy clock (call on the Kivy main thread).
-
-    A callback that blocks the main thread blocks the clock, so the pings stop and
-    systemd restarts the kiosk. Returns the pinger (``last_tick`` tells when the UI
-    loop last ran). Does nothing when no watchdog is configured.
-    """
-    pinger = WatchdogPinger.from_environment()
-    if pinger.interval is not None:
-        if clock is None:
-            from kivy.clock import Clock as clock
-
-        def ping(_dt: float) -> None:
-            # Returns None: Kivy cancels an interval whose callback returns False. And a
-            # closure, not the bound method: Kivy holds methods weakly.
-            pinger.tick()
-
-        pinger.tick()
-        clock.schedule_interval(ping, pinger.interval)
-    return pinger
-
-
-def ready_on_next_flip(window: Any, status: str | None = None) -> None:
-    """Send READY=1 once the next frame has reached the display (Kivy ``on_flip``).
-
-    Call after switching to the welcome screen: READY then means "drawn", not "built".
-    """
-
-    def _on_flip(*_: Any) -> None:
-        window.unbind(on_flip=_on_flip)
-        ready(status)
-
-    window.bind(on_flip=_on_flip)

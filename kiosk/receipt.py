@@ -27,17 +27,17 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Literal
 
 from PIL import Image, ImageDraw
 
+from contract.errors import KioskError
+from contract.units import JST
 from drivers import escpos
-from drivers.errors import KioskError
 from drivers.escpos import Align
 from kiosk.i18n import LANGUAGES, t
 
-JST = timezone(timedelta(hours=9), "JST")  # Japan keeps no daylight saving time
 STATES = ("accepted", "pending", "rejected")
 MODES = ("kanji", "raster")
 ID_VISIBLE_TAIL = 4

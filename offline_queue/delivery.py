@@ -18,10 +18,10 @@ from pathlib import Path
 
 import sqlite_utils
 
+from contract.wire import ACCEPTED, CONFLICT, REJECTED, RETRY, outer_item
 from offline_queue import policy
 from offline_queue.db import open_queue_db, write_transaction
 from offline_queue.store import QueueStatus, queue_status, read_sync_state
-from offline_queue.wire import ACCEPTED, CONFLICT, REJECTED, RETRY, outer_item
 
 
 @dataclass(frozen=True)

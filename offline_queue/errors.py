@@ -6,7 +6,7 @@ receipt numbers and counts, never an ID, a code or a certificate.
 
 from __future__ import annotations
 
-from drivers.errors import KioskError
+from contract.errors import KioskError
 
 
 class QueueError(KioskError):

@@ -12,8 +12,8 @@ import os
 import secrets
 from pathlib import Path
 
+from contract.wire import SealingKey
 from offline_queue.errors import NoSealingKey
-from offline_queue.wire import SealingKey
 
 GUARD_SECRET_BYTES = 32
 

@@ -34,6 +34,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from contract.wire import WIRE_VERSION, SealingKey, canonical_bytes, seal_for_central
 from offline_queue import policy
 from offline_queue.db import open_queue_db, write_transaction
 from offline_queue.errors import (
@@ -44,7 +45,6 @@ from offline_queue.errors import (
 )
 from offline_queue.receipt import new_receipt_no, normalize_receipt_no
 from offline_queue.wake import send_wake
-from offline_queue.wire import WIRE_VERSION, SealingKey, canonical_bytes, seal_for_central
 
 T = TypeVar("T")
 _GUARD_TAG = b"mynapoint-card-guard-v1|"

@@ -32,11 +32,11 @@ from typing import Any
 
 import requests
 
+from contract.wire import BATCH_PATH, batch_body
 from offline_queue import policy
 from offline_queue.delivery import Backoff, DeliveryLedger, OutboundItem
 from offline_queue.errors import QueueError
 from offline_queue.wake import WakeListener, send_wake
-from offline_queue.wire import BATCH_PATH, batch_body
 
 log = logging.getLogger("mynapoint.sync")
 

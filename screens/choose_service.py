@@ -11,8 +11,9 @@ from typing import Any
 
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 
+import screens.keyboard  # noqa: F401  (its widgets and rules, used in the .kv)
+from kiosk.search import normalise_for_search
 from screens.base import KioskScreen
-from screens.keyboard import normalise_for_search
 from screens.widgets import KButton
 
 ALL = "all"

@@ -10,7 +10,6 @@ The typed text lives in the keyboard only until the screen is wiped.
 from __future__ import annotations
 
 import string
-import unicodedata
 from pathlib import Path
 
 from kivy.lang import Builder
@@ -34,17 +33,6 @@ MASK_CHAR = "●"
 BACKSPACE = "backspace"
 CLEAR = "clear"
 SHIFT = "shift"
-
-
-def normalise_for_search(text: str) -> str:
-    """Fold width, case, hiragana and voicing marks: "ぺい", "ペイ", "ﾍﾟｲ", "ヘイ" all match.
-
-    The kana keyboard has no ゛/゜ keys, so ペ is found by typing ヘ.
-    """
-    folded = unicodedata.normalize("NFKC", text).upper()
-    katakana = "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in folded)
-    plain = unicodedata.normalize("NFD", katakana).replace("\u3099", "").replace("\u309a", "")
-    return unicodedata.normalize("NFC", plain)
 
 
 class EntryField(BoxLayout):

@@ -16,9 +16,9 @@ from kivy.properties import NumericProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
+from kiosk.flow import PIN_LENGTH
 from screens.keyboard import BACKSPACE, CLEAR, KeyButton
 
-PIN_LENGTH = 4
 KEYPAD_ORDER = ("1", "2", "3", "4", "5", "6", "7", "8", "9", CLEAR, "0", BACKSPACE)
 
 

@@ -12,28 +12,12 @@ from pathlib import Path
 
 from kivy.lang import Builder
 
+from kiosk import flow
 from screens.base import KioskScreen
 
 SCREENS_DIR = Path(__file__).parent
-#: Every screen, in the order a person meets them; all but ``staff`` are flow states.
-SCREEN_NAMES = (
-    "welcome",
-    "notes",
-    "place_card",
-    "reading_card",
-    "choose_service",
-    "enter_ids",
-    "confirm",
-    "pin",
-    "processing",
-    "result",
-    "receipt",
-    "take_card",
-    "status",
-    "error",
-    "campaign_closed",
-    "staff",
-)
+#: Every screen: one per flow state (the flow's list is the one truth), and the staff screen.
+SCREEN_NAMES = (*flow.STATES, "staff")
 _loaded_rules: set[str] = set()
 
 

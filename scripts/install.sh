@@ -114,7 +114,7 @@ source_fingerprint() {
   (if [ -n "$WHEELHOUSE" ]; then
      cd "$WHEELHOUSE" && find . -maxdepth 1 -name '*.whl' -print0 | sort -z | xargs -0 sha256sum
    else
-     cd "$SRC" && find kiosk drivers screens offline_queue central setup.cfg pyproject.toml \
+     cd "$SRC" && find contract kiosk drivers screens offline_queue central sim setup.cfg pyproject.toml \
        README.md -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 2>/dev/null \
        | sort -z | xargs -0 sha256sum
    fi
@@ -136,7 +136,7 @@ install_venv() {
     # Build from a copy: pip would leave build/ and *.egg-info in the source tree.
     mkdir -p "$staged"
     tar -C "$SRC" --exclude=__pycache__ --exclude='*.egg-info' -cf - \
-        kiosk drivers screens offline_queue central setup.cfg pyproject.toml README.md \
+        contract kiosk drivers screens offline_queue central sim setup.cfg pyproject.toml README.md \
       | tar -C "$staged" -xf -
   fi
   local pip=("$R$VENV/bin/python" -m pip install -q --disable-pip-version-check)

@@ -20,7 +20,7 @@ from drivers.certs import (
     load_ca_bundle,
     verify_card_signature,
 )
-from drivers.sim.pki import unknown_ca_pki
+from sim.pki import unknown_ca_pki
 
 TIMEOUT = 10
 DIGEST = hashlib.sha256(b"canonical enrollment payload").digest()

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contract.errors import KioskError
 from drivers import card
-from drivers.errors import KioskError
-from drivers.sim.vcard import Fault
+from sim.vcard import Fault
 
 TIMEOUT = 10
 DIGEST = hashlib.sha256(b"canonical enrollment payload").digest()

@@ -8,8 +8,8 @@ import tomllib
 
 import pytest
 
+from contract import wire
 from kiosk.catalog import SERVICES_FILE, Catalog, CatalogInvalid, InputRejected, parse_services
-from offline_queue import wire
 
 SEED_SERVICES = {
     "Suica",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from contract import wire
 from kiosk import errors_table
 from kiosk.catalog import Catalog
 from kiosk.i18n import catalog as messages
-from offline_queue import wire
 
 #: Kinds the flow and the catalog produce themselves (not KioskError subclasses).
 FLOW_KINDS = (

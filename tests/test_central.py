@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import requests
 
-from drivers.sim.pki import TestPKI, unknown_ca_pki
-from offline_queue import wire
+from contract import wire
+from sim.pki import TestPKI, unknown_ca_pki
 from tests.fixtures.central import CentralService, card_sign, start_central
 
 

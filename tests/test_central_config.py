@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from drivers.sim.pki import TestPKI
+from sim.pki import TestPKI
 from tests.fixtures.central import CentralService, free_port, prepare_central
 
 

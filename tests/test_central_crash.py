@@ -15,8 +15,8 @@ import psycopg
 import pytest
 import requests
 
-from drivers.sim.pki import TestPKI
-from offline_queue import wire
+from contract import wire
+from sim.pki import TestPKI
 from tests.fixtures.central import CentralService, start_central
 
 CARDS, CAMPAIGNS, ROUNDS = 20, 10, 3

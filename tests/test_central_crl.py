@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from drivers.sim.pki import TestPKI, unknown_ca_pki
-from offline_queue import wire
+from contract import wire
+from sim.pki import TestPKI, unknown_ca_pki
 from tests.fixtures.central import CentralService, start_central
 from tests.test_central import enroll_one, valid_item
 from tests.test_central_status import ask_status, challenge

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from drivers.sim.pki import CardIdentity, TestPKI, unknown_ca_pki
-from offline_queue import wire
+from contract import wire
+from sim.pki import CardIdentity, TestPKI, unknown_ca_pki
 from tests.fixtures.central import CentralService, start_central
 
 SERIAL = 0x4D594E41504F494E54  # the same serial under both CA keys

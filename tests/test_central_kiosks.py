@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from central.sealing import write_new_sealing_key
-from drivers.sim.pki import TestPKI
-from offline_queue import wire
+from contract import wire
+from sim.pki import TestPKI
 from tests.fixtures.central import CentralService, start_central
 
 DATA = Path(__file__).resolve().parent.parent / "kiosk" / "data"

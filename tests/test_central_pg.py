@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from drivers.sim.pki import TestPKI
-from offline_queue import wire
+from contract import wire
+from sim.pki import TestPKI
 from tests.fixtures.central import CentralService, PostgresCluster, prepare_central
 
 ROUNDS = 12

@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from drivers.sim.pki import CardIdentity, TestPKI
-from offline_queue import wire
+from contract import wire
+from sim.pki import CardIdentity, TestPKI
 from tests.fixtures.central import CentralService, PostgresCluster, start_central
 
 

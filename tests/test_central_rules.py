@@ -15,7 +15,7 @@ from central.catalog import Catalog
 from central.errors import ProviderUnavailable, Rejection
 from central.provider import FileAccountsProvider
 from central.trust import JpkiVerifier, RevocationUnknown
-from drivers.sim.pki import TestPKI, unknown_ca_pki
+from sim.pki import TestPKI, unknown_ca_pki
 
 
 # -- the reference payment-provider adapter ----------------------------------------------

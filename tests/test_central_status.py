@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from drivers.sim.pki import CardIdentity
-from offline_queue import wire
+from contract import wire
+from sim.pki import CardIdentity
 from tests.fixtures.central import CentralService, card_sign
 
 

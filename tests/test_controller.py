@@ -8,16 +8,16 @@ A test plays the UI: it dispatches person events and the devices' answers.
 from __future__ import annotations
 
 import datetime as dt
-import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from contract import wire
 from drivers import certs
 from drivers.printer import ReceiptPrinter
 from drivers.reader import CardService
@@ -31,13 +31,11 @@ from kiosk.controller import (
     receipt_data,
 )
 from kiosk.receipt import layout, render_image
-from offline_queue import policy, wire
+from offline_queue import policy
 from offline_queue.store import Outbox
+from sim.enrollments import central_client, quick_worker
+from sim.rig import PIN, KioskUnderTest
 from tests.fixtures.central import start_central
-from tests.queue_support import central_client, quick_worker
-
-PIN = b"1234"
-UI_EFFECTS = (flow.Wipe, flow.CueCardLeftBehind, flow.StartIdleTimer, flow.StopIdleTimer)
 
 
 @pytest.fixture(scope="module")
@@ -53,84 +51,6 @@ def central(tmp_path_factory: pytest.TempPathFactory, test_pki) -> Iterator[Any]
         yield service
     finally:
         service.stop()
-
-
-class KioskUnderTest:
-    """Plays the UI: owns the flow, runs device effects through the controller."""
-
-    def __init__(self, controller: Controller, kiosk_id: str, catalog: Catalog) -> None:
-        self.controller = controller
-        self.answers: queue.Queue[Any] = queue.Queue()
-        self.posting_threads: set[str] = set()
-        self.wipes: list[flow.Wipe] = []
-        self.effects: list[Any] = []
-        self.flow = flow.Flow(
-            lambda: flow.FlowContext(
-                kiosk_id=kiosk_id,
-                catalog=catalog,
-                now=time.monotonic(),
-                today=dt.date.today(),
-                idle_seconds=600,
-            )
-        )
-        controller.start(self._post)
-
-    def _post(self, event: Any) -> None:
-        self.posting_threads.add(threading.current_thread().name)
-        self.answers.put(event)
-
-    @property
-    def session(self) -> flow.Session:
-        return self.flow.session
-
-    def send(self, *events: Any) -> None:
-        for event in events:
-            for effect in self.flow.dispatch(event):
-                self.effects.append(effect)
-                if isinstance(effect, flow.Wipe):
-                    self.wipes.append(effect)
-                elif not isinstance(effect, UI_EFFECTS):
-                    self.controller.execute(effect)
-
-    def wait_for(
-        self, state: str, timeout: float = 20.0, until: Callable[[flow.Session], bool] | None = None
-    ) -> flow.Session:
-        """Feed the devices' answers to the flow until the session reaches ``state``."""
-        deadline = time.monotonic() + timeout
-        while not (self.session.state == state and (until is None or until(self.session))):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"still {self.session.state}, waiting for {state}")
-            try:
-                self.send(self.answers.get(timeout=left))
-            except queue.Empty:
-                continue
-        return self.session
-
-    # the person
-    def start_and_place_card(self, menu: str = flow.MENU_APPLY) -> flow.Session:
-        self.send(flow.Start(menu=menu))
-        if menu == flow.MENU_APPLY:
-            self.send(flow.AgreeTerms())
-        expected = flow.CHOOSE_SERVICE if menu == flow.MENU_APPLY else flow.PIN
-        return self.wait_for(expected, until=lambda s: s.state != flow.READING_CARD)
-
-    def enter(self, account: tuple[str, str, list[str]]) -> None:
-        code, user_id, codes = account
-        self.send(flow.ServiceChosen(code), flow.IdsEntered(user_id, tuple(codes)))
-        self.send(flow.Confirmed())
-        self.wait_for(flow.PIN, until=lambda s: s.tries_left is not None)
-
-    def pin(self, digits: bytes = PIN) -> bytearray:
-        buffer = bytearray(digits)
-        self.send(flow.PinEntered(buffer))
-        return buffer
-
-    def enroll(self, account: tuple[str, str, list[str]]) -> flow.Session:
-        self.start_and_place_card()
-        self.enter(account)
-        self.pin()
-        return self.wait_for(flow.RESULT)
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
+from contract import wire
 from kiosk import flow as f
 from kiosk.catalog import Catalog
-from offline_queue import wire
 
 CERT = b"\x30\x82\x05\x00" + b"C" * 1280
 WAON_ID = "1234567890123456"

@@ -9,9 +9,9 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contract import wire
 from kiosk import flow as f
 from kiosk.catalog import Catalog
-from offline_queue import wire
 
 CATALOG = Catalog.load()
 CERT = b"\x30\x82\x05\x00" + b"C" * 600

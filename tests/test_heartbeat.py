@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from contract.wire import KIOSKS_PATH
 from kiosk.heartbeat import (
     Health,
     Heartbeat,
@@ -26,8 +27,7 @@ from kiosk.heartbeat import (
 from offline_queue import policy
 from offline_queue.errors import QueueUnavailable
 from offline_queue.store import QueueStatus
-from offline_queue.wire import KIOSKS_PATH
-from tests.queue_support import (
+from sim.enrollments import (
     SECURITY_CODE,
     SERVICE_USER_ID,
     central_outbox,
@@ -251,7 +251,8 @@ os.environ.update(KIVY_NO_ARGS="1", KIVY_NO_FILELOG="1", KIVY_NO_CONSOLELOG="1")
 from kivy.base import EventLoop
 from kivy.clock import Clock
 from kiosk import notify
-from kiosk.heartbeat import Health, Heartbeat, mtls_session, start_on_kivy_clock
+from kiosk.heartbeat import Health, Heartbeat, mtls_session
+from screens.clock import start_heartbeat, start_kivy_watchdog
 
 url, ca, cert, key, seconds = sys.argv[1:6]
 heartbeat = Heartbeat(url, mtls_session(ca, cert, key), connect_timeout_s=5, read_timeout_s=5)
@@ -269,8 +270,8 @@ def finish(dt):
 
 EventLoop.add_event_listener(NoInput())
 EventLoop.start()
-notify.start_kivy_watchdog()
-start_on_kivy_clock(heartbeat, collect, interval_s=0.25)
+start_kivy_watchdog()
+start_heartbeat(heartbeat, collect, interval_s=0.25)
 Clock.schedule_once(finish, float(seconds))
 EventLoop.mainloop()
 heartbeat.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.appliance import INSTALL, UNINSTALL, base_python, install_env, run_script
+from sim.appliance import INSTALL, UNINSTALL, base_python, install_env, run_script
 
 APP = "opt/mynapoint-kiosk"
 STATE = "var/lib/mynapoint-kiosk"

@@ -171,6 +171,7 @@ _KIVY_CHILD = textwrap.dedent(
     from kivy.base import EventLoop
     from kivy.clock import Clock
     from kiosk import notify
+    from screens import clock
 
     class NoInput:  # the event loop runs only while it has a listener
         def dispatch(self, *args): pass
@@ -190,7 +191,7 @@ _KIVY_CHILD = textwrap.dedent(
     EventLoop.start()
     Clock.tick()
     time.sleep(1.5)  # a slow start: the clock's first interval is due at once
-    notify.start_kivy_watchdog()  # as the app does in on_start; the pinger is not kept
+    clock.start_kivy_watchdog()  # as the app does in on_start; the pinger is not kept
     Clock.schedule_once(welcome, 0)
     EventLoop.mainloop()
     """

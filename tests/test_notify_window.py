@@ -117,17 +117,17 @@ _WINDOW_CHILD = textwrap.dedent(
     from kivy.clock import Clock
     from kivy.core.window import Window
     from kivy.uix.widget import Widget
-    from kiosk import notify
+    from screens import clock
 
     class Welcome(App):
         def build(self):
             Window.clearcolor = (1, 0, 1, 1)
-            notify.ready_on_next_flip(Window, "welcome")  # asked before any frame exists
+            clock.ready_on_next_flip(Window, "welcome")  # asked before any frame exists
             return Widget()
 
         def on_start(self):  # a slow start: the first frame comes {SLOW_START_S} s after build()
             time.sleep({SLOW_START_S})
-            notify.start_kivy_watchdog()
+            clock.start_kivy_watchdog()
             Clock.schedule_once(lambda dt: self.stop(), 20)
 
     Welcome().run()

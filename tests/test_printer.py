@@ -16,8 +16,8 @@ from drivers.printer import (
     PrinterTimeout,
     ReceiptPrinter,
 )
-from drivers.sim.vprinter import VirtualPrinter
 from kiosk.receipt import layout, render_image
+from sim.vprinter import VirtualPrinter
 from tests.fixtures.printer import make_receipt_data
 
 

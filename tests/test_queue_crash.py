@@ -12,9 +12,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from drivers.sim.pki import TestPKI
 from offline_queue.receipt import is_valid_receipt_no
-from tests.queue_support import (
+from sim.enrollments import (
     GUARD_SECRET_FOR_CRASH_TESTS,
     KIOSK_ID,
     CentralSealingKey,
@@ -22,6 +21,7 @@ from tests.queue_support import (
     new_card,
     signed_enrollment,
 )
+from sim.pki import TestPKI
 
 ROUNDS = 8
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ def run_and_kill(db, public_pem, pki_dir, after_s):
         [
             sys.executable,
             "-m",
-            "tests.queue_support",
+            "sim.enrollments",
             str(db),
             str(public_pem),
             KIOSK_ID,

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from offline_queue.errors import QueueDiskFull
-from tests.queue_support import CentralSealingKey, make_outbox, new_card, signed_enrollment
+from sim.enrollments import CentralSealingKey, make_outbox, new_card, signed_enrollment
 
 
 def fill_until_full(outbox, limit=2000):

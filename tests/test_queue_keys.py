@@ -5,9 +5,9 @@ import stat
 
 import pytest
 
+from contract.wire import SealingKey, generate_sealing_keypair
 from offline_queue.errors import NoSealingKey
 from offline_queue.keys import load_or_create_guard_secret, load_sealing_keys
-from offline_queue.wire import SealingKey, generate_sealing_keypair
 
 
 def write_public(directory, name, mtime):

@@ -9,6 +9,7 @@ import time
 import pytest
 from cryptography.exceptions import InvalidTag
 
+from contract.wire import open_sealed
 from offline_queue import policy
 from offline_queue.delivery import DeliveryLedger
 from offline_queue.errors import (
@@ -21,8 +22,7 @@ from offline_queue.errors import (
 from offline_queue.receipt import is_valid_receipt_no
 from offline_queue.schema import SCHEMA_VERSION
 from offline_queue.store import Outbox, issuer_serial_key_of
-from offline_queue.wire import open_sealed
-from tests.queue_support import (
+from sim.enrollments import (
     KIOSK_ID,
     SECURITY_CODE,
     SERVICE_USER_ID,

@@ -7,14 +7,14 @@ from hypothesis import strategies as st
 
 from drivers import escpos
 from drivers.printer import ReceiptPrinter
-from drivers.sim.vprinter import (
+from kiosk.receipt import Cut, Line, QRCode, layout, print_items, raster_segments
+from sim.vprinter import (
     PrintedCut,
     PrintedImage,
     PrintedQR,
     PrintedText,
     VirtualPrinter,
 )
-from kiosk.receipt import Cut, Line, QRCode, layout, print_items, raster_segments
 from tests.fixtures.printer import make_receipt_data
 
 

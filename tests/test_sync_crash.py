@@ -6,7 +6,7 @@ import signal
 import sqlite3
 import time
 
-from tests.queue_support import (
+from sim.enrollments import (
     central_answers,
     central_application_count,
     central_client,

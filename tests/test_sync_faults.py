@@ -12,8 +12,7 @@ import time
 import pytest
 
 from offline_queue import policy
-from tests.fixtures.network import TLSTermination
-from tests.queue_support import (
+from sim.enrollments import (
     central_answers,
     central_application_count,
     central_client,
@@ -23,6 +22,7 @@ from tests.queue_support import (
     quick_worker,
     sync_until_settled,
 )
+from tests.fixtures.network import TLSTermination
 
 
 @pytest.fixture

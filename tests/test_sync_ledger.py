@@ -10,7 +10,7 @@ from offline_queue import policy
 from offline_queue.delivery import Backoff, DeliveryLedger
 from offline_queue.sync import main as sync_main
 from offline_queue.sync import parse_retry_after
-from tests.queue_support import CentralSealingKey, make_outbox, new_card, signed_enrollment
+from sim.enrollments import CentralSealingKey, make_outbox, new_card, signed_enrollment
 
 
 @pytest.fixture

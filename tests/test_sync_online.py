@@ -7,7 +7,7 @@ import pytest
 from central.devcerts import DevTLS
 from offline_queue import policy
 from offline_queue.sync import CentralClient
-from tests.queue_support import (
+from sim.enrollments import (
     central_answers,
     central_application_count,
     central_client,

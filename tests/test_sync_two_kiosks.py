@@ -8,9 +8,7 @@ import threading
 
 import pytest
 
-from drivers.sim.pki import TestPKI
-from tests.fixtures.central import prepare_central
-from tests.queue_support import (
+from sim.enrollments import (
     central_client,
     central_outbox,
     new_card,
@@ -18,6 +16,8 @@ from tests.queue_support import (
     signed_enrollment,
     sync_until_settled,
 )
+from sim.pki import TestPKI
+from tests.fixtures.central import prepare_central
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from kiosk.appliance import EX_CONFIG
 from kiosk.config import EXAMPLE_PATH, ConfigInvalid, parse_config
-from tests.fixtures.appliance import (
+from sim.appliance import (
     ROOT,
     SYNC_UNIT,
     TEMPLATE,
@@ -25,7 +25,7 @@ from tests.fixtures.appliance import (
     sync_command,
     template,
 )
-from tests.queue_support import central_outbox, enroll_valid
+from sim.enrollments import central_outbox, enroll_valid
 
 MUST_FILL = {"kiosk_id", "staff_pin_hash", "store.name", "central.base_url", "central.status_url"}
 

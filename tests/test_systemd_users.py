@@ -29,8 +29,8 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.appliance import ROOT, WITH_MDWE, site_config, sync_command
-from tests.queue_support import new_card, signed_enrollment
+from sim.appliance import ROOT, WITH_MDWE, site_config, sync_command
+from sim.enrollments import new_card, signed_enrollment
 
 OTHER_UID = 61003  # a user of the machine outside the group
 PROBE_UID, PROBE_GID = 61002, 61000
@@ -173,7 +173,7 @@ _KIOSK_ENQUEUES = """
 import base64, json, sys
 from kiosk.config import load_config
 from offline_queue.store import Outbox
-from offline_queue.wire import SealingKey
+from contract.wire import SealingKey
 
 config = load_config()
 item = json.load(open(sys.argv[1]))

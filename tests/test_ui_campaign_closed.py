@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.app import FORM_FACTORS
 from kiosk.i18n import t
+from screens.app import FORM_FACTORS
 from tests.fixtures.central import start_central
 from tests.fixtures.screen import central_description
 

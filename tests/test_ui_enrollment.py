@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kiosk.demo import enrollment_script
+from sim.demo import enrollment_script
 
 
 def test_whole_enrollment_is_accepted_and_its_receipt_printed(run_kiosk_ui, ui_central) -> None:

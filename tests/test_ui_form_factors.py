@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from kiosk.app import FORM_FACTORS
-from kiosk.demo import (
+from kiosk.i18n import t
+from screens.app import FORM_FACTORS
+from sim.demo import (
     SLOW_CARD,
     choose_and_enter,
     confirm_and_pin,
     start_and_place_card,
 )
-from kiosk.i18n import t
 
 MIN_TOUCH_TARGET_PX_AT_1280x800 = 80
 
@@ -127,6 +127,6 @@ def test_english_enrollment_on_the_smallest_screen(run_kiosk_ui, ui_central) -> 
 
 
 def enrollment_script_for(account: tuple[str, str, list[str]]) -> list[list[Any]]:
-    from kiosk.demo import enrollment_script
+    from sim.demo import enrollment_script
 
     return enrollment_script(account)

@@ -12,8 +12,9 @@ import pytest
 from kiosk import flow
 from kiosk.catalog import Catalog
 from kiosk.i18n import t
-from kiosk.ui_session import UiSession, allowed_characters
-from screens.keyboard import normalise_for_search
+from kiosk.search import normalise_for_search
+from kiosk.session import UiSession
+from kiosk.views import allowed_characters
 
 USER_ID, CODE = "1234567890123456", "4321"
 

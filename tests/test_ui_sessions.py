@@ -13,18 +13,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kiosk.demo import (
+from kiosk.i18n import t
+from offline_queue import policy
+from sim.demo import (
     choose_and_enter,
     confirm_and_pin,
     enrollment_script,
     finish_and_take_card,
     start_and_place_card,
 )
-from kiosk.i18n import t
-from offline_queue import policy
+from sim.enrollments import central_client, quick_worker
 from tests.fixtures.central import start_central
 from tests.fixtures.screen import central_description
-from tests.queue_support import central_client, quick_worker
 
 
 def ok(report: dict[str, Any]) -> dict[str, Any]:

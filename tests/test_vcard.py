@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drivers import jpki
-from drivers.sim.vcard import EF_MY_NUMBER, CardModel, Fault, make_card
+from sim.vcard import EF_MY_NUMBER, CardModel, Fault, make_card
 
 OK = bytes.fromhex("9000")
 

@@ -1,6 +1,6 @@
 """The demo: the kiosk with the virtual card, the virtual printer and a local central service.
 
-``./demo`` (after ``scripts/setup.sh``) runs ``python -m kiosk.demo``:
+``./demo`` (after ``scripts/setup.sh``) runs ``python -m sim.demo``:
 
 * a private pcscd with the vpcd reader, the test JPKI PKI and a virtual My Number
   Card (PIN 1234), the virtual receipt printer on a pty, the reference central
@@ -11,7 +11,7 @@
   completes one enrollment as a person would (touches through Kivy's input path),
   then prints where it saved a screenshot of every screen and the receipt image.
 
-The same :class:`KioskRig` drives the UI tests: ``python -m kiosk.demo drive
+The same :class:`KioskRig` drives the UI tests: ``python -m sim.demo drive
 scenario.json`` runs the kiosk with a scripted scenario and writes a JSON report
 (``tests/fixtures/screen.py`` runs it in a subprocess, one per scenario).
 """
@@ -29,9 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from drivers.sim.pki import TestPKI
-from drivers.sim.vcard import VirtualCard, make_card
-from drivers.sim.vprinter import VirtualPrinter
+from sim.pki import TestPKI
+from sim.vcard import VirtualCard, make_card
+from sim.vprinter import VirtualPrinter
 
 DEMO_PIN = "1234"
 F2 = 283  # Kivy's key code for F2
@@ -213,8 +213,8 @@ def run_kiosk(
     on_report: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
     """Run the kiosk app on this process's display; with ``script``, the autopilot drives it."""
-    from kiosk.app import UiSettings, build_engine, configure_kivy, register_fonts
     from kiosk.config import load_config
+    from screens.app import UiSettings, build_engine, configure_kivy, register_fonts
 
     config = load_config(rig.config_path)
     settings = UiSettings.from_config(config)
@@ -222,12 +222,12 @@ def run_kiosk(
     register_fonts()
     from kivy.clock import Clock
 
-    from kiosk.app import KioskApp
+    from screens.app import KioskApp
 
     engine = build_engine(config, keys={F2: rig.toggle_card})
     app = KioskApp(settings, engine)
     if script is not None:
-        from screens.autopilot import Autopilot
+        from sim.autopilot import Autopilot
 
         hooks = {
             "insert_card": rig.insert_card,
@@ -342,7 +342,7 @@ def _steps(shots: bool, *steps: list[Any]) -> list[list[Any]]:
 
 # --- the UI tests' entry: one scenario in this process ------------------------------------
 def drive(scenario_path: Path) -> int:
-    """``python -m kiosk.demo drive scenario.json``: run a scenario, write ``report.json``."""
+    """``python -m sim.demo drive scenario.json``: run a scenario, write ``report.json``."""
     scenario = json.loads(Path(scenario_path).read_text(encoding="utf-8"))
     out_dir = Path(scenario["out_dir"])
     rig = KioskRig(
@@ -391,10 +391,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["drive"]:
         return drive(Path(argv[1]))
-    from central.devserver import start_central
-    from drivers.sim.pcscd import PrivatePcscd
     from kiosk.catalog import CAMPAIGNS_FILE, SERVICES_FILE
-    from kiosk.virtual_display import VirtualDisplay, kivy_environment
+    from sim.central import start_central
+    from sim.display import VirtualDisplay, kivy_environment
+    from sim.pcscd import PrivatePcscd
 
     if os.geteuid() != 0:
         print("./demo needs root: pcscd runs in a private mount namespace", file=sys.stderr)

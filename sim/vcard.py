@@ -55,7 +55,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from drivers import jpki
-from drivers.sim.pki import CardIdentity, TestPKI
+from sim.pki import CardIdentity, TestPKI
 
 VPCD_DEFAULT_PORT = 35963
 VPCD_CTRL_OFF, VPCD_CTRL_ON, VPCD_CTRL_RESET, VPCD_CTRL_ATR = 0, 1, 2, 4

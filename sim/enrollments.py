@@ -27,12 +27,12 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.x509.oid import NameOID
 
-from drivers.sim.pki import CardIdentity, TestPKI
+from contract.wire import SealingKey, new_payload, payload_digest
 from offline_queue import policy
 from offline_queue.delivery import Backoff
 from offline_queue.store import Outbox, issuer_serial_key_of
 from offline_queue.sync import CentralClient, SyncWorker
-from offline_queue.wire import SealingKey, new_payload, payload_digest
+from sim.pki import CardIdentity, TestPKI
 
 KIOSK_ID = "K-0001"
 CAMPAIGN_ID = "2022-card"

@@ -73,6 +73,7 @@ CAMPAIGNS_PATH = "/v1/campaigns"
 HEARTBEAT_PATH = "/v1/heartbeat"
 KIOSKS_PATH = "/v1/kiosks"
 SEALING_KEY_PATH = "/v1/sealing-key"
+HEALTH_PATH = "/v1/health"  # GET, no body: 200 when the service can take enrollments
 MAX_BATCH_ITEMS = 500
 
 

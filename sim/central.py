@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from central.devcerts import DevTLS
 from central.sealing import write_new_sealing_key
-from drivers.sim.pki import CardIdentity, TestPKI
-from offline_queue import wire
+from contract import wire
+from sim.pki import CardIdentity, TestPKI
 
 KIOSK_ID = "K-TEST-0001"
 CAMPAIGN_ID = "2022-card"
@@ -240,7 +240,7 @@ class CentralService:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"mynapoint-central exited:\n{self.log_tail()}")
                 try:
-                    if s.get(self.base_url + "/v1/health", timeout=2).ok:
+                    if s.get(self.base_url + wire.HEALTH_PATH, timeout=2).ok:
                         return
                 except requests.RequestException:
                     pass

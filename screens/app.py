@@ -27,7 +27,7 @@ from typing import Any
 
 from kivy.config import Config
 
-log = logging.getLogger("kiosk.app")
+log = logging.getLogger("screens.app")
 
 FONT_DIR = Path("/usr/share/fonts/opentype/noto")
 FONT_REGULAR = FONT_DIR / "NotoSansCJK-Regular.ttc"
@@ -117,7 +117,7 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager  # noqa: E402
 
 from kiosk import i18n  # noqa: E402
 from screens.theme import UNITS_PER_HEIGHT, Theme  # noqa: E402
-from screens.ui_thread import mark_ui_thread, on_ui_thread  # noqa: E402
+from screens.ui_thread import mark_ui_thread, on_ui_thread, post_to_ui  # noqa: E402
 
 #: A touch tells the session the person is still there at most this often (seconds).
 STILL_HERE_EVERY = 2.0
@@ -204,15 +204,15 @@ class KioskApp(App):
     def on_start(self) -> None:
         from kivy.core.window import Window
 
-        from kiosk import notify
+        from screens import clock
 
         self._tick_event = Clock.schedule_interval(self._tick, TICK_SECONDS)
-        notify.start_kivy_watchdog()
+        clock.start_kivy_watchdog()
         if self.engine is not None:
             self.engine.attach(self)
         else:
             self.show("welcome", {})
-        notify.ready_on_next_flip(Window, "welcome")
+        clock.ready_on_next_flip(Window, "welcome")
 
     def on_stop(self) -> None:
         from kiosk import notify
@@ -299,6 +299,10 @@ class KioskApp(App):
         for screen in self._screens.values():
             screen.wipe()
 
+    def post(self, func: Callable[..., Any], *args: Any) -> None:
+        """Run ``func(*args)`` on the UI thread (the engine's device answers come here)."""
+        post_to_ui(func, *args)
+
     def send(self, event: str, **data: Any) -> None:
         """A person's action on a screen, to the session engine."""
         if self.engine is not None:
@@ -321,7 +325,8 @@ def build_engine(config: Any, keys: dict[int, Callable[[], None]] | None = None)
     """The session engine for a configuration: catalog, controller (devices), flow."""
     from kiosk.catalog import Catalog
     from kiosk.controller import Controller, context_for
-    from kiosk.ui_session import UiSession, receipt_view_for, staff_view_for
+    from kiosk.session import UiSession
+    from kiosk.views import receipt_view_for, staff_view_for
 
     catalog = Catalog.load()
     controller = Controller.from_config(config, catalog)

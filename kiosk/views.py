@@ -1,0 +1,249 @@
+"""What each screen shows, as data: a session becomes a plain dict, every text looked up.
+
+Screens never import the flow, the catalog or the error table: they get a *view*
+(state, language, flags, and every text already in the session's language) and
+report a person's action back by name (:data:`PERSON_EVENTS`). The on-screen
+receipt's lines and the staff screen's figures are here too. Pure: no window, no
+devices, so every view is tested in milliseconds.
+
+    >>> describe_duration(45), describe_duration(720), describe_duration(10800)
+    ('45 s', '12 min', '3 h')
+"""
+
+from __future__ import annotations
+
+import logging
+import string
+from collections.abc import Callable
+from typing import Any
+
+from kiosk import errors_table, flow
+from kiosk.i18n import t
+from kiosk.search import normalise_for_search
+
+log = logging.getLogger("kiosk.views")
+
+#: What a screen reports -> the flow event it means.
+PERSON_EVENTS: dict[str, Callable[..., Any]] = {
+    "choose_language": flow.ChooseLanguage,
+    "start": flow.Start,
+    "set_legal_representative": flow.SetLegalRepresentative,
+    "agree_terms": flow.AgreeTerms,
+    "back": flow.Back,
+    "cancel": flow.Cancel,
+    "done": flow.Done,
+    "still_here": flow.StillHere,
+    "service_chosen": flow.ServiceChosen,
+    "ids_entered": flow.IdsEntered,
+    "confirmed": flow.Confirmed,
+    "pin_entered": flow.PinEntered,
+}
+#: Effects the UI runs itself; every other effect goes to the controller.
+UI_EFFECTS = (flow.Wipe, flow.CueCardLeftBehind, flow.StartIdleTimer, flow.StopIdleTimer)
+KEY_CANDIDATES = string.digits + string.ascii_uppercase + string.ascii_lowercase + "-"
+
+
+def allowed_characters(rule: Any) -> str:
+    """The keys to offer for a field: the characters its pattern accepts."""
+    length = max(1, rule.min_length)
+    keys = "".join(c for c in KEY_CANDIDATES if rule.charset.fullmatch(c * length))
+    return keys or string.digits + string.ascii_uppercase
+
+
+def field_views(service: Any) -> list[dict[str, Any]]:
+    """The typed-in fields of a service: the ID, then each security code (masked)."""
+    rules = [("service_user_id", service.id_rule, False)]
+    rules += [(f"security_code_{n}", r, True) for n, r in enumerate(service.code_rules, 1)]
+    return [
+        {
+            "name": name,
+            "label": rule.label,
+            "min_length": rule.min_length,
+            "max_length": rule.max_length,
+            "allowed": allowed_characters(rule),
+            "masked": masked,
+        }
+        for name, rule, masked in rules
+    ]
+
+
+def notice_text(notice_key: str | None, lang: str) -> str:
+    """A service's notice (a prerequisite) in ``lang``; "" when it has none or central's
+    catalog names one this kiosk has no text for (the hint still says where the ID is)."""
+    if not notice_key:
+        return ""
+    try:
+        return t(f"services.notice.{notice_key}", lang)
+    except KeyError:
+        log.warning("no text for service notice %r", notice_key)
+        return ""
+
+
+
+def view_of(
+    session: flow.Session,
+    context: flow.FlowContext,
+    lang: str | None = None,
+    receipt_view: Callable[[Any, str], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """What the screen of ``session.state`` shows: plain values, every text looked up.
+
+    ``lang`` overrides the session's language (the farewell is said in the leaving
+    person's); ``receipt_view`` draws the on-screen receipt (see :func:`receipt_view_for`).
+    """
+    lang = lang or session.lang
+    catalog = context.catalog
+    view: dict[str, Any] = {
+        "state": session.state,
+        "lang": lang,
+        "online": session.online,
+        "notice": session.notice,
+        "countdown": session.countdown,
+        "legal_representative": session.legal_representative,
+        "tries_left": session.tries_left,
+        "last_try": session.last_try,
+        "input_error": session.input_error,
+        "input_error_field": session.input_error_field,
+        "processing_phase": session.processing_phase,
+        "result": session.result,
+        "mykey_id": session.mykey_id,
+        "masked_user_id": session.masked_user_id,
+        "receipt_printing": session.receipt_printing,
+        "receipt_on_screen": session.receipt_on_screen,
+        "card_left_behind": session.card_left_behind,
+        "error_next": session.error_next,
+    }
+    if session.input_error:
+        text = errors_table.describe(session.input_error, lang)
+        view["input_error_text"] = f"{text.title}\n{text.remedy}"
+    view.update(campaign_view(session, context, lang))
+    if session.state == flow.CHOOSE_SERVICE:
+        view["services"] = services_view(catalog, lang)
+    if session.service_code:
+        view["service"] = service_view(catalog, session.service_code, lang)
+    if session.result == flow.RESULT_REJECTED:
+        text = errors_table.describe(session.rejection_kind, lang)
+        view["rejection_message"], view["rejection_remedy"] = text.message, text.remedy
+    if session.state == flow.ERROR:
+        text = errors_table.describe(session.error_kind, lang)
+        view["error_message"], view["error_remedy"] = (
+            text.title,
+            f"{text.message}\n{text.remedy}",
+        )
+    if session.status_info is not None:
+        view.update(status_view(catalog, session.status_info, lang))
+    if session.receipt_on_screen and session.receipt is not None and receipt_view:
+        view.update(receipt_view(session.receipt, lang))
+    return view
+
+def campaign_view(
+    session: flow.Session, context: flow.FlowContext, lang: str
+) -> dict[str, Any]:
+    """The open (or closed) campaign's name and dates."""
+    view: dict[str, Any] = {}
+    catalog = context.catalog
+    campaigns = {c.id: c for c in catalog.campaigns}
+    open_now = campaigns.get(session.campaign_id or "")
+    if open_now is None:
+        today_open = catalog.open_campaigns(context.today)
+        open_now = today_open[0] if today_open else None
+    if open_now is not None:
+        view["campaign_name"] = open_now.name(lang)
+    closed = campaigns.get(session.closed_campaign_id or "")
+    if session.state == flow.CAMPAIGN_CLOSED and closed is not None:
+        view["closed_campaign_name"] = closed.name(lang)
+        view["closed_campaign_starts"] = closed.starts.isoformat()
+        view["closed_campaign_ends"] = closed.ends.isoformat()
+    return view
+
+def services_view(catalog: Any, lang: str) -> list[dict[str, Any]]:
+    """The service grid: each service's name, category and search text."""
+    return [
+        {
+            "code": s.code,
+            "name": s.name(lang),
+            "category": s.category,
+            "points_on": s.points_on,
+            "kiosk_allowed": s.kiosk_allowed,
+            "search": normalise_for_search(f"{s.name_ja} {s.name_en} {s.reading}"),
+        }
+        for s in catalog.services()
+    ]
+
+def service_view(catalog: Any, code: str, lang: str) -> dict[str, Any]:
+    """One service: its name, hint, notice and the fields to type in."""
+    try:
+        service = catalog.service(code)
+    except KeyError:
+        return {"code": code, "name": code, "fields": [], "codes": 0}
+    return {
+        "code": code,
+        "name": service.name(lang),
+        "hint_key": service.hint_key,
+        "notice_text": notice_text(service.notice_key, lang),
+        "fields": field_views(service),
+        "codes": len(service.code_rules),
+    }
+
+def status_view(catalog: Any, info: Any, lang: str) -> dict[str, Any]:
+    """申込状況の確認: what this card applied for."""
+    name = ""
+    if info.service_code:
+        name = service_view(catalog, info.service_code, lang)["name"]
+    return {
+        "status_applied": info.applied,
+        "status_service": name,
+        "status_mykey_id": info.mykey_id or "",
+    }
+
+
+def receipt_view_for(controller: Any) -> Callable[[Any, str], dict[str, Any]]:
+    """The on-screen receipt (when the printer failed): the paper receipt drawn as an image."""
+
+    def receipt_view(facts: Any, lang: str) -> dict[str, Any]:
+        try:
+            image = controller.receipt_image(facts, lang)
+        except Exception:  # the lines below still carry what the person needs
+            log.exception("receipt image failed")
+            image = None
+        data = controller.receipt_data(facts, lang)
+        lines = [
+            f"{t('screens.receipt.number', lang)}  {data.receipt_no}",
+            f"{t('screens.receipt.service', lang)}  {data.service_name}",
+            f"{t('screens.receipt.user_id', lang)}  {data.service_user_id}",
+        ]
+        if data.mykey_id:
+            lines.append(f"{t('screens.receipt.mykey_id', lang)}  {data.mykey_id}")
+        return {"receipt_image": image, "receipt_lines": lines, "receipt_qr": data.status_url}
+
+    return receipt_view
+
+
+def staff_view_for(controller: Any) -> Callable[[], dict[str, Any]]:
+    """Queue counts, the oldest pending age, printer and reader: nothing of any person."""
+
+    def staff_view() -> dict[str, Any]:
+        info = controller.staff_status()
+        counts = info.get("queue_counts") or {}
+        return {
+            "pending": counts.get("pending", 0) + counts.get("sending", 0),
+            "delivered": counts.get("accepted", 0),
+            "failed": counts.get("rejected", 0) + counts.get("dead", 0),
+            "oldest_pending": describe_duration(info.get("oldest_pending_age_s")),
+            "printer": info.get("printer_problem") or "OK",
+            "reader": "OK" if info.get("reader_available") else "-",
+            "last_sync": info.get("last_sync_error") or "-",
+        }
+
+    return staff_view
+
+
+def describe_duration(seconds: float | None) -> str:
+    """A short age for the staff screen: 45 s, 12 min, 3 h."""
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{int(seconds)} s"
+    if seconds < 7200:
+        return f"{int(seconds // 60)} min"
+    return f"{int(seconds // 3600)} h"
