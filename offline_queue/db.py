@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -30,6 +31,9 @@ _UNAVAILABLE = {
     23: "is not accessible (permissions)",  # SQLITE_AUTH
     26: "is not an SQLite database",  # SQLITE_NOTADB
 }
+_SQLITE_BUSY = 5
+#: How long to wait before opening a database again that another process was setting up.
+_BUSY_RETRY_S = 0.01
 _SYNCHRONOUS_MODES = ("FULL", "NORMAL")  # NORMAL exists only so the benchmark can compare
 
 
@@ -44,22 +48,34 @@ def open_queue_db(
     if synchronous not in _SYNCHRONOUS_MODES:
         raise ValueError(f"synchronous must be one of {_SYNCHRONOUS_MODES}")
     _create_group_writable(path)
-    try:
-        conn = sqlite3.connect(
-            str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-        )
-        db = sqlite_utils.Database(conn)
-        db.enable_wal()
-        conn.execute(f"PRAGMA synchronous = {synchronous}")
-        conn.execute("PRAGMA secure_delete = ON")
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        if max_size_bytes is not None:
-            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-            conn.execute(f"PRAGMA max_page_count = {max(1, max_size_bytes // page_size)}")
-        migrate(conn)
-    except sqlite3.Error as error:
-        _raise_typed(error)
-    return db
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        conn = None
+        try:
+            conn = sqlite3.connect(
+                str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+            db = sqlite_utils.Database(conn)
+            db.enable_wal()
+            conn.execute(f"PRAGMA synchronous = {synchronous}")
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            if max_size_bytes is not None:
+                page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+                conn.execute(f"PRAGMA max_page_count = {max(1, max_size_bytes // page_size)}")
+            migrate(conn)
+            return db
+        except sqlite3.Error as error:
+            if conn is not None:
+                conn.close()
+            # Two processes opening a new database at once (the kiosk and the sync worker
+            # at first boot): switching it to WAL can fail with SQLITE_BUSY at once, without
+            # the busy handler, while the other one holds its lock. Open again until the
+            # busy timeout, as the busy handler would have waited.
+            busy = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF == _SQLITE_BUSY
+            if not busy or time.monotonic() >= deadline:
+                _raise_typed(error)
+            time.sleep(_BUSY_RETRY_S)
 
 
 def _create_group_writable(path: str | Path) -> None:

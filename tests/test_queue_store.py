@@ -337,3 +337,31 @@ def test_a_queue_created_at_run_time_is_group_writable_for_the_sync_user(tmp_pat
     for name in ("q.sqlite3", "q.sqlite3-wal", "q.sqlite3-shm"):
         mode = (tmp_path / name).stat().st_mode & 0o777
         assert mode == 0o660, f"{name} is {oct(mode)}"
+
+
+@pytest.mark.slow
+def test_kiosk_and_sync_opening_a_new_queue_at_once_both_succeed(tmp_path) -> None:
+    """At first boot both services create the database in the same instant. Switching a new
+    database to WAL then fails at once with SQLITE_BUSY (no busy handler) for the one that
+    loses: it must open again, not report the queue unavailable and crash-loop."""
+    from offline_queue.db import open_queue_db
+
+    openers, rounds = 4, 300
+    failures: list[str] = []
+    for round_no in range(rounds):
+        path = tmp_path / f"queue-{round_no}.sqlite3"
+        start = threading.Barrier(openers)
+
+        def open_it(path=path, start=start, round_no=round_no) -> None:
+            start.wait()
+            try:
+                open_queue_db(path, busy_timeout_s=5).conn.close()
+            except Exception as error:  # every failure is the finding
+                failures.append(f"round {round_no}: {error!r}")
+
+        threads = [threading.Thread(target=open_it) for _ in range(openers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
