@@ -10,6 +10,7 @@ import pytest
 from drivers import card
 from drivers.certs import check_certificate, load_ca_bundle, verify_card_signature
 from drivers.reader import CardService
+from sim.waiting import eventually
 
 TIMEOUT = 10
 DIGEST = hashlib.sha256(b"canonical enrollment payload").digest()
@@ -78,10 +79,8 @@ def test_events_come_from_the_card_worker_thread(pcscd, virtual_card):
     service = CardService(pcscd.reader_name, lambda e: threads.append(threading.current_thread()))
     service.start()
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while not threads and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert threads and threads[0].name == "card-worker"
+        eventually(lambda: threads, TIMEOUT, "a card event")
+        assert threads[0].name == "card-worker"
     finally:
         service.stop()
 
@@ -219,9 +218,7 @@ def test_event_handler_that_raises_does_not_stop_the_service(pcscd, virtual_card
     service = CardService(pcscd.reader_name, broken_handler)
     service.start()
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while not service.card_present and time.monotonic() < deadline:
-            time.sleep(0.02)
+        eventually(lambda: service.card_present, TIMEOUT, "the card seen as present")
         assert service.pin_tries_left().result(TIMEOUT) == 3
     finally:
         service.stop()

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
+from contract import wire
 from sim.pki import TestPKI
+from sim.waiting import eventually
 from tests.fixtures.central import CentralService, free_port, prepare_central
 
 
@@ -99,14 +100,15 @@ def test_init_makes_a_setup_that_starts_and_answers_a_kiosk(tmp_path: Path, jpki
             s.trust_env = False
             s.verify = str(tls / "ca.pem")
             s.cert = (str(tls / "kiosk-K-DEMO-0001.pem"), str(tls / "kiosk-K-DEMO-0001.key.pem"))
-            deadline = time.monotonic() + 30
-            while True:
+
+            def health() -> requests.Response | None:
+                assert process.poll() is None, "mynapoint-central exited"
                 try:
-                    r = s.get(f"https://127.0.0.1:{port}/v1/health", timeout=2)
-                    break
+                    return s.get(f"https://127.0.0.1:{port}{wire.HEALTH_PATH}", timeout=2)
                 except requests.ConnectionError:
-                    assert time.monotonic() < deadline and process.poll() is None
-                    time.sleep(0.2)
+                    return None
+
+            r = eventually(health, 30, "an answer from the service", interval=0.2)
         assert r.json() == {"ok": True, "backend": "sqlite"}
     finally:
         process.terminate()

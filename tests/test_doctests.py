@@ -1,4 +1,4 @@
-"""The examples in the modules' docstrings run as tests (they are documentation that must stay true).
+"""The examples in the modules' docstrings run as tests: documentation that must stay true.
 
 Every module outside ``tests/`` and ``bench/`` whose source holds a ``>>>`` example is
 run with :mod:`doctest`. A module that needs a package this environment lacks (Kivy

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from sim.waiting import eventually
+
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT = 800, 600
 WELCOME_RGB = (255, 0, 255)  # the child's welcome screen: one flat colour
@@ -81,9 +83,11 @@ def share_of_colour(xwd: Path, rgb: tuple[int, int, int]) -> float:
 
 def seconds_until_shown(framebuffer: Path, since: float, limit: float = 30.0) -> float:
     """How long after ``since`` the welcome colour fills the screen (X draws asynchronously)."""
-    while share_of_colour(framebuffer, WELCOME_RGB) < 0.9:
-        assert time.monotonic() - since < limit, "the welcome screen never appeared"
-        time.sleep(0.05)
+    eventually(
+        lambda: share_of_colour(framebuffer, WELCOME_RGB) >= 0.9,
+        limit - (time.monotonic() - since),
+        "the welcome screen on the display",
+    )
     return time.monotonic() - since
 
 

@@ -9,7 +9,6 @@ screen are kept under ``artifacts/ui/<test name>/``.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from sim.demo import (
     start_and_place_card,
 )
 from sim.enrollments import central_client, quick_worker
+from sim.waiting import eventually
 from tests.fixtures.central import start_central
 from tests.fixtures.screen import central_description
 
@@ -256,16 +256,14 @@ def test_central_down_makes_it_pending_and_sync_delivers_it_later(
         central.start()
         db = Path(report["work_dir"]) / "queue.sqlite3"
         worker = quick_worker(db, central_client(central), idle_poll_s=0.2)
-        deadline = time.monotonic() + 30
         guard = (Path(report["work_dir"]) / "guard.secret").read_bytes()
-        while True:
+
+        def delivered() -> int:
             worker.run_once()
             with Outbox(db, [central.sealing_key], central.kiosk_id, guard) as outbox:
-                counts = outbox.status().counts
-            if counts.get(policy.ACCEPTED):
-                break
-            assert time.monotonic() < deadline, f"sync never delivered it: {counts}"
-            time.sleep(0.3)
+                return outbox.status().counts.get(policy.ACCEPTED, 0)
+
+        eventually(delivered, 30, "the pending enrollment delivered by sync", interval=0.3)
         worker.close()
     finally:
         central.stop()
