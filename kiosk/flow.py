@@ -57,7 +57,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from contract import wire
+from contract.errors import KioskError
 from contract.units import PIN_LENGTH
+from drivers import card
 
 # --- states -------------------------------------------------------------------------
 WELCOME = "welcome"
@@ -341,11 +343,17 @@ class StatusAnswered:
 
 @dataclass(frozen=True)
 class Failed:
-    """An effect failed with a typed error (``KioskError.kind``)."""
+    """An effect failed with a typed error: what its class says (``kind``, ``retryable``)."""
 
     kind: str
+    retryable: bool = False
     tries_left: int | None = None
     session_id: str = ""  # the session that asked; answers to another are dropped
+
+    @classmethod
+    def of(cls, error: KioskError) -> Failed:
+        """The answer for ``error``: its kind, whether trying again may work, tries left."""
+        return cls(error.kind, error.retryable, getattr(error, "tries_left", None))
 
 
 # --- effects (out) ---------------------------------------------------------------------
@@ -1017,46 +1025,42 @@ def _error(session: Session, kind: str, next_step: str) -> Result:
     return session, ()
 
 
-# --- failures: one table from error kind to where the session goes ----------------------
-#: kinds after which reading the card again may work
-CARD_RETRY_KINDS = frozenset(
-    {
-        "card_timeout",
-        "card_unexpected",
-        "card_security_status",
-        "reader_unavailable",
-        "certificate_malformed",
-        "not_mynumber_card",
-    }
-)
-PIN_WRONG_KINDS = frozenset({"pin_incorrect"})
-PIN_BLOCKED_KINDS = frozenset({"pin_blocked", "pin_locked"})
-OFFLINE_KINDS = frozenset(
-    {"network_unavailable", "central_unavailable", "network_timeout", "offline", "maintenance"}
-)
-PRINTER_KINDS_PREFIX = "printer"
-
-
+# --- failures: where the session goes, from what the error's class says ------------------
 def _failed(session: Session, event: Failed, ctx: FlowContext) -> Result:
-    kind = event.kind
-    if kind == "card_removed":
+    """Route on the error class's ``kind`` and ``retryable``, and on what the flow asked."""
+    if event.kind == card.CardRemoved.kind:
         session.card_present = False
         return _end(session, ctx, END_CARD_REMOVED)
     if session.state == RECEIPT:
         return _print_failed(session, event)
     if session.state == PROCESSING and session.processing_phase == PHASE_SENDING:
         return _show_result(session, RESULT_PENDING)
-    if kind in PIN_WRONG_KINDS and session.state == PROCESSING:
+    if event.kind == card.PinIncorrect.kind and session.state == PROCESSING:
         return _pin_wrong(session, event)
-    if kind in PIN_BLOCKED_KINDS:
-        return _error(session, kind, "end")
-    if kind in CARD_RETRY_KINDS:
-        return _error(session, kind, "retry_card")
-    if session.state == PIN and kind not in PIN_WRONG_KINDS:
-        return _error(session, kind, "end")
-    if session.menu == MENU_STATUS and kind in OFFLINE_KINDS:
+    if event.kind == card.PinBlocked.kind:
+        return _error(session, event.kind, "end")
+    if event.retryable and _asking_central(session):
         return _error(session, "status_offline", "end")
-    return _error(session, kind, "end")
+    if event.retryable and _asking_the_card(session):
+        return _error(session, event.kind, "retry_card")
+    return _error(session, event.kind, "end")
+
+
+def _asking_the_card(session: Session) -> bool:
+    """The failed effect read the card (certificate, tries left), or had it sign and
+    checked what it signed."""
+    if session.state == READING_CARD:
+        return not session.certificate_der  # once read, a status check asks central
+    return session.state == PIN or session.processing_phase in (PHASE_SIGNING, PHASE_VERIFYING)
+
+
+def _asking_central(session: Session) -> bool:
+    """A status check waiting for the central service: its challenge, or its answer."""
+    if session.menu != MENU_STATUS:
+        return False
+    if session.state == READING_CARD:
+        return bool(session.certificate_der)
+    return session.processing_phase == PHASE_QUERYING
 
 
 def _pin_wrong(session: Session, event: Failed) -> Result:
