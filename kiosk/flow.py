@@ -136,6 +136,12 @@ PHASE_ENQUEUING = "enqueuing"
 PHASE_SENDING = "sending"
 PHASE_QUERYING = "querying"  # status: asking the central service
 
+# Error kinds the flow produces itself (keys ``errors.<kind>``); every other kind it
+# shows or routes on is the ``kind`` of the error class that raised it.
+SERVICE_UNKNOWN = "service_unknown"  # the chosen service is not in the catalog
+SERVICE_APP_ONLY = "service_app_only"  # the chosen service registers in its app only
+STATUS_OFFLINE = "status_offline"  # a status check while the central service is away
+CONFLICT_REASON = "malformed"  # shown for a wire.CONFLICT answer (a wire.REJECTION_REASONS)
 
 
 # --- the catalog the flow needs (kiosk/catalog.py implements it) --------------------
@@ -736,7 +742,7 @@ def _start(session: Session, event: Start, ctx: FlowContext) -> Result:
     session.notice = None
     if event.menu == MENU_STATUS:
         if not session.online:
-            return _error(session, "status_offline", "end")
+            return _error(session, STATUS_OFFLINE, "end")
         session.state = PLACE_CARD
         return (_read_card(session)) if session.card_present else (session, ())
     open_now = ctx.catalog.open_campaigns(ctx.today)
@@ -793,14 +799,14 @@ def _certificate_read(session: Session, event: CertificateRead, ctx: FlowContext
     if session.menu == MENU_STATUS:
         return session, (FetchStatusChallenge(),)
     if event.tries_left == 0:
-        return _error(session, "pin_blocked", "end")
+        return _error(session, card.PinBlocked.kind, "end")
     session.state = CHOOSE_SERVICE
     return session, ()
 
 
 def _status_challenge(session: Session, event: StatusChallenge, ctx: FlowContext) -> Result:
     if session.tries_left == 0:
-        return _error(session, "pin_blocked", "end")
+        return _error(session, card.PinBlocked.kind, "end")
     session.status_nonce = event.nonce
     session.state = PIN
     return session, ()
@@ -810,10 +816,10 @@ def _service_chosen(session: Session, event: ServiceChosen, ctx: FlowContext) ->
     try:
         service = ctx.catalog.service(event.code)
     except KeyError:
-        session.input_error, session.input_error_field = "service_unknown", "service"
+        session.input_error, session.input_error_field = SERVICE_UNKNOWN, "service"
         return session, ()
     if not service.kiosk_allowed:
-        session.input_error, session.input_error_field = "service_app_only", "service"
+        session.input_error, session.input_error_field = SERVICE_APP_ONLY, "service"
         return session, ()
     if session.service_code != event.code:
         _clear_ids(session)
@@ -858,7 +864,7 @@ def _confirmed(session: Session, event: Confirmed, ctx: FlowContext) -> Result:
 def _tries_left_read(session: Session, event: TriesLeftRead, ctx: FlowContext) -> Result:
     session.tries_left = event.tries_left
     if event.tries_left == 0:
-        return _error(session, "pin_blocked", "end")
+        return _error(session, card.PinBlocked.kind, "end")
     return session, ()
 
 
@@ -866,7 +872,7 @@ def _pin_entered(session: Session, event: PinEntered, ctx: FlowContext) -> Resul
     pin = event.pin
     if len(pin) != PIN_LENGTH or not all(0x30 <= b <= 0x39 for b in pin):
         _zero(pin)
-        session.input_error, session.input_error_field = "pin_format", "pin"
+        session.input_error, session.input_error_field = card.PinFormatInvalid.kind, "pin"
         return session, ()
     if session.menu == MENU_STATUS:
         session.digest = wire.status_challenge_digest(session.status_nonce or "", ctx.kiosk_id)
@@ -948,12 +954,12 @@ def _submitted(session: Session, event: Submitted, ctx: FlowContext) -> Result:
         session.mykey_id = event.mykey_id
         return _show_result(session, RESULT_ACCEPTED)
     if event.status == wire.REJECTED:
-        session.rejection_kind = event.reason or "unexpected"
+        session.rejection_kind = event.reason or KioskError.kind
         if event.service_code:
             session.service_code = event.service_code  # already_applied: the one chosen
         return _show_result(session, RESULT_REJECTED)
     if event.status == wire.CONFLICT:
-        session.rejection_kind = "malformed"
+        session.rejection_kind = CONFLICT_REASON
         return _show_result(session, RESULT_REJECTED)
     return _show_result(session, RESULT_PENDING)
 
@@ -1040,7 +1046,7 @@ def _failed(session: Session, event: Failed, ctx: FlowContext) -> Result:
     if event.kind == card.PinBlocked.kind:
         return _error(session, event.kind, "end")
     if event.retryable and _asking_central(session):
-        return _error(session, "status_offline", "end")
+        return _error(session, STATUS_OFFLINE, "end")
     if event.retryable and _asking_the_card(session):
         return _error(session, event.kind, "retry_card")
     return _error(session, event.kind, "end")
@@ -1066,7 +1072,7 @@ def _asking_central(session: Session) -> bool:
 def _pin_wrong(session: Session, event: Failed) -> Result:
     session.tries_left = event.tries_left
     if event.tries_left == 0:
-        return _error(session, "pin_blocked", "end")
+        return _error(session, card.PinBlocked.kind, "end")
     if session.payload is not None:
         session.payload.clear()
     session.payload = None
@@ -1074,7 +1080,7 @@ def _pin_wrong(session: Session, event: Failed) -> Result:
     session.enrollment_id = None
     session.processing_phase = None
     session.state = PIN
-    session.input_error, session.input_error_field = "pin_incorrect", "pin"
+    session.input_error, session.input_error_field = card.PinIncorrect.kind, "pin"
     return session, ()
 
 
