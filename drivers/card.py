@@ -26,9 +26,14 @@ from drivers import jpki
 
 # --- Errors (kind = key of the message table) ---------------------------------------
 class CardError(KioskError):
-    """Something about the card or the reader the person or staff must be told."""
+    """Something about the card or the reader the person or staff must be told.
+
+    Retryable unless a subclass says otherwise: a card that is read badly (moved, upside
+    down, poor contact) or a reader that is busy may work when the card is placed again.
+    """
 
     kind = "card_unexpected"
+    retryable = True
 
 
 class NotAMyNumberCard(CardError):
@@ -41,13 +46,13 @@ class CardRemoved(CardError):
     """The card left the reader (or was never there) while it was needed."""
 
     kind = "card_removed"
-    retryable = True
 
 
 class PinIncorrect(CardError):
     """Wrong PIN; ``tries_left`` more tries before the card blocks."""
 
     kind = "pin_incorrect"
+    retryable = False  # the same PIN again is wrong again; the flow asks for another
 
     def __init__(self, tries_left: int) -> None:
         super().__init__(f"PIN incorrect, {tries_left} tries left")
@@ -58,12 +63,14 @@ class PinBlocked(CardError):
     """No tries left: only the municipal office can reset the PIN."""
 
     kind = "pin_blocked"
+    retryable = False
 
 
 class PinFormatInvalid(CardError):
     """The PIN is not 4 digits; nothing was sent to the card, no try was spent."""
 
     kind = "pin_format"
+    retryable = False
 
 
 class SecurityStatusNotSatisfied(CardError):
@@ -76,6 +83,7 @@ class FileNotFound(CardError):
     """A JPKI file the kiosk needs is missing on this card."""
 
     kind = "card_file_not_found"
+    retryable = False
 
 
 class UnexpectedCardAnswer(CardError):
@@ -92,20 +100,19 @@ class ReaderUnavailable(CardError):
     """The configured reader is gone (unplugged, pcscd stopped) or not found."""
 
     kind = "reader_unavailable"
-    retryable = True
 
 
 class CardTimeout(CardError):
     """The card did not answer within the transceive timeout."""
 
     kind = "card_timeout"
-    retryable = True
 
 
 class ForbiddenCommand(CardError):
     """A command outside the allow-list was about to reach the card. A bug, never sent."""
 
     kind = "card_forbidden_command"
+    retryable = False
 
 
 # --- The link to the card -------------------------------------------------------------

@@ -31,9 +31,10 @@ class CertificateError(KioskError):
 
 
 class CertificateMalformed(CertificateError):
-    """The bytes read from the card are not a certificate."""
+    """The bytes read from the card are not a certificate (a bad read: place it again)."""
 
     kind = "certificate_malformed"
+    retryable = True
 
 
 class CertificateExpired(CertificateError):

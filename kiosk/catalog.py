@@ -45,14 +45,61 @@ class CatalogInvalid(KioskError):
 
 
 class InputRejected(KioskError):
-    """A 決済サービスID or セキュリティコード does not fit the service's rules."""
+    """A 決済サービスID or セキュリティコード does not fit the service's rules.
+
+    Each subclass is one reason (its ``kind``); ``field`` names the entry it is about.
+    """
 
     kind = "input_rejected"
 
-    def __init__(self, kind: str, field: str) -> None:
-        super().__init__(f"{field}: {kind}")  # names the field, never the value
-        self.kind = kind
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field}: {self.kind}")  # names the field, never the value
         self.field = field
+
+
+class ServiceIdMissing(InputRejected):
+    kind = "service_id_missing"
+
+
+class ServiceIdLength(InputRejected):
+    kind = "service_id_length"
+
+
+class ServiceIdCharacters(InputRejected):
+    kind = "service_id_characters"
+
+
+class SecurityCodeCount(InputRejected):
+    """The service needs another number of security codes than were entered."""
+
+    kind = "security_code_count"
+
+
+class SecurityCodeMissing(InputRejected):
+    kind = "security_code_missing"
+
+
+class SecurityCodeLength(InputRejected):
+    kind = "security_code_length"
+
+
+class SecurityCodeCharacters(InputRejected):
+    kind = "security_code_characters"
+
+
+@dataclass(frozen=True)
+class FieldRejections:
+    """What a field is refused with: empty, wrong length, a character outside its set."""
+
+    missing: type[InputRejected]
+    length: type[InputRejected]
+    characters: type[InputRejected]
+
+
+SERVICE_ID_REJECTIONS = FieldRejections(ServiceIdMissing, ServiceIdLength, ServiceIdCharacters)
+SECURITY_CODE_REJECTIONS = FieldRejections(
+    SecurityCodeMissing, SecurityCodeLength, SecurityCodeCharacters
+)
 
 
 # --- services -------------------------------------------------------------------------
@@ -65,13 +112,13 @@ class FieldRule:
     charset: re.Pattern[str]
     label: str  # keys services.field.*: what the field is called on screen
 
-    def check(self, value: str, field: str, kind_prefix: str) -> None:
+    def check(self, value: str, field: str, rejections: FieldRejections) -> None:
         if not value:
-            raise InputRejected(f"{kind_prefix}_missing", field)
+            raise rejections.missing(field)
         if not self.min_length <= len(value) <= self.max_length:
-            raise InputRejected(f"{kind_prefix}_length", field)
+            raise rejections.length(field)
         if not self.charset.fullmatch(value):
-            raise InputRejected(f"{kind_prefix}_characters", field)
+            raise rejections.characters(field)
 
     @property
     def numeric(self) -> bool:
@@ -104,12 +151,12 @@ class Service:
         return not needle or any(needle in fold_for_search(name) for name in names)
 
     def check_entry(self, service_user_id: str, security_codes: list[str]) -> None:
-        """Raise InputRejected (kind, field) for the first entry that breaks the rules."""
-        self.id_rule.check(service_user_id, "service_user_id", "service_id")
+        """Raise an InputRejected (kind, field) for the first entry that breaks the rules."""
+        self.id_rule.check(service_user_id, "service_user_id", SERVICE_ID_REJECTIONS)
         if len(security_codes) != len(self.code_rules):
-            raise InputRejected("security_code_count", "security_code")
+            raise SecurityCodeCount("security_code")
         for number, (rule, code) in enumerate(zip(self.code_rules, security_codes, strict=True), 1):
-            rule.check(code, f"security_code_{number}", "security_code")
+            rule.check(code, f"security_code_{number}", SECURITY_CODE_REJECTIONS)
 
 
 def fold_for_search(text: str) -> str:

@@ -172,10 +172,13 @@ class CentralUnreachable(KioskError):
 
 
 class StatusChallengeExpired(KioskError):
-    """The status challenge was used or expired before the card signed it."""
+    """The status challenge was used or expired before the card signed it.
+
+    Not retryable: sending the same answer again can never work; a new status check
+    (a new challenge) can, which is what its remedy tells the person.
+    """
 
     kind = STATUS_EXPIRED_KIND
-    retryable = True
 
 
 class CentralRefused(KioskError):
@@ -416,16 +419,19 @@ class Controller:
             answer = method(self, effect)
         except KioskError as error:
             log.info("effect_failed effect=%s kind=%s", type(effect).__name__, error.kind)
-            answer = flow.Failed(error.kind, getattr(error, "tries_left", None))
+            answer = flow.Failed.of(error)
         except FutureTimeout:
-            kind = "printer_timeout" if isinstance(effect, flow.PrintReceipt) else "card_timeout"
+            from drivers.card import CardTimeout
+            from drivers.printer import PrinterTimeout
+
+            late = PrinterTimeout if isinstance(effect, flow.PrintReceipt) else CardTimeout
             log.warning("effect_timed_out effect=%s", type(effect).__name__)
-            answer = flow.Failed(kind)
+            answer = flow.Failed.of(late("no answer in time"))
         except Exception as error:  # a bug: tell the person, keep the kiosk alive
             log.error(
                 "effect_crashed effect=%s error=%s", type(effect).__name__, type(error).__name__
             )
-            answer = flow.Failed("unexpected")
+            answer = flow.Failed.of(KioskError("the effect crashed"))
         if answer is not None:
             if getattr(answer, "session_id", None) == "":
                 answer = _with_session(answer, session_id)

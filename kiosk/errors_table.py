@@ -54,15 +54,20 @@ def describe(kind: str | None, lang: str = "ja") -> ErrorText:
     )
 
 
-def raised_kinds() -> set[str]:
-    """Every ``kind`` of a KioskError subclass defined in ERROR_MODULES."""
+def error_classes() -> list[type[KioskError]]:
+    """KioskError and every subclass of it defined in ERROR_MODULES."""
     for name in ERROR_MODULES:
         importlib.import_module(name)
-    kinds: set[str] = set()
+    found: list[type[KioskError]] = []
     pending = [KioskError]
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
         if cls.__module__ in ERROR_MODULES or cls is KioskError:
-            kinds.add(cls.kind)
-    return kinds
+            found.append(cls)
+    return found
+
+
+def raised_kinds() -> set[str]:
+    """Every ``kind`` of a KioskError subclass defined in ERROR_MODULES."""
+    return {cls.kind for cls in error_classes()}

@@ -57,7 +57,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from contract import wire
+from contract.errors import KioskError
 from contract.units import PIN_LENGTH
+from drivers import card
 
 # --- states -------------------------------------------------------------------------
 WELCOME = "welcome"
@@ -134,6 +136,12 @@ PHASE_ENQUEUING = "enqueuing"
 PHASE_SENDING = "sending"
 PHASE_QUERYING = "querying"  # status: asking the central service
 
+# Error kinds the flow produces itself (keys ``errors.<kind>``); every other kind it
+# shows or routes on is the ``kind`` of the error class that raised it.
+SERVICE_UNKNOWN = "service_unknown"  # the chosen service is not in the catalog
+SERVICE_APP_ONLY = "service_app_only"  # the chosen service registers in its app only
+STATUS_OFFLINE = "status_offline"  # a status check while the central service is away
+CONFLICT_REASON = "malformed"  # shown for a wire.CONFLICT answer (a wire.REJECTION_REASONS)
 
 
 # --- the catalog the flow needs (kiosk/catalog.py implements it) --------------------
@@ -341,11 +349,17 @@ class StatusAnswered:
 
 @dataclass(frozen=True)
 class Failed:
-    """An effect failed with a typed error (``KioskError.kind``)."""
+    """An effect failed with a typed error: what its class says (``kind``, ``retryable``)."""
 
     kind: str
+    retryable: bool = False
     tries_left: int | None = None
     session_id: str = ""  # the session that asked; answers to another are dropped
+
+    @classmethod
+    def of(cls, error: KioskError) -> Failed:
+        """The answer for ``error``: its kind, whether trying again may work, tries left."""
+        return cls(error.kind, error.retryable, getattr(error, "tries_left", None))
 
 
 # --- effects (out) ---------------------------------------------------------------------
@@ -728,7 +742,7 @@ def _start(session: Session, event: Start, ctx: FlowContext) -> Result:
     session.notice = None
     if event.menu == MENU_STATUS:
         if not session.online:
-            return _error(session, "status_offline", "end")
+            return _error(session, STATUS_OFFLINE, "end")
         session.state = PLACE_CARD
         return (_read_card(session)) if session.card_present else (session, ())
     open_now = ctx.catalog.open_campaigns(ctx.today)
@@ -785,14 +799,14 @@ def _certificate_read(session: Session, event: CertificateRead, ctx: FlowContext
     if session.menu == MENU_STATUS:
         return session, (FetchStatusChallenge(),)
     if event.tries_left == 0:
-        return _error(session, "pin_blocked", "end")
+        return _error(session, card.PinBlocked.kind, "end")
     session.state = CHOOSE_SERVICE
     return session, ()
 
 
 def _status_challenge(session: Session, event: StatusChallenge, ctx: FlowContext) -> Result:
     if session.tries_left == 0:
-        return _error(session, "pin_blocked", "end")
+        return _error(session, card.PinBlocked.kind, "end")
     session.status_nonce = event.nonce
     session.state = PIN
     return session, ()
@@ -802,10 +816,10 @@ def _service_chosen(session: Session, event: ServiceChosen, ctx: FlowContext) ->
     try:
         service = ctx.catalog.service(event.code)
     except KeyError:
-        session.input_error, session.input_error_field = "service_unknown", "service"
+        session.input_error, session.input_error_field = SERVICE_UNKNOWN, "service"
         return session, ()
     if not service.kiosk_allowed:
-        session.input_error, session.input_error_field = "service_app_only", "service"
+        session.input_error, session.input_error_field = SERVICE_APP_ONLY, "service"
         return session, ()
     if session.service_code != event.code:
         _clear_ids(session)
@@ -850,7 +864,7 @@ def _confirmed(session: Session, event: Confirmed, ctx: FlowContext) -> Result:
 def _tries_left_read(session: Session, event: TriesLeftRead, ctx: FlowContext) -> Result:
     session.tries_left = event.tries_left
     if event.tries_left == 0:
-        return _error(session, "pin_blocked", "end")
+        return _error(session, card.PinBlocked.kind, "end")
     return session, ()
 
 
@@ -858,7 +872,7 @@ def _pin_entered(session: Session, event: PinEntered, ctx: FlowContext) -> Resul
     pin = event.pin
     if len(pin) != PIN_LENGTH or not all(0x30 <= b <= 0x39 for b in pin):
         _zero(pin)
-        session.input_error, session.input_error_field = "pin_format", "pin"
+        session.input_error, session.input_error_field = card.PinFormatInvalid.kind, "pin"
         return session, ()
     if session.menu == MENU_STATUS:
         session.digest = wire.status_challenge_digest(session.status_nonce or "", ctx.kiosk_id)
@@ -940,12 +954,12 @@ def _submitted(session: Session, event: Submitted, ctx: FlowContext) -> Result:
         session.mykey_id = event.mykey_id
         return _show_result(session, RESULT_ACCEPTED)
     if event.status == wire.REJECTED:
-        session.rejection_kind = event.reason or "unexpected"
+        session.rejection_kind = event.reason or KioskError.kind
         if event.service_code:
             session.service_code = event.service_code  # already_applied: the one chosen
         return _show_result(session, RESULT_REJECTED)
     if event.status == wire.CONFLICT:
-        session.rejection_kind = "malformed"
+        session.rejection_kind = CONFLICT_REASON
         return _show_result(session, RESULT_REJECTED)
     return _show_result(session, RESULT_PENDING)
 
@@ -1017,52 +1031,48 @@ def _error(session: Session, kind: str, next_step: str) -> Result:
     return session, ()
 
 
-# --- failures: one table from error kind to where the session goes ----------------------
-#: kinds after which reading the card again may work
-CARD_RETRY_KINDS = frozenset(
-    {
-        "card_timeout",
-        "card_unexpected",
-        "card_security_status",
-        "reader_unavailable",
-        "certificate_malformed",
-        "not_mynumber_card",
-    }
-)
-PIN_WRONG_KINDS = frozenset({"pin_incorrect"})
-PIN_BLOCKED_KINDS = frozenset({"pin_blocked", "pin_locked"})
-OFFLINE_KINDS = frozenset(
-    {"network_unavailable", "central_unavailable", "network_timeout", "offline", "maintenance"}
-)
-PRINTER_KINDS_PREFIX = "printer"
-
-
+# --- failures: where the session goes, from what the error's class says ------------------
 def _failed(session: Session, event: Failed, ctx: FlowContext) -> Result:
-    kind = event.kind
-    if kind == "card_removed":
+    """Route on the error class's ``kind`` and ``retryable``, and on what the flow asked."""
+    if event.kind == card.CardRemoved.kind:
         session.card_present = False
         return _end(session, ctx, END_CARD_REMOVED)
     if session.state == RECEIPT:
         return _print_failed(session, event)
     if session.state == PROCESSING and session.processing_phase == PHASE_SENDING:
         return _show_result(session, RESULT_PENDING)
-    if kind in PIN_WRONG_KINDS and session.state == PROCESSING:
+    if event.kind == card.PinIncorrect.kind and session.state == PROCESSING:
         return _pin_wrong(session, event)
-    if kind in PIN_BLOCKED_KINDS:
-        return _error(session, kind, "end")
-    if kind in CARD_RETRY_KINDS:
-        return _error(session, kind, "retry_card")
-    if session.state == PIN and kind not in PIN_WRONG_KINDS:
-        return _error(session, kind, "end")
-    if session.menu == MENU_STATUS and kind in OFFLINE_KINDS:
-        return _error(session, "status_offline", "end")
-    return _error(session, kind, "end")
+    if event.kind == card.PinBlocked.kind:
+        return _error(session, event.kind, "end")
+    if event.retryable and _asking_central(session):
+        return _error(session, STATUS_OFFLINE, "end")
+    if event.retryable and _asking_the_card(session):
+        return _error(session, event.kind, "retry_card")
+    return _error(session, event.kind, "end")
+
+
+def _asking_the_card(session: Session) -> bool:
+    """The failed effect read the card (certificate, tries left), or had it sign and
+    checked what it signed."""
+    if session.state == READING_CARD:
+        return not session.certificate_der  # once read, a status check asks central
+    return session.state == PIN or session.processing_phase in (PHASE_SIGNING, PHASE_VERIFYING)
+
+
+def _asking_central(session: Session) -> bool:
+    """A status check waiting for the central service: its challenge, or its answer."""
+    if session.menu != MENU_STATUS:
+        return False
+    if session.state == READING_CARD:
+        return bool(session.certificate_der)
+    return session.processing_phase == PHASE_QUERYING
 
 
 def _pin_wrong(session: Session, event: Failed) -> Result:
     session.tries_left = event.tries_left
     if event.tries_left == 0:
-        return _error(session, "pin_blocked", "end")
+        return _error(session, card.PinBlocked.kind, "end")
     if session.payload is not None:
         session.payload.clear()
     session.payload = None
@@ -1070,7 +1080,7 @@ def _pin_wrong(session: Session, event: Failed) -> Result:
     session.enrollment_id = None
     session.processing_phase = None
     session.state = PIN
-    session.input_error, session.input_error_field = "pin_incorrect", "pin"
+    session.input_error, session.input_error_field = card.PinIncorrect.kind, "pin"
     return session, ()
 
 

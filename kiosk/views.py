@@ -17,6 +17,7 @@ import string
 from collections.abc import Callable
 from typing import Any
 
+from drivers import card
 from kiosk import errors_table, flow
 from kiosk.i18n import t
 from kiosk.search import normalise_for_search
@@ -104,6 +105,7 @@ def view_of(
         "last_try": session.last_try,
         "input_error": session.input_error,
         "input_error_field": session.input_error_field,
+        "pin_incorrect": session.input_error == card.PinIncorrect.kind,  # the PIN screen's warning
         "processing_phase": session.processing_phase,
         "result": session.result,
         "mykey_id": session.mykey_id,

@@ -1,40 +1,13 @@
-"""The one error table and the service texts: every kind a person can meet has words."""
+"""The one error table and the service texts: what a person is told (every kind having
+its words is checked in test_error_kinds.py, from the sources)."""
 
 from __future__ import annotations
 
 import pytest
 
-from contract import wire
 from kiosk import errors_table
 from kiosk.catalog import Catalog
 from kiosk.i18n import catalog as messages
-
-#: Kinds the flow and the catalog produce themselves (not KioskError subclasses).
-FLOW_KINDS = (
-    "service_unknown",
-    "service_app_only",
-    "service_id_missing",
-    "service_id_length",
-    "service_id_characters",
-    "security_code_count",
-    "security_code_missing",
-    "security_code_length",
-    "security_code_characters",
-    "pin_format",
-    "status_offline",
-)
-
-
-def every_kind() -> list[str]:
-    return sorted(set(FLOW_KINDS) | set(wire.REJECTION_REASONS) | errors_table.raised_kinds())
-
-
-@pytest.mark.parametrize("lang", ["ja", "en"])
-@pytest.mark.parametrize("kind", every_kind())
-def test_every_error_kind_has_title_message_and_remedy(kind: str, lang: str) -> None:
-    text = errors_table.describe(kind, lang)
-    assert text.kind == kind
-    assert text.title and text.message and text.remedy
 
 
 def test_unknown_kind_falls_back_to_the_unexpected_error() -> None:

@@ -281,6 +281,20 @@ def test_status_check_shows_the_service_chosen(
     assert (info.applied, info.service_code, info.mykey_id) == (True, "rakuten_edy", mykey_id)
 
 
+def test_status_check_losing_the_central_service_after_the_challenge_says_so(
+    kiosk: KioskUnderTest, central: Any, virtual_card: Any
+) -> None:
+    kiosk.wait_for(flow.WELCOME, until=lambda s: s.online)
+    kiosk.start_and_place_card(menu=flow.MENU_STATUS)  # the challenge came: now the PIN
+    central.stop()
+    try:
+        kiosk.pin()  # the card signs; the answer cannot be asked for
+        session = kiosk.wait_for(flow.ERROR)
+    finally:
+        central.start()
+    assert (session.error_kind, session.error_next) == ("status_offline", "end")
+
+
 def test_device_answers_never_come_on_the_callers_thread(
     kiosk: KioskUnderTest, virtual_card: Any
 ) -> None:

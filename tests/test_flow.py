@@ -7,10 +7,25 @@ import datetime as dt
 import pytest
 
 from contract import wire
+from contract.errors import KioskError
+from drivers import card, certs
+from drivers.certs import CertificateExpired
 from kiosk import flow as f
 from kiosk.catalog import Catalog
+from kiosk.controller import CentralUnreachable, StatusChallengeExpired
+from offline_queue.errors import AlreadyEnrolledHere, EnrollmentSignatureInvalid, QueueDiskFull
 
 CERT = b"\x30\x82\x05\x00" + b"C" * 1280
+#: Every error reading the card can end in, but the card leaving (that ends the session).
+CARD_READ_ERRORS = [
+    error
+    for module in (card, certs)
+    for error in vars(module).values()
+    if isinstance(error, type)
+    and issubclass(error, KioskError)
+    and error.__module__ == module.__name__
+    and error is not card.CardRemoved
+]
 WAON_ID = "1234567890123456"
 TODAY = dt.date(2026, 11, 26)
 
@@ -218,14 +233,14 @@ def test_pin_typed_in_a_state_that_does_not_want_it_is_zeroed(kiosk: Kiosk) -> N
 
 def test_wrong_pin_returns_to_the_pin_screen_with_tries_left(kiosk: Kiosk) -> None:
     kiosk.to_pin()
-    kiosk.send(f.PinEntered(bytearray(b"0000")), f.Failed("pin_incorrect", tries_left=2))
+    kiosk.send(f.PinEntered(bytearray(b"0000")), f.Failed.of(card.PinIncorrect(2)))
     s = kiosk.session
     assert (s.state, s.tries_left, s.input_error, s.last_try) == ("pin", 2, "pin_incorrect", False)
 
 
 def test_one_try_left_is_the_last_try_warning(kiosk: Kiosk) -> None:
     kiosk.to_pin()
-    kiosk.send(f.PinEntered(bytearray(b"0000")), f.Failed("pin_incorrect", tries_left=1))
+    kiosk.send(f.PinEntered(bytearray(b"0000")), f.Failed.of(card.PinIncorrect(1)))
     assert kiosk.session.last_try
 
 
@@ -233,14 +248,14 @@ def test_wrong_pin_then_right_pin_signs_a_fresh_payload(kiosk: Kiosk) -> None:
     kiosk.to_pin()
     kiosk.send(f.PinEntered(bytearray(b"0000")))
     first = kiosk.effect(f.SignDigest).digest
-    kiosk.send(f.Failed("pin_incorrect", tries_left=2), f.PinEntered(bytearray(b"1234")))
+    kiosk.send(f.Failed.of(card.PinIncorrect(2)), f.PinEntered(bytearray(b"1234")))
     second = kiosk.effect(f.SignDigest).digest
     assert first != second and kiosk.session.state == "processing"
 
 
 def test_last_wrong_pin_blocks_and_sends_the_person_to_the_municipal_office(kiosk: Kiosk) -> None:
     kiosk.to_pin()
-    kiosk.send(f.PinEntered(bytearray(b"0000")), f.Failed("pin_incorrect", tries_left=0))
+    kiosk.send(f.PinEntered(bytearray(b"0000")), f.Failed.of(card.PinIncorrect(0)))
     assert (kiosk.session.state, kiosk.session.error_kind) == ("error", "pin_blocked")
     assert kiosk.session.error_next == "end"
 
@@ -252,7 +267,7 @@ def test_blocked_card_is_told_right_after_reading_it(kiosk: Kiosk) -> None:
 
 def test_blocked_card_reported_by_the_card_during_signing(kiosk: Kiosk) -> None:
     kiosk.to_pin()
-    kiosk.send(f.PinEntered(bytearray(b"1234")), f.Failed("pin_blocked"))
+    kiosk.send(f.PinEntered(bytearray(b"1234")), f.Failed.of(card.PinBlocked("no tries left")))
     assert kiosk.session.error_kind == "pin_blocked"
 
 
@@ -270,21 +285,45 @@ def test_back_from_pin_returns_to_confirm(kiosk: Kiosk) -> None:
 
 # --- the card ---------------------------------------------------------------------------
 def test_expired_certificate_ends_with_its_remedy(kiosk: Kiosk) -> None:
-    kiosk.send(f.Start(), f.AgreeTerms(), f.CardPlaced(), f.Failed("certificate_expired"))
+    kiosk.send(
+        f.Start(), f.AgreeTerms(), f.CardPlaced(), f.Failed.of(CertificateExpired("expired"))
+    )
     s = kiosk.session
     assert (s.state, s.error_kind, s.error_next) == ("error", "certificate_expired", "end")
 
 
 def test_card_not_read_offers_to_read_it_again(kiosk: Kiosk) -> None:
-    kiosk.send(f.Start(), f.AgreeTerms(), f.CardPlaced(), f.Failed("card_timeout"))
+    kiosk.send(
+        f.Start(), f.AgreeTerms(), f.CardPlaced(), f.Failed.of(card.CardTimeout("no answer"))
+    )
     assert kiosk.session.error_next == "retry_card"
     effects = kiosk.send(f.Done())
     assert kiosk.session.state == "reading_card"
     assert any(isinstance(e, f.ReadCertificate) for e in effects)
 
 
+@pytest.mark.parametrize("error", CARD_READ_ERRORS, ids=lambda error: error.__name__)
+def test_card_error_offers_to_read_the_card_again_when_its_class_says_retryable(
+    kiosk: Kiosk, error: type[KioskError]
+) -> None:
+    kiosk.send(f.Start(), f.AgreeTerms(), f.CardPlaced(), f.Failed(error.kind, error.retryable))
+    s = kiosk.session
+    assert (s.state, s.error_kind) == ("error", error.kind)
+    assert s.error_next == ("retry_card" if error.retryable else "end")
+
+
+def test_card_answering_unexpectedly_is_read_again_as_its_remedy_says(kiosk: Kiosk) -> None:
+    odd = card.UnexpectedCardAnswer("status word no JPKI card answers", sw=0x6F00)
+    kiosk.send(f.Start(), f.AgreeTerms(), f.CardPlaced(), f.Failed.of(odd))
+    assert kiosk.session.error_next == "retry_card"
+    kiosk.send(f.Done())
+    assert kiosk.session.state == "reading_card"
+
+
 def test_wrong_card_can_be_swapped_for_the_right_one(kiosk: Kiosk) -> None:
-    kiosk.send(f.Start(), f.AgreeTerms(), f.CardPlaced(), f.Failed("not_mynumber_card"))
+    kiosk.send(
+        f.Start(), f.AgreeTerms(), f.CardPlaced(), f.Failed.of(card.NotAMyNumberCard("no JPKI"))
+    )
     kiosk.send(f.CardRemoved())
     assert kiosk.session.state == "place_card"
     kiosk.send(f.CardPlaced())
@@ -315,7 +354,7 @@ def test_card_removed_while_signing_wipes_the_payload(kiosk: Kiosk) -> None:
 
 def test_card_removed_reported_by_a_card_effect_ends_the_session(kiosk: Kiosk) -> None:
     kiosk.to_pin()
-    kiosk.send(f.PinEntered(bytearray(b"1234")), f.Failed("card_removed"))
+    kiosk.send(f.PinEntered(bytearray(b"1234")), f.Failed.of(card.CardRemoved("card gone")))
     assert (kiosk.session.state, kiosk.session.notice) == ("welcome", "card_removed")
 
 
@@ -432,7 +471,7 @@ def test_central_down_makes_the_enrollment_pending(kiosk: Kiosk) -> None:
 
 def test_network_failure_while_sending_makes_the_enrollment_pending(kiosk: Kiosk) -> None:
     kiosk.to_enqueued()
-    kiosk.send(f.Failed("network_unavailable"))
+    kiosk.send(f.Failed.of(CentralUnreachable("connection refused")))
     assert kiosk.session.result == "pending"
 
 
@@ -479,7 +518,11 @@ def test_conflict_answer_is_a_rejection(kiosk: Kiosk) -> None:
 
 def test_bad_signature_is_an_error_and_nothing_is_enqueued(kiosk: Kiosk) -> None:
     kiosk.to_pin()
-    kiosk.send(f.PinEntered(bytearray(b"1234")), f.Signed(b"x"), f.Failed("signature_invalid"))
+    kiosk.send(
+        f.PinEntered(bytearray(b"1234")),
+        f.Signed(b"x"),
+        f.Failed.of(EnrollmentSignatureInvalid("bad")),
+    )
     assert (kiosk.session.state, kiosk.session.error_kind) == ("error", "signature_invalid")
     assert not any(isinstance(e, f.Enqueue) for e in kiosk.effects)
 
@@ -487,9 +530,10 @@ def test_bad_signature_is_an_error_and_nothing_is_enqueued(kiosk: Kiosk) -> None
 def test_queue_full_is_told_as_not_received(kiosk: Kiosk) -> None:
     kiosk.to_pin()
     kiosk.send(f.PinEntered(bytearray(b"1234")), f.Signed(b"x"), f.SignatureVerified())
-    kiosk.send(f.Failed("queue_disk_full"))
+    kiosk.send(f.Failed.of(QueueDiskFull("full")))
     assert (kiosk.session.state, kiosk.session.error_kind) == ("error", "queue_disk_full")
     assert kiosk.session.result is None
+    assert kiosk.session.error_next == "end"  # retryable, but placing the card again is no help
 
 
 def test_after_enqueue_the_session_forgets_id_codes_and_certificate(kiosk: Kiosk) -> None:
@@ -660,8 +704,30 @@ def test_status_check_is_online_only(catalog: Catalog) -> None:
 
 def test_status_check_losing_the_network_says_so(kiosk: Kiosk) -> None:
     kiosk.send(f.Start(menu="status"), f.CardPlaced(), f.CertificateRead(CERT, 3))
-    kiosk.send(f.Failed("network_unavailable"))
+    kiosk.send(f.Failed.of(CentralUnreachable("connection refused")))
     assert kiosk.session.error_kind == "status_offline"
+
+
+def test_status_check_losing_the_network_while_asking_says_so(kiosk: Kiosk) -> None:
+    kiosk.send(f.Start(menu="status"), f.CardPlaced(), f.CertificateRead(CERT, 3))
+    kiosk.send(f.StatusChallenge("N" * 32), f.PinEntered(bytearray(b"1234")), f.Signed(b"S"))
+    kiosk.send(f.Failed.of(CentralUnreachable("connection refused")))
+    assert (kiosk.session.error_kind, kiosk.session.error_next) == ("status_offline", "end")
+
+
+def test_status_check_with_a_card_not_read_offers_to_read_it_again(kiosk: Kiosk) -> None:
+    kiosk.send(f.Start(menu="status"), f.CardPlaced(), f.Failed.of(card.CardTimeout("late")))
+    assert (kiosk.session.error_kind, kiosk.session.error_next) == ("card_timeout", "retry_card")
+
+
+def test_status_check_with_a_spent_challenge_ends_with_its_own_message(kiosk: Kiosk) -> None:
+    kiosk.send(f.Start(menu="status"), f.CardPlaced(), f.CertificateRead(CERT, 3))
+    kiosk.send(f.StatusChallenge("N" * 32), f.PinEntered(bytearray(b"1234")), f.Signed(b"S"))
+    kiosk.send(f.Failed.of(StatusChallengeExpired("used or expired")))
+    assert (kiosk.session.error_kind, kiosk.session.error_next) == (
+        "status_challenge_expired",
+        "end",
+    )
 
 
 def test_status_check_ends_with_the_take_card_screen(kiosk: Kiosk) -> None:
@@ -700,7 +766,7 @@ def test_reading_for_a_status_check_says_so(kiosk: Kiosk) -> None:
 
 
 def test_card_that_applied_here_already_ends_with_its_message(kiosk: Kiosk) -> None:
-    kiosk.send(f.Start(), f.AgreeTerms(), f.CardPlaced(), f.Failed("already_enrolled_here"))
+    kiosk.send(f.Start(), f.AgreeTerms(), f.CardPlaced(), f.Failed.of(AlreadyEnrolledHere("here")))
     assert (kiosk.session.error_kind, kiosk.session.error_next) == ("already_enrolled_here", "end")
 
 

@@ -10,8 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contract import wire
+from drivers.card import CardTimeout, PinIncorrect
 from kiosk import flow as f
 from kiosk.catalog import Catalog
+from kiosk.controller import CentralUnreachable
 
 CATALOG = Catalog.load()
 CERT = b"\x30\x82\x05\x00" + b"C" * 600
@@ -51,10 +53,10 @@ events = st.sampled_from(
         f.SubmitDeferred(),
         f.Printed(),
         f.StatusAnswered(applied=True, service_code="waon"),
-        f.Failed("pin_incorrect", tries_left=1),
-        f.Failed("card_timeout"),
-        f.Failed("printer_no_paper"),
-        f.Failed("network_unavailable"),
+        f.Failed.of(PinIncorrect(1)),
+        f.Failed.of(CardTimeout("no answer")),
+        f.Failed("printer_no_paper", retryable=True),  # as PrinterOutOfPaper says
+        f.Failed.of(CentralUnreachable("connection refused")),
     ]
 )
 

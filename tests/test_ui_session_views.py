@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from drivers.card import PinIncorrect
 from kiosk import flow
 from kiosk.catalog import Catalog
 from kiosk.i18n import t
@@ -143,3 +144,25 @@ def test_grid_search_text_holds_the_kana_reading(engine: UiSession) -> None:
     services = {s["code"]: s for s in engine.app.shown[-1][1]["services"]}
     assert normalise_for_search("ワオン") in services["waon"]["search"]
     assert normalise_for_search("ぺいぺい") in services["paypay"]["search"]
+
+
+def walk_to_pin(engine: UiSession) -> None:
+    walk_to_confirm(engine)
+    engine.person("confirmed")
+    engine.dispatch(flow.TriesLeftRead(3))
+
+
+def test_pin_screen_warns_of_a_wrong_pin_after_the_card_refused_it(engine: UiSession) -> None:
+    walk_to_pin(engine)
+    assert engine.app.shown[-1][1]["pin_incorrect"] is False
+    engine.person("pin_entered", pin=bytearray(b"0000"))
+    engine.dispatch(flow.Failed.of(PinIncorrect(2)))
+    name, view = engine.app.shown[-1]
+    assert name == "pin" and view["pin_incorrect"] is True and view["tries_left"] == 2
+
+
+def test_pin_screen_does_not_call_a_badly_typed_pin_wrong(engine: UiSession) -> None:
+    walk_to_pin(engine)
+    engine.person("pin_entered", pin=bytearray(b"12"))
+    name, view = engine.app.shown[-1]
+    assert (name, view["input_error"], view["pin_incorrect"]) == ("pin", "pin_format", False)
