@@ -29,8 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sim.card import VirtualCard, make_card
 from sim.pki import TestPKI
-from sim.vcard import VirtualCard, make_card
 from sim.vprinter import VirtualPrinter
 
 DEMO_PIN = "1234"

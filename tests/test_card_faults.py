@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from contract.errors import KioskError
 from drivers import card
-from sim.vcard import Fault
+from sim.card import Fault
 
 TIMEOUT = 10
 DIGEST = hashlib.sha256(b"canonical enrollment payload").digest()
