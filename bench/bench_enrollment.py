@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     from sim.central import start_central
     from sim.enrollments import central_client, quick_worker
     from sim.pki import TestPKI
+    from sim.printer import VirtualPrinter
     from sim.rig import KioskUnderTest
-    from sim.vprinter import VirtualPrinter
 
     daemon.start()
     pki = TestPKI.create(base / "pki")
