@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     from smartcard.System import readers
 
     from drivers.reader import CardService
+    from sim.card import VirtualCard, make_card, step_of
     from sim.pki import TestPKI
-    from sim.vcard import VirtualCard, make_card, step_of
 
     daemon.start()
     pki = TestPKI.create(base / "pki")

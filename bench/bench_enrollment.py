@@ -64,12 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     from kiosk.catalog import CAMPAIGNS_FILE, SERVICES_FILE, Catalog
     from kiosk.controller import CentralLink, Controller, ReceiptSettings
     from offline_queue.store import Outbox
+    from sim.card import VirtualCard, make_card
     from sim.central import start_central
     from sim.enrollments import central_client, quick_worker
     from sim.pki import TestPKI
+    from sim.printer import VirtualPrinter
     from sim.rig import KioskUnderTest
-    from sim.vcard import VirtualCard, make_card
-    from sim.vprinter import VirtualPrinter
 
     daemon.start()
     pki = TestPKI.create(base / "pki")
@@ -168,7 +168,7 @@ def _instrument(kiosk: Any) -> dict[str, float]:
 
 def _card_phase_alone(daemon: Any, card_dir: Path, card_service: Any) -> float:
     """Read certificate, tries left, PIN + signature straight through a CardService."""
-    from sim.vcard import VirtualCard
+    from sim.card import VirtualCard
 
     card = VirtualCard(card_dir, port=daemon.port)
     card.insert()

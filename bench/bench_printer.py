@@ -20,33 +20,21 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from drivers.printer import ReceiptPrinter, transmission_seconds  # noqa: E402
-from kiosk.receipt import ReceiptData, layout, render_escpos, render_image  # noqa: E402
-from sim.vprinter import VirtualPrinter  # noqa: E402
+from kiosk.receipt import layout, render_escpos, render_image  # noqa: E402
+from sim.printer import VirtualPrinter  # noqa: E402
+from sim.printer.samples import SAMPLE_RECEIPT  # noqa: E402
 
 BAUD_RATES = (9600, 115200)
 
-SAMPLE = ReceiptData(
-    receipt_no="R-20261126-0042",
-    issued_at=datetime(2026, 11, 26, 0, 27, tzinfo=UTC),
-    kiosk_id="KIOSK-TOKYO-001",
-    store_name="ローソン 新宿西口店",
-    campaign_rule={"rate_percent": 25, "cap_points": 5000},
-    service_name="PayPay",
-    service_user_id="09012345678",
-    state="accepted",
-    mykey_id="AB12CD34",
-    status_url="https://mynapoint.example.jp/status/R-20261126-0042",
-)
 RECEIPTS = {
-    "ja accepted": SAMPLE,
-    "ja pending": replace(SAMPLE, state="pending", mykey_id=None),
-    "en pending": replace(SAMPLE, lang="en", state="pending", mykey_id=None),
+    "ja accepted": SAMPLE_RECEIPT,
+    "ja pending": replace(SAMPLE_RECEIPT, state="pending", mykey_id=None),
+    "en pending": replace(SAMPLE_RECEIPT, lang="en", state="pending", mykey_id=None),
 }
 
 
@@ -95,7 +83,7 @@ def main() -> None:
                     f"| {name} | {columns} | {mode} | {size:,} | {size / base_bytes:.1f} "
                     f"| {ms:.2f} | {ms / base_ms:.1f} | {wire[0]:.2f} | {wire[1]:.3f} | {rt:.1f} |"
                 )
-    image_ms = median_ms(lambda: render_image(layout(SAMPLE)), args.repeat)
+    image_ms = median_ms(lambda: render_image(layout(SAMPLE_RECEIPT)), args.repeat)
     print(f"\nrender_image (on-screen receipt, 42 columns): {image_ms:.1f} ms")
 
 

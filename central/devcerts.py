@@ -19,58 +19,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
-_VALIDITY = dt.timedelta(days=825)
+from central.x509build import (
+    Signer,
+    certificate_pem,
+    issue_certificate,
+    subject_name,
+    validity,
+    write_private_key,
+)
 
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _write_private(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.touch(mode=0o600)
-    path.write_bytes(_key_pem(key))
-
-
-def _cert_pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
+_CA_VALIDITY = dt.timedelta(days=3650)
+_LEAF_VALIDITY = dt.timedelta(days=825)
+_BACKDATED = dt.timedelta(minutes=5)  # for clocks a little behind
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Mynapoint kiosk dev"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-
-
-def _leaf_builder(
-    ca_cert: x509.Certificate, subject: x509.Name, key: ec.EllipticCurvePrivateKey
-) -> x509.CertificateBuilder:
-    now = dt.datetime.now(dt.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + _VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
-            critical=False,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
+    return subject_name(("O", "Mynapoint kiosk dev"), ("CN", common_name))
 
 
 @dataclass(frozen=True)
@@ -107,38 +75,17 @@ class DevTLS:
         directory.mkdir(parents=True, exist_ok=True)
         tls = cls(directory)
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.UTC)
-        ca_name = _name("Mynapoint kiosk dev TLS CA")
-        ca_cert = (
-            x509.CertificateBuilder()
-            .subject_name(ca_name)
-            .issuer_name(ca_name)
-            .public_key(ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-            )
-            .sign(ca_key, hashes.SHA256())
+        ca = Signer(_name("Mynapoint kiosk dev TLS CA"), ca_key)
+        ca_cert = issue_certificate(
+            ca.name,
+            ca_key.public_key(),
+            ca,
+            validity(_BACKDATED, _CA_VALIDITY),
+            ca=True,
+            usage=("digital_signature", "key_cert_sign", "crl_sign"),
         )
-        _write_private(tls.ca_key, ca_key)
-        tls.ca_cert.write_bytes(_cert_pem(ca_cert))
+        write_private_key(tls.ca_key, ca_key)
+        tls.ca_cert.write_bytes(certificate_pem(ca_cert))
         tls._issue_server(hosts)
         return tls
 
@@ -147,14 +94,24 @@ class DevTLS:
         tls = cls(directory)
         return tls if tls.ca_cert.exists() else cls.create(directory)
 
-    def _ca(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    def _ca(self) -> Signer:
         cert = x509.load_pem_x509_certificate(self.ca_cert.read_bytes())
         key = serialization.load_pem_private_key(self.ca_key.read_bytes(), password=None)
         assert isinstance(key, ec.EllipticCurvePrivateKey)
-        return cert, key
+        return Signer(cert.subject, key)
+
+    def _issue_leaf(
+        self, common_name: str, key: ec.EllipticCurvePrivateKey, *extensions: x509.ExtensionType
+    ) -> x509.Certificate:
+        return issue_certificate(
+            _name(common_name),
+            key.public_key(),
+            self._ca(),
+            validity(_BACKDATED, _LEAF_VALIDITY),
+            extensions=extensions,
+        )
 
     def _issue_server(self, hosts: tuple[str, ...]) -> None:
-        ca_cert, ca_key = self._ca()
         key = ec.generate_private_key(ec.SECP256R1())
         names: list[x509.GeneralName] = []
         for host in hosts:
@@ -162,26 +119,23 @@ class DevTLS:
                 names.append(x509.IPAddress(ipaddress.ip_address(host)))
             except ValueError:
                 names.append(x509.DNSName(host))
-        cert = (
-            _leaf_builder(ca_cert, _name("mynapoint-central"), key)
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256())
+        cert = self._issue_leaf(
+            "mynapoint-central",
+            key,
+            x509.SubjectAlternativeName(names),
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
         )
-        _write_private(self.server_key, key)
-        self.server_cert.write_bytes(_cert_pem(cert))
+        write_private_key(self.server_key, key)
+        self.server_cert.write_bytes(certificate_pem(cert))
 
     def issue_kiosk(self, kiosk_id: str) -> tuple[Path, Path]:
         """(certificate path, key path) of a client certificate whose CN is ``kiosk_id``."""
-        ca_cert, ca_key = self._ca()
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            _leaf_builder(ca_cert, _name(kiosk_id), key)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256())
+        cert = self._issue_leaf(
+            kiosk_id, key, x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])
         )
-        _write_private(self.kiosk_key(kiosk_id), key)
-        self.kiosk_cert(kiosk_id).write_bytes(_cert_pem(cert))
+        write_private_key(self.kiosk_key(kiosk_id), key)
+        self.kiosk_cert(kiosk_id).write_bytes(certificate_pem(cert))
         return self.kiosk_cert(kiosk_id), self.kiosk_key(kiosk_id)
 
 

@@ -388,6 +388,15 @@ def draw_text_line(
     return out
 
 
+def draw_cut_mark(width: int, ink: int = 0) -> Image.Image:
+    """Where the paper is cut, drawn as a dashed line one text line high (``ink``: 0-255)."""
+    mark = Image.new("L", (width, LINE_DOTS), 255)
+    draw = ImageDraw.Draw(mark)
+    for x in range(0, width, 12):
+        draw.line((x, LINE_DOTS // 2, x + 6, LINE_DOTS // 2), fill=ink)
+    return mark
+
+
 def qr_image(data: bytes, module_dots: int = 6, error_correction: str = "M") -> Image.Image:
     """The symbol a printer draws for ``qr_code(data, ...)``: mode "L", dark modules black."""
     import qrcode

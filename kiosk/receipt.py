@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from contract.errors import KioskError
 from contract.units import JST
@@ -472,14 +472,6 @@ def _draw_lines(lines: list[Line], columns: int) -> Image.Image:
     return image
 
 
-def _cut_mark(width: int) -> Image.Image:
-    mark = Image.new("L", (width, escpos.LINE_DOTS), 255)
-    draw = ImageDraw.Draw(mark)
-    for x in range(0, width, 12):
-        draw.line((x, escpos.LINE_DOTS // 2, x + 6, escpos.LINE_DOTS // 2), fill=128)
-    return mark
-
-
 def render_image(receipt: Receipt, columns: int = 42) -> Image.Image:
     """The receipt as the printer would print it, for the screen (mode "L", white paper)."""
     width = columns * escpos.DOTS_PER_COLUMN
@@ -491,7 +483,7 @@ def render_image(receipt: Receipt, columns: int = 42) -> Image.Image:
             symbol = escpos.qr_image(segment.payload.encode("utf-8"), QR_MODULE_DOTS)
             parts.append((symbol, True))
         else:
-            parts.append((_cut_mark(width), False))
+            parts.append((escpos.draw_cut_mark(width, ink=128), False))
     height = sum(part.height for part, _ in parts) + 2 * IMAGE_MARGIN
     image = Image.new("L", (width + 2 * IMAGE_MARGIN, height), 255)
     y = IMAGE_MARGIN

@@ -22,9 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives import serialization
 
 from central.devcerts import DevTLS
 from central.sealing import write_new_sealing_key
@@ -44,7 +42,7 @@ def free_port() -> int:
 
 def card_sign(card: CardIdentity, digest: bytes) -> bytes:
     """What the card returns for SIGN: PKCS#1 v1.5 over DigestInfo(SHA-256, digest)."""
-    return card.key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+    return card.sign_digest(digest)
 
 
 def _central_command() -> list[str]:

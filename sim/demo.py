@@ -29,9 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sim.card import VirtualCard, make_card
 from sim.pki import TestPKI
-from sim.vcard import VirtualCard, make_card
-from sim.vprinter import VirtualPrinter
+from sim.printer import VirtualPrinter
 
 DEMO_PIN = "1234"
 F2 = 283  # Kivy's key code for F2

@@ -6,7 +6,6 @@ Enrollments are signed exactly as the card signs: PKCS#1 v1.5 over the DigestInf
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import secrets
@@ -21,18 +20,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.x509.oid import NameOID
 
 from contract.wire import SealingKey, new_payload, payload_digest
 from offline_queue import policy
 from offline_queue.delivery import Backoff
 from offline_queue.store import Outbox, issuer_serial_key_of
 from offline_queue.sync import CentralClient, SyncWorker
-from sim.pki import CardIdentity, TestPKI
+from sim.pki import CardIdentity, TestPKI, new_rsa_key
 
 KIOSK_ID = "K-0001"
 CAMPAIGN_ID = "2022-card"
@@ -47,22 +44,9 @@ def shared_pki() -> TestPKI:
     return TestPKI.create(Path(tempfile.mkdtemp(prefix="queue-pki-")))
 
 
-_SIGNING_ONLY = x509.KeyUsage(
-    digital_signature=True,
-    content_commitment=False,
-    key_encipherment=False,
-    data_encipherment=False,
-    key_agreement=False,
-    key_cert_sign=False,
-    crl_sign=False,
-    encipher_only=False,
-    decipher_only=False,
-)
-
-
 @cache
 def _shared_card_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return new_rsa_key()
 
 
 def new_card(pki: TestPKI | None = None) -> CardIdentity:
@@ -71,37 +55,12 @@ def new_card(pki: TestPKI | None = None) -> CardIdentity:
     Cards share one RSA key to keep the tests fast (a 2048-bit key takes ~0.1 s to make);
     the central service tells people apart by issuer and serial, not by key.
     """
-    pki = pki or shared_pki()
-    ca_cert, ca_key = pki.ca_certificates["2023"], pki.ca_keys["2023"]
-    key = _shared_card_key()
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.COMMON_NAME, secrets.token_hex(10).upper()),
-                    x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-                ]
-            )
-        )
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=30))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_SIGNING_ONLY, critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return CardIdentity(key=key, certificate=cert, ca_certificate=ca_cert)
+    return (pki or shared_pki()).issue_card("2023", key=_shared_card_key())
 
 
 def card_sign(card: CardIdentity, payload: dict[str, Any]) -> bytes:
     """What the card returns for COMPUTE DIGITAL SIGNATURE over the payload digest."""
-    return card.key.sign(
-        payload_digest(payload), padding.PKCS1v15(), utils.Prehashed(hashes.SHA256())
-    )
+    return card.sign_digest(payload_digest(payload))
 
 
 @dataclass(frozen=True)

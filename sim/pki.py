@@ -23,14 +23,25 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+from central.x509build import (
+    Signer,
+    certificate_pem,
+    issue_certificate,
+    private_key_pem,
+    subject_name,
+    validity,
+)
 
 CA_GENERATIONS = {
     # generation name: (not_before, not_after), shaped like the real live CAs
     "2015": (dt.datetime(2015, 1, 1, tzinfo=dt.UTC), dt.datetime(2025, 12, 31, tzinfo=dt.UTC)),
     "2023": (dt.datetime(2023, 1, 1, tzinfo=dt.UTC), dt.datetime(2033, 12, 31, tzinfo=dt.UTC)),
 }
+CARD_BACKDATED = dt.timedelta(days=30)
+CARD_VALIDITY = dt.timedelta(days=5 * 365)
 _OPAQUE_ALPHABET = string.ascii_uppercase + string.digits
 # Shaped like the real user-authentication certificates' extensions (values made up
 # where the real ones are not public), so a test certificate is 1.2-1.8 KB like a real one.
@@ -40,31 +51,18 @@ _OCSP_URI = "http://ocspauthnorm.jpki.go.jp"
 
 
 def _ca_name(generation: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "JPKI"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "JPKI for user authentication"),
-            x509.NameAttribute(
-                NameOID.ORGANIZATIONAL_UNIT_NAME,
-                "Japan Agency for Local Authority Information Systems",
-            ),
-            # Not in the real DN; tells the two test generations apart.
-            x509.NameAttribute(NameOID.SERIAL_NUMBER, f"TEST-{generation}"),
-        ]
+    return subject_name(
+        ("C", "JP"),
+        ("O", "JPKI"),
+        ("OU", "JPKI for user authentication"),
+        ("OU", "Japan Agency for Local Authority Information Systems"),
+        ("serialNumber", f"TEST-{generation}"),  # not in the real DN: tells the tests' CAs apart
     )
 
 
-def _new_key() -> rsa.RSAPrivateKey:
+def new_rsa_key() -> rsa.RSAPrivateKey:
+    """An RSA-2048 key, e=65537, as cards and JPKI CAs hold (about 0.1 s to make)."""
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
 
 
 @dataclass(frozen=True)
@@ -83,9 +81,13 @@ class CardIdentity:
     def ca_certificate_der(self) -> bytes:
         return self.ca_certificate.public_bytes(serialization.Encoding.DER)
 
+    def sign_digest(self, digest: bytes) -> bytes:
+        """What the card answers to SIGN over DigestInfo(SHA-256, ``digest``): PKCS#1 v1.5."""
+        return self.key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "auth_key.pem").write_bytes(_key_pem(self.key))
+        (directory / "auth_key.pem").write_bytes(private_key_pem(self.key))
         (directory / "auth_cert.der").write_bytes(self.certificate_der)
         (directory / "ca_cert.der").write_bytes(self.ca_certificate_der)
 
@@ -117,39 +119,18 @@ class TestPKI:
         directory.mkdir(parents=True, exist_ok=True)
         keys, certs = {}, {}
         for gen in generations:
-            not_before, not_after = CA_GENERATIONS[gen]
-            key = _new_key()
-            name = _ca_name(gen)
-            cert = (
-                x509.CertificateBuilder()
-                .subject_name(name)
-                .issuer_name(name)
-                .public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(not_before)
-                .not_valid_after(not_after)
-                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                .add_extension(
-                    x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-                )
-                .add_extension(
-                    x509.KeyUsage(
-                        digital_signature=False,
-                        content_commitment=False,
-                        key_encipherment=False,
-                        data_encipherment=False,
-                        key_agreement=False,
-                        key_cert_sign=True,
-                        crl_sign=True,
-                        encipher_only=False,
-                        decipher_only=False,
-                    ),
-                    critical=True,
-                )
-                .sign(key, hashes.SHA256())
+            key = new_rsa_key()
+            ca = Signer(_ca_name(gen), key)
+            cert = issue_certificate(
+                ca.name,
+                key.public_key(),
+                ca,
+                CA_GENERATIONS[gen],
+                ca=True,
+                usage=("key_cert_sign", "crl_sign"),
             )
-            (directory / f"ca-{gen}.key.pem").write_bytes(_key_pem(key))
-            (directory / f"ca-{gen}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+            (directory / f"ca-{gen}.key.pem").write_bytes(private_key_pem(key))
+            (directory / f"ca-{gen}.pem").write_bytes(certificate_pem(cert))
             keys[gen], certs[gen] = key, cert
         return cls(directory, keys, certs)
 
@@ -182,48 +163,28 @@ class TestPKI:
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
         opaque_id: str | None = None,
+        *,
+        key: rsa.RSAPrivateKey | None = None,
+        serial: int | None = None,
     ) -> CardIdentity:
-        """A new card key and user-auth certificate; pass dates in the past for expired cards."""
-        now = dt.datetime.now(dt.UTC)
-        not_before = not_before or now - dt.timedelta(days=30)
-        not_after = not_after or now + dt.timedelta(days=5 * 365)
+        """A new card key and user-auth certificate; pass dates in the past for expired cards.
+
+        ``key`` reuses a key (making one takes ~0.1 s; the central service tells people
+        apart by issuer and serial, not by key); ``serial`` chooses the serial number.
+        """
+        default_before, default_after = validity(CARD_BACKDATED, CARD_VALIDITY)
         opaque_id = opaque_id or "".join(secrets.choice(_OPAQUE_ALPHABET) for _ in range(20))
-        key = _new_key()
-        ca_key, ca_cert = self.ca_keys[generation], self.ca_certificates[generation]
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(
-                x509.Name(
-                    [
-                        x509.NameAttribute(NameOID.COMMON_NAME, opaque_id),
-                        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-                    ]
-                )
-            )
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+        key = key or new_rsa_key()
+        ca_cert = self.ca_certificates[generation]
+        cert = issue_certificate(
+            subject_name(("CN", opaque_id), ("C", "JP")),
+            key.public_key(),
+            Signer(ca_cert.subject, self.ca_keys[generation]),
+            (not_before or default_before, not_after or default_after),
+            usage=("digital_signature",),
+            extensions=_auth_certificate_extensions(generation),
+            serial=serial,
         )
-        for extension in _auth_certificate_extensions(key, ca_key, generation):
-            cert = cert.add_extension(extension, critical=False)
-        cert = cert.sign(ca_key, hashes.SHA256())
         return CardIdentity(key=key, certificate=cert, ca_certificate=ca_cert)
 
     def revocation_list(
@@ -252,29 +213,19 @@ class TestPKI:
         return builder.sign(self.ca_keys[generation], hashes.SHA256())
 
 
-def _auth_certificate_extensions(
-    key: rsa.RSAPrivateKey, ca_key: rsa.RSAPrivateKey, generation: str
-) -> list[x509.ExtensionType]:
-    """Non-critical extensions like a real user-auth certificate's (no personal data)."""
-    crl_name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "JPKI"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "JPKI for user authentication"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "CRL Distribution Points"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"TEST-{generation}"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "Tokyo-to Test-ku CRLDP"),
-        ]
+def _auth_certificate_extensions(generation: str) -> list[x509.ExtensionType]:
+    """Non-critical extensions like a real user-auth certificate's (no personal data);
+    the key identifiers are written by ``issue_certificate``."""
+    crl_name = subject_name(
+        ("C", "JP"),
+        ("O", "JPKI"),
+        ("OU", "JPKI for user authentication"),
+        ("OU", "CRL Distribution Points"),
+        ("OU", f"TEST-{generation}"),
+        ("CN", "Tokyo-to Test-ku CRLDP"),
     )
-    issuer_alt = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "公的個人認証サービス利用者証明用"),
-        ]
-    )
+    issuer_alt = subject_name(("C", "JP"), ("O", "公的個人認証サービス利用者証明用"))
     return [
-        x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-        x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
         x509.CertificatePolicies([x509.PolicyInformation(_AUTH_POLICY_OID, [_CPS_URI])]),
         x509.IssuerAlternativeName([x509.DirectoryName(issuer_alt)]),
         x509.CRLDistributionPoints(

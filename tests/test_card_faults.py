@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from contract.errors import KioskError
 from drivers import card
-from sim.vcard import Fault
+from sim.card import Fault
 from sim.waiting import eventually
 
 TIMEOUT = 10

@@ -5,15 +5,10 @@ people, and a CRL of one generation revokes nothing of the other."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from contract import wire
 from sim.pki import CardIdentity, TestPKI, unknown_ca_pki
@@ -24,27 +19,7 @@ SERIAL = 0x4D594E41504F494E54  # the same serial under both CA keys
 
 def card_with_serial(pki: TestPKI, serial: int) -> CardIdentity:
     """A card of the 2023 generation of ``pki`` with a chosen serial number."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca_key, ca_cert = pki.ca_keys["2023"], pki.ca_certificates["2023"]
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.COMMON_NAME, f"SAME{serial:x}"[:20]),
-                    x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-                ]
-            )
-        )
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(serial)
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .sign(ca_key, hashes.SHA256())
-    )
-    return CardIdentity(key=key, certificate=cert, ca_certificate=ca_cert)
+    return pki.issue_card("2023", opaque_id=f"SAME{serial:x}"[:20], serial=serial)
 
 
 @pytest.fixture

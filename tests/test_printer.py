@@ -17,7 +17,7 @@ from drivers.printer import (
     ReceiptPrinter,
 )
 from kiosk.receipt import layout, render_image
-from sim.vprinter import VirtualPrinter
+from sim.printer import VirtualPrinter
 from tests.fixtures.printer import make_receipt_data
 
 

@@ -1,71 +1,13 @@
 """A receipt goes through the driver and a real pty to the virtual printer and back:
-what the printer parsed is what the layout said, in Kanji and in raster mode."""
+what the printer parsed is what the layout said, in Kanji and in raster mode. (Any
+service name, as a property, is checked on the parser alone: tests/test_escpos_parser.py.)"""
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from drivers import escpos
 from drivers.printer import ReceiptPrinter
-from kiosk.receipt import Cut, Line, QRCode, layout, print_items, raster_segments
-from sim.vprinter import (
-    PrintedCut,
-    PrintedImage,
-    PrintedQR,
-    PrintedText,
-    VirtualPrinter,
-)
-from tests.fixtures.printer import make_receipt_data
-
-
-def expected_kanji(receipt, columns):
-    """The layout as a Kanji printer must print it (JIS look-alikes for cp932 input)."""
-    out = []
-    for item in print_items(receipt, columns):
-        if isinstance(item, Line):
-            style = item.style
-            text = escpos.to_sjis_repertoire(item.text)
-            out.append(
-                ("text", text, style.bold, style.double_width, style.double_height, item.align)
-            )
-        elif isinstance(item, QRCode):
-            out.append(("qr", item.payload))
-        else:
-            out.append(("cut",))
-    return out
-
-
-def parsed(printed):
-    out = []
-    for item in printed.items:
-        if isinstance(item, PrintedText):
-            out.append(
-                ("text", item.text, item.bold, item.double_width, item.double_height, item.align)
-            )
-        elif isinstance(item, PrintedQR):
-            out.append(("qr", item.payload))
-        elif isinstance(item, PrintedImage):
-            out.append(("image", dots(item.image)))
-        elif isinstance(item, PrintedCut):
-            out.append(("cut",))
-    return out
-
-
-def dots(image):
-    """The printed dots of an image, as a comparable (width, bytes) pair."""
-    return image.width, escpos.to_print_bitmap(image).tobytes()
-
-
-def expected_raster(receipt, columns):
-    out = []
-    for segment in raster_segments(receipt, columns):
-        if isinstance(segment, QRCode):
-            out.append(("qr", segment.payload))
-        elif isinstance(segment, Cut):
-            out.append(("cut",))
-        else:
-            out.append(("image", dots(segment)))
-    return out
+from kiosk.receipt import layout
+from tests.fixtures.printer import expected_kanji, expected_raster, make_receipt_data, parsed
 
 
 def print_on(virtual_printer, receipt, mode, columns=42):
@@ -152,32 +94,3 @@ def test_the_full_service_id_never_reaches_the_printer(virtual_printer, mode):
     assert b"0901234" not in receipt.to_escpos(mode, 42)
     printed = print_on(virtual_printer, receipt, mode)
     assert "0901234" not in printed.png.with_suffix(".txt").read_text("utf-8")
-
-
-@pytest.fixture(scope="module")
-def shared_printer(tmp_path_factory):
-    """One virtual printer and driver for the many examples of the property below."""
-    with VirtualPrinter(tmp_path_factory.mktemp("receipts"), columns=42) as vp:
-        with ReceiptPrinter(vp.port, mode="kanji", columns=42, status_timeout=2.0) as printer:
-            yield vp, printer
-
-
-NAME_CHARACTERS = st.characters(
-    codec="utf-8",
-    categories=("Lu", "Ll", "Lo", "Nd", "Po", "Ps", "Pe", "So", "Zs"),
-    max_codepoint=0x2FFFF,
-)
-
-
-@settings(max_examples=25, deadline=None)
-@given(service_name=st.text(NAME_CHARACTERS, min_size=1, max_size=60))
-def test_any_service_name_prints_as_laid_out_or_as_its_raster(shared_printer, service_name):
-    vp, printer = shared_printer
-    receipt = layout(make_receipt_data(service_name=service_name))
-    before = len(vp.receipts)
-    result = printer.print_receipt(receipt).result(timeout=10)
-    printed = vp.wait_for_receipts(before + 1)[before]
-    if result.mode == "kanji":
-        assert parsed(printed) == expected_kanji(receipt, 42)
-    else:
-        assert parsed(printed) == expected_raster(receipt, 42)

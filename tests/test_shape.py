@@ -78,7 +78,7 @@ def test_kivy_is_imported_in_screens_and_the_simulators_alone() -> None:
 def test_the_edge_walk_sees_an_import_inside_a_function(tmp_path: Path) -> None:
     """The check would miss late imports if it only read module level; it does not."""
     module = tmp_path / "late.py"
-    module.write_text("def f():\n    from kivy.clock import Clock\n    import sim.vcard\n")
+    module.write_text("def f():\n    from kivy.clock import Clock\n    import sim.card\n")
     assert imported_packages(module) == [(2, "kivy"), (3, "sim")]
 
 

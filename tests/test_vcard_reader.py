@@ -13,7 +13,7 @@ from drivers import jpki
 
 def _vcard(*args, env=None, **kwargs):
     return subprocess.run(
-        [sys.executable, "-m", "sim.vcard", *args],
+        [sys.executable, "-m", "sim.card", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -81,7 +81,7 @@ def test_command_line_card_is_placed_and_pulled_by_signal_and_control_socket(
     assert _vcard("new", "--pki", str(test_pki.directory), "--out", str(card_dir)).returncode == 0
     control = tmp_path / "ctl.sock"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sim.vcard", "run", "--card", str(card_dir)]
+        [sys.executable, "-m", "sim.card", "run", "--card", str(card_dir)]
         + ["--port", str(pcscd.port), "--control", str(control)],
         stdin=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

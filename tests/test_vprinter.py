@@ -76,7 +76,7 @@ def test_command_line_prints_the_port_and_each_receipt(tmp_path):
     command = [
         sys.executable,
         "-m",
-        "sim.vprinter",
+        "sim.printer",
         "--out",
         str(tmp_path),
         "--link",

@@ -1,0 +1,186 @@
+"""The virtual receipt printer on a pseudo-terminal: the demo's and the tests' printer.
+
+``start()`` opens a pty and returns the slave's path (``/dev/pts/N``), which the driver
+opens as its serial port. What arrives on the master side goes to the parser
+(``sim/printer/parser.py``) and its answers go back at once; each receipt torn off is
+saved as ``out_dir/receipt-NNNN.png`` and ``.txt`` (``sim/printer/render.py``).
+
+``run_out_of_paper_after(n)`` / ``open_cover_after(n)`` make the paper end or the cover
+open ``n`` bytes later, in the middle of a receipt; ``vanish()`` (or
+``vanish_after(n)``) makes the port disappear, like a pulled cable.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+import tty
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sim.printer.parser import EscPosParser, PrintedReceipt
+from sim.printer.render import save_receipt
+
+
+class _ParserState:
+    """A state of the printer, read from its parser and changed between two chunks of
+    the stream, never within one."""
+
+    def __init__(self, convert: Callable[[Any], Any] = lambda value: value) -> None:
+        self.convert = convert
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, printer: VirtualPrinter | None, owner: type | None = None) -> Any:
+        return self if printer is None else getattr(printer.parser, self.name)
+
+    def __set__(self, printer: VirtualPrinter, value: Any) -> None:
+        with printer._changed:
+            setattr(printer.parser, self.name, self.convert(value))
+
+
+class VirtualPrinter:
+    """A printer on a pty: ``start()`` gives the port path, ``receipts`` what it printed."""
+
+    def __init__(self, out_dir: str | os.PathLike[str], columns: int = 42) -> None:
+        self.out_dir = Path(out_dir)
+        self.parser = EscPosParser(columns, on_receipt=self._save)
+        self.bytes_received = 0
+        self._event: tuple[int, Callable[[], None]] | None = None  # (bytes left, what)
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._changed = threading.Condition()
+        self.port: str | None = None
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Open the pty and start answering; returns the path the driver opens."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)  # no echo, no CR/LF mapping, no flow-control bytes eaten
+        self.port = os.ttyname(self._slave)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._serve, name="vprinter", daemon=True)
+        self._thread.start()
+        return self.port
+
+    def stop(self) -> None:
+        """Stop answering and close the pty (idempotent)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        self._thread = None
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._master = self._slave = None
+
+    def vanish(self) -> None:
+        """The port disappears, as when the USB-serial cable is pulled."""
+        self.stop()
+
+    def __enter__(self) -> VirtualPrinter:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- what it printed, and the state its answers come from ----------------------------
+
+    @property
+    def receipts(self) -> list[PrintedReceipt]:
+        return self.parser.receipts
+
+    @property
+    def unknown_commands(self) -> list[bytes]:
+        return self.parser.unknown_commands
+
+    columns = _ParserState()  # paper width in columns (the tests print 42 and 48)
+    paper = _ParserState()  # "ok" | "near_end" | "out"
+    cover_open = _ParserState(bool)
+    offline = _ParserState(bool)
+
+    @property
+    def online(self) -> bool:
+        return self.parser.online
+
+    def run_out_of_paper_after(self, n_bytes: int) -> None:
+        """The paper ends once ``n_bytes`` more bytes have arrived."""
+        with self._changed:
+            self._event = (n_bytes, self.parser.paper_runs_out)
+
+    def open_cover_after(self, n_bytes: int) -> None:
+        """The cover opens once ``n_bytes`` more bytes have arrived."""
+        with self._changed:
+            self._event = (n_bytes, self.parser.cover_opens)
+
+    def vanish_after(self, n_bytes: int) -> None:
+        """The port disappears once ``n_bytes`` more bytes have arrived (cable pulled)."""
+        with self._changed:
+            self._event = (n_bytes, self.vanish)
+
+    def wait_for_receipts(self, count: int, timeout: float = 5.0) -> list[PrintedReceipt]:
+        """Block until ``count`` receipts (complete or cut short) were printed."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self.receipts) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{len(self.receipts)} of {count} receipts printed")
+                self._changed.wait(left)
+            return list(self.receipts)
+
+    # --- the serving thread --------------------------------------------------------------
+
+    def _serve(self) -> None:
+        master = self._master
+        while not self._stop.is_set() and master is not None:
+            try:
+                ready, _, _ = select.select([master], [], [], 0.05)
+                if not ready:
+                    continue
+                data = os.read(master, 65536)
+            except OSError:
+                return
+            if data:
+                self._receive(data)
+
+    def _receive(self, data: bytes) -> None:
+        with self._changed:
+            self.bytes_received += len(data)
+            if self._event is not None and self._event[0] < len(data):
+                (left, happen), self._event = self._event, None
+                self._take(data[:left])
+                happen()
+                data = data[left:]
+            elif self._event is not None:
+                self._event = (self._event[0] - len(data), self._event[1])
+            if self._master is not None:
+                self._take(data)
+            self._changed.notify_all()
+
+    def _take(self, data: bytes) -> None:
+        self._write(self.parser.answer_realtime(data))  # at reception, before the printing
+        self._write(self.parser.parse(data))
+
+    def _write(self, answers: bytes) -> None:
+        if answers and self._master is not None:
+            try:
+                os.write(self._master, answers)
+            except OSError:
+                pass
+
+    def _save(self, receipt: PrintedReceipt) -> None:
+        number = len(self.parser.receipts) + 1
+        save_receipt(receipt, self.out_dir / f"receipt-{number:04d}.png", self.parser.columns)
