@@ -5,12 +5,14 @@ long, and a ``kill -9`` at any moment leaves either the old or the new state. A
 row claimed for sending stays in ``sending`` until its answer is recorded; a
 crash leaves it there, still due, and the next claim sends it again (the central
 service answers a resent enrollment id with its stored answer).
+
+The rules it applies (backoff, Retry-After cap, strikes until dead, a clock set back)
+are :mod:`offline_queue.policy`'s.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ import sqlite_utils
 from contract.wire import ACCEPTED, CONFLICT, REJECTED, RETRY, outer_item
 from offline_queue import policy
 from offline_queue.db import open_queue_db, write_transaction
+from offline_queue.policy import Backoff
 from offline_queue.store import QueueStatus, queue_status, read_sync_state
 
 
@@ -43,21 +46,6 @@ class OutboundItem:
             key_id=self.key_id,
             sealed=self.sealed,
         )
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**(n-1)))."""
-
-    base_s: float = policy.BACKOFF_BASE_S
-    cap_s: float = policy.BACKOFF_CAP_S
-
-    def delay(self, attempts: int, retry_after_s: float | None = None) -> float:
-        ceiling = min(self.cap_s, self.base_s * 2 ** max(0, attempts - 1))
-        delay = random.uniform(0.0, ceiling)
-        if retry_after_s is not None:
-            delay = max(delay, min(retry_after_s, policy.RETRY_AFTER_CAP_S))
-        return delay
 
 
 class DeliveryLedger:
@@ -115,7 +103,7 @@ class DeliveryLedger:
             policy.OPEN_STATES,
         ).fetchone()[0]
         now = time.time()
-        return now if due is not None and due > now + policy.MAX_DELAY_S else due
+        return now if due is not None and policy.clock_was_set_back(due, now) else due
 
     # -- recording answers ----------------------------------------------------------------
 
@@ -143,7 +131,7 @@ class DeliveryLedger:
                 self._back_to_pending(db, item, error_kind, now, retry_after_s)
             self._note_error(db, error_kind, now)
             if retry_after_s is not None:
-                not_before = now + min(retry_after_s, policy.RETRY_AFTER_CAP_S)
+                not_before = now + policy.capped_retry_after(retry_after_s)
                 self._set_state(db, "not_before", not_before)
 
     def record_request_refused(
@@ -162,7 +150,7 @@ class DeliveryLedger:
     def not_before(self) -> float | None:
         """Until when a Retry-After holds every send (None when none, or the clock went back)."""
         value = read_sync_state(self._db.conn).get("not_before")
-        if value is None or value > time.time() + policy.MAX_DELAY_S:
+        if value is None or policy.clock_was_set_back(value, time.time()):
             return None
         return value
 
@@ -260,7 +248,7 @@ class DeliveryLedger:
         strikes = db.execute(
             "SELECT strikes FROM enrollments WHERE enrollment_id = ?", [item.enrollment_id]
         ).fetchone()
-        if strikes is not None and strikes[0] >= self.max_permanent_failures:
+        if strikes is not None and policy.struck_out(strikes[0], self.max_permanent_failures):
             self._settle(db, item, policy.DEAD, now, {}, error_kind=error_kind)
         else:
             self._back_to_pending(db, item, error_kind, now, None)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import email.utils
 import errno
 import json
 import logging
@@ -34,8 +33,10 @@ import requests
 
 from contract.wire import BATCH_PATH, batch_body
 from offline_queue import policy
-from offline_queue.delivery import Backoff, DeliveryLedger, OutboundItem
+from offline_queue.delivery import DeliveryLedger, OutboundItem
 from offline_queue.errors import QueueError
+from offline_queue.policy import Backoff
+from offline_queue.transport import mtls_session, transport_error_kind
 from offline_queue.wake import WakeListener, send_wake
 
 log = logging.getLogger("mynapoint.sync")
@@ -82,14 +83,9 @@ class CentralClient:
         connect_timeout_s: float = policy.CONNECT_TIMEOUT_S,
         read_timeout_s: float = policy.READ_TIMEOUT_S,
     ) -> None:
-        if not Path(ca_path).is_file():
-            raise FileNotFoundError(f"pinned CA file {ca_path} does not exist")
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout_s, read_timeout_s)
-        self._session = requests.Session()
-        self._session.verify = str(ca_path)
-        self._session.cert = (str(client_cert), str(client_key))
-        self._session.trust_env = False  # no proxy or CA bundle from the environment
+        self._session = mtls_session(ca_path, client_cert, client_key)
 
     def post_batch(self, items: list[OutboundItem]) -> BatchOutcome:
         try:
@@ -98,12 +94,8 @@ class CentralClient:
                 json=batch_body([item.wire() for item in items]),
                 timeout=self.timeout,
             )
-        except requests.exceptions.Timeout:
-            return NoAnswer(policy.ERROR_TIMEOUT)
-        except requests.exceptions.SSLError:
-            return NoAnswer(policy.ERROR_TLS)
-        except requests.exceptions.RequestException:
-            return NoAnswer(policy.ERROR_UNREACHABLE)
+        except requests.exceptions.RequestException as error:
+            return NoAnswer(transport_error_kind(error))
         except OSError:  # e.g. the client certificate file is missing: configuration
             log.exception("sync_transport_setup_failed")
             return NoAnswer(policy.ERROR_TLS)
@@ -113,25 +105,14 @@ class CentralClient:
         self._session.close()
 
 
-#: Statuses that say "this request's content is wrong": split the batch, strike single items.
-#: Any other 4xx (404, 405, 410...) means a misconfigured or moved service: wait, never strike.
-_REFUSALS_OF_THE_CONTENT = (400, 413, 422)
-
-
 def _outcome_of(response: requests.Response) -> BatchOutcome:
     status = response.status_code
-    retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if status == 200:
         return _answered(response)
-    if status in (429, 503):
-        return NoAnswer(policy.ERROR_BUSY, retry_after)
-    if status >= 500 or status == 408:
-        return NoAnswer(policy.ERROR_SERVER, retry_after)
-    if status in (401, 403, 495, 496):
-        return NoAnswer(policy.ERROR_TLS, retry_after)  # our identity, not the items
-    if status in _REFUSALS_OF_THE_CONTENT:
+    if policy.is_content_refusal(status):
         return RequestRefused()
-    return NoAnswer(policy.ERROR_CLIENT, retry_after)  # 404, 405...: the service, not the items
+    retry_after = policy.parse_retry_after(response.headers.get("Retry-After"))
+    return NoAnswer(policy.error_kind_of_status(status), retry_after)
 
 
 def _answered(response: requests.Response) -> BatchOutcome:
@@ -141,20 +122,6 @@ def _answered(response: requests.Response) -> BatchOutcome:
     except (ValueError, KeyError, TypeError):
         return NoAnswer(policy.ERROR_BAD_ANSWER)
     return Answered(by_id)
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 # -- the worker --------------------------------------------------------------------------
@@ -189,7 +156,9 @@ class SyncWorker:
         self.backoff = backoff or Backoff()
         self.idle_poll_s = idle_poll_s
         self.ledger = DeliveryLedger(
-            db_path, backoff=self.backoff, max_permanent_failures=max_permanent_failures
+            db_path,
+            backoff=self.backoff,
+            max_permanent_failures=max_permanent_failures,
         )
         self._failures_in_a_row = 0
         self._quiet_until = 0.0
