@@ -7,14 +7,15 @@ crash leaves it there, still due, and the next claim sends it again (the central
 service answers a resent enrollment id with its stored answer).
 
 The rules it applies (backoff, Retry-After cap, strikes until dead, a clock set back)
-are :mod:`offline_queue.policy`'s.
+are :mod:`offline_queue.policy`'s. Its times come from ``clock`` (``time.time``), which
+tests replace to move time forward instead of sleeping.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,10 +59,12 @@ class DeliveryLedger:
         backoff: Backoff | None = None,
         max_permanent_failures: int = policy.MAX_PERMANENT_FAILURES,
         busy_timeout_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
         self.backoff = backoff or Backoff()
         self.max_permanent_failures = max_permanent_failures
+        self.clock = clock
         self._db: sqlite_utils.Database = open_queue_db(self.path, busy_timeout_s=busy_timeout_s)
 
     def close(self) -> None:
@@ -78,7 +81,7 @@ class DeliveryLedger:
         backoff is not sent again in the same pass. A row due further ahead than any delay
         we ever set means the clock was set back (no NTP at boot): it is due now.
         """
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         due_by = now if due_by is None else due_by
         with write_transaction(self._db) as db:
             rows = db.execute(
@@ -102,7 +105,7 @@ class DeliveryLedger:
             "SELECT min(next_attempt_at) FROM enrollments WHERE state IN (?, ?)",
             policy.OPEN_STATES,
         ).fetchone()[0]
-        now = time.time()
+        now = self.clock()
         return now if due is not None and policy.clock_was_set_back(due, now) else due
 
     # -- recording answers ----------------------------------------------------------------
@@ -111,7 +114,7 @@ class DeliveryLedger:
         self, items: list[OutboundItem], results: dict[str, dict], now: float | None = None
     ) -> None:
         """Apply the central answer for each item (missing answers count as retry)."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with write_transaction(self._db) as db:
             for item in items:
                 self._apply_result(db, item, results.get(item.enrollment_id), now)
@@ -125,7 +128,7 @@ class DeliveryLedger:
         now: float | None = None,
     ) -> None:
         """No answer at all: every item goes back to pending with its own backoff."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with write_transaction(self._db) as db:
             for item in items:
                 self._back_to_pending(db, item, error_kind, now, retry_after_s)
@@ -138,7 +141,7 @@ class DeliveryLedger:
         self, items: list[OutboundItem], error_kind: str, now: float | None = None
     ) -> None:
         """The central service refused the request itself (4xx): one strike per item."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with write_transaction(self._db) as db:
             for item in items:
                 self._strike(db, item, error_kind, now)
@@ -150,7 +153,7 @@ class DeliveryLedger:
     def not_before(self) -> float | None:
         """Until when a Retry-After holds every send (None when none, or the clock went back)."""
         value = read_sync_state(self._db.conn).get("not_before")
-        if value is None or policy.clock_was_set_back(value, time.time()):
+        if value is None or policy.clock_was_set_back(value, self.clock()):
             return None
         return value
 
@@ -158,7 +161,7 @@ class DeliveryLedger:
 
     def apply_retention(self, now: float | None = None) -> int:
         """Wipe sealed data and delete rows past their retention; returns rows deleted."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with write_transaction(self._db) as db:
             db.execute(
                 "UPDATE enrollments SET sealed = NULL WHERE sealed IS NOT NULL"

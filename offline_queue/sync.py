@@ -25,6 +25,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,16 +150,19 @@ class SyncWorker:
         backoff: Backoff | None = None,
         max_permanent_failures: int = policy.MAX_PERMANENT_FAILURES,
         idle_poll_s: float = policy.IDLE_POLL_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.db_path = Path(db_path)
         self.client = client
         self.batch_size = batch_size
         self.backoff = backoff or Backoff()
         self.idle_poll_s = idle_poll_s
+        self.clock = clock  # tests pass one they can move forward instead of sleeping
         self.ledger = DeliveryLedger(
             db_path,
             backoff=self.backoff,
             max_permanent_failures=max_permanent_failures,
+            clock=clock,
         )
         self._failures_in_a_row = 0
         self._quiet_until = 0.0
@@ -167,7 +171,7 @@ class SyncWorker:
     def run_once(self) -> SyncReport:
         """Send everything that is due now, batch after batch, until done or the road is shut."""
         report = SyncReport()
-        started = time.time()
+        started = self.clock()
         self.ledger.apply_retention(started)
         not_before = self.ledger.not_before()
         if not_before is not None and not_before > started:
@@ -197,7 +201,7 @@ class SyncWorker:
         self.ledger.record_transport_failure(items, outcome.error_kind, outcome.retry_after_s)
         self._failures_in_a_row += 1
         pause = self.backoff.delay(self._failures_in_a_row, outcome.retry_after_s)
-        self._quiet_until = time.time() + pause
+        self._quiet_until = self.clock() + pause
         log.warning("sync_batch_failed kind=%s items=%d", outcome.error_kind, len(items))
         return False
 
@@ -219,7 +223,7 @@ class SyncWorker:
 
     def seconds_until_due(self) -> float:
         """How long the worker may sleep before something needs sending (capped)."""
-        now = time.time()
+        now = self.clock()
         wake_at = now + self.idle_poll_s
         next_due = self.ledger.next_due_at()
         if next_due is not None:
@@ -239,7 +243,7 @@ class SyncWorker:
                     self.run_once()
                 except QueueError as error:  # e.g. disk full while recording: resent later
                     log.error("sync_pass_failed kind=%s", error.kind)
-                    self._quiet_until = time.time() + self.backoff.delay(3)
+                    self._quiet_until = self.clock() + self.backoff.delay(3)
                 _sd_notify("WATCHDOG=1")
                 if not self._stop.is_set():
                     listener.wait(self.seconds_until_due())
