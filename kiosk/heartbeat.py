@@ -12,11 +12,12 @@ is not in the body: the central service takes it from the client certificate.
 Sending never blocks the caller and never raises: the post runs on its own worker
 thread, a report is dropped when the previous one is still in flight (a central
 service that hangs does not pile up work), and failures are logged once, when they
-start, by error kind. In the kiosk app (on the Kivy main thread)::
+start, by error kind. In the kiosk the controller's health rounds (``kiosk/health.py``)
+collect and send it; on a bare Kivy clock (the Kivy main thread)::
 
     heartbeat = Heartbeat.over_mtls(url, ca, cert, key)
     screens.clock.start_heartbeat(heartbeat, lambda: collect_health(
-        outbox.status(), printer=controller.printer_status, reader=controller.reader_status))
+        outbox.status(), printer="ok", reader="ok"))
     ...
     heartbeat.close()   # App.on_stop
 """
