@@ -24,6 +24,14 @@ import tty
 from drivers import escpos
 
 
+def raw_pty() -> tuple[int, int, str]:
+    """(master, slave, slave's path) of a new pty in raw mode: no echo, no CR/LF mapping,
+    no flow-control bytes eaten, as a serial line to a printer."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    return master, slave, os.ttyname(slave)
+
+
 class PrinterLine:
     """A pty pair in front of ``printer_port``; ``start()`` returns the port the kiosk opens."""
 
@@ -40,9 +48,7 @@ class PrinterLine:
 
     def start(self) -> str:
         self._printer = os.open(self.printer_port, os.O_RDWR | os.O_NOCTTY)
-        self._master, self._slave = os.openpty()  # the slave stays open: no hangup on close
-        tty.setraw(self._slave)
-        self.port = os.ttyname(self._slave)
+        self._master, self._slave, self.port = raw_pty()  # the slave stays open: no hangup
         self._stop.clear()
         self._thread = threading.Thread(target=self._relay, name="printer-line", daemon=True)
         self._thread.start()
