@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     from drivers.reader import CardService
     from kiosk import flow
     from kiosk.catalog import CAMPAIGNS_FILE, SERVICES_FILE, Catalog
-    from kiosk.controller import CentralLink, Controller, ReceiptSettings
+    from kiosk.central_link import CentralLink
+    from kiosk.controller import Controller
+    from kiosk.receipt_facts import ReceiptSettings
     from offline_queue.store import Outbox
     from sim.card import VirtualCard, make_card
     from sim.central import start_central

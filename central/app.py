@@ -16,6 +16,7 @@ import secrets
 import ssl
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,12 @@ def build_service(config: CentralConfig) -> EnrollmentService:
     )
 
 
-def create_app(config: CentralConfig, service: EnrollmentService | None = None) -> FastAPI:
+def create_app(
+    config: CentralConfig,
+    service: EnrollmentService | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """The service's HTTP API; ``clock`` stamps heartbeats and judges a kiosk stale."""
     service = service or build_service(config)
     app = FastAPI(
         title="Mynapoint reference central service",
@@ -190,13 +196,13 @@ def create_app(config: CentralConfig, service: EnrollmentService | None = None) 
 
     @app.post(wire.HEARTBEAT_PATH)
     def heartbeat(body: Heartbeat, kiosk: str = Depends(kiosk_id)) -> dict[str, Any]:
-        service.store.heartbeat(kiosk, body.model_dump(), time.time())
+        service.store.heartbeat(kiosk, body.model_dump(), clock())
         return {"kiosk_id": kiosk, "ok": True}
 
     @app.get(wire.KIOSKS_PATH)
     def kiosks(kiosk: str = Depends(kiosk_id)) -> dict[str, Any]:
         """Every kiosk's health; stale when no heartbeat for ``stale_minutes``."""
-        return {"kiosks": kiosk_health(service.store.kiosks(), config.stale_minutes, time.time())}
+        return {"kiosks": kiosk_health(service.store.kiosks(), config.stale_minutes, clock())}
 
     @app.get(wire.HEALTH_PATH)
     def health(kiosk: str = Depends(kiosk_id)) -> dict[str, Any]:
@@ -213,20 +219,24 @@ def create_app(config: CentralConfig, service: EnrollmentService | None = None) 
     return app
 
 
+def uvicorn_options(config: CentralConfig) -> dict[str, Any]:
+    """How uvicorn serves the app: HTTPS, a client certificate required, its CN to the app."""
+    return {
+        "host": config.host,
+        "port": config.port,
+        "ssl_certfile": str(config.tls_cert),
+        "ssl_keyfile": str(config.tls_key),
+        "ssl_ca_certs": str(config.client_ca),
+        "ssl_cert_reqs": ssl.CERT_REQUIRED,
+        "http": MutualTlsH11Protocol,
+        "log_level": "info",
+        "access_log": False,
+        "timeout_graceful_shutdown": config.shutdown_grace_seconds,
+    }
+
+
 def serve(config: CentralConfig, app: FastAPI | None = None) -> None:
-    uvicorn.run(
-        app or create_app(config),
-        host=config.host,
-        port=config.port,
-        ssl_certfile=str(config.tls_cert),
-        ssl_keyfile=str(config.tls_key),
-        ssl_ca_certs=str(config.client_ca),
-        ssl_cert_reqs=ssl.CERT_REQUIRED,
-        http=MutualTlsH11Protocol,  # type: ignore[arg-type]
-        log_level="info",
-        access_log=False,
-        timeout_graceful_shutdown=config.shutdown_grace_seconds,  # type: ignore[arg-type]
-    )
+    uvicorn.run(app or create_app(config), **uvicorn_options(config))
 
 
 def init_directory(

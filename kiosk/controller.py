@@ -1,16 +1,27 @@
 """Runs the flow's effects on the devices and reports the results back as flow events.
 
-The flow (``kiosk/flow.py``) decides; the controller does. Each effect runs on the
-worker thread of the part it needs, never on the caller's (UI) thread:
+The flow (``kiosk/flow.py``) decides; the controller does. Each effect starts on the
+worker of the part it needs, never on the caller's (UI) thread, and no thread waits
+on another's result: a device's future is followed with a callback
+(``kiosk/futures.py``), with a deadline on the controller's timer thread.
 
 =============  ===========================================================================
 ``card``       ReadCertificate, ReadTriesLeft, SignDigest (the CardService's own worker does
-               the APDUs; this one waits for them, checks the certificate, reads the tries)
+               the APDUs; the steps after each answer check the certificate, read the tries)
 ``queue``      VerifySignature (with ``drivers.certs``), Enqueue (durable before anything is
                told), Submit (wake the sync worker, wait briefly for its answer)
 ``printer``    PrintReceipt (after the enqueue; its failure keeps the receipt on screen)
 ``central``    FetchStatusChallenge, QueryStatus (mutual TLS, pinned CA), the health probe
 =============  ===========================================================================
+
+The controller is split by responsibility:
+
+* ``kiosk/controller.py``: the parts, effect dispatch, the errors a person can meet
+  from the central service, the flow's context from the configuration;
+* ``kiosk/central_link.py``: ``CentralLink``, the kiosk's own HTTPS client;
+* ``kiosk/health.py``: ``HealthMonitor``, the online badge, the catalog refresh, the
+  fleet heartbeat and the staff screen's figures;
+* ``kiosk/receipt_facts.py``: ``ReceiptSettings``, ``receipt_data``: what a receipt says.
 
 Results come back through the ``post`` callback given to :meth:`Controller.start`, on
 a worker thread: the UI passes one that re-posts onto the Kivy clock. Each answer names
@@ -32,14 +43,11 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import requests
 from cryptography import x509
 
 from contract import wire
@@ -48,14 +56,25 @@ from contract.units import JST
 from drivers import certs
 from drivers.card import PinBlocked, wipe
 from kiosk import flow
+from kiosk.futures import Steps, Timers, follow, settle, within
+from kiosk.health import HealthMonitor
 from kiosk.receipt import ReceiptData, layout
+from kiosk.receipt_facts import ReceiptSettings, receipt_data, sample_facts
 from offline_queue import policy
+from offline_queue.errors import QueueUnavailable
+
+if TYPE_CHECKING:
+    from kiosk.central_link import CentralLink
 
 log = logging.getLogger("mynapoint.controller")
 
 CARD_PLACED, CARD_REMOVED = "card_placed", "card_removed"  # CardService events
 NETWORK_KIND = "network_unavailable"
 STATUS_EXPIRED_KIND = "status_challenge_expired"
+#: The staff screen and the heartbeat give up on the queue's or the printer's status after this.
+STATUS_TIMEOUT_S = 5.0
+#: A queue check inside a card or status step fails as queue_unavailable after this.
+QUEUE_TIMEOUT_S = 15.0
 
 
 # --- the parts, as the controller uses them -----------------------------------------------
@@ -72,7 +91,7 @@ class CardPart(Protocol):
 
 class PrinterPart(Protocol):
     def print_receipt(self, receipt: Any) -> Future[Any]: ...
-    def status(self) -> Any: ...
+    def status_async(self) -> Future[Any]: ...
     def close(self) -> None: ...
 
 
@@ -86,82 +105,6 @@ class OutboxPart(Protocol):
     def already_enrolled_here(self, issuer_serial_key: bytes) -> bool: ...
     def status(self) -> Any: ...
     def close(self) -> None: ...
-
-
-class CentralLink:
-    """The kiosk's own HTTPS client for what cannot wait for the sync worker (status, health).
-
-    Mutual TLS with the pinned CA; the environment's proxies and CA bundle are ignored.
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        ca_cert: str | Path,
-        client_cert: str | Path,
-        client_key: str | Path,
-        timeout: float = 5.0,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self._session = requests.Session()
-        self._session.verify = str(ca_cert)
-        self._session.cert = (str(client_cert), str(client_key))
-        self._session.trust_env = False
-
-    def healthy(self) -> bool:
-        try:
-            return self._session.get(self.base_url + wire.HEALTH_PATH, timeout=self.timeout).ok
-        except requests.RequestException:
-            return False
-
-    def get_json(self, path: str) -> Any:
-        """GET a path of the central service (the catalog refresh); raises CentralUnreachable."""
-        try:
-            response = self._session.get(self.base_url + path, timeout=self.timeout)
-            response.raise_for_status()
-            return response.json()
-        except (requests.RequestException, ValueError) as error:
-            raise CentralUnreachable(type(error).__name__) from None
-
-    def status_challenge(self) -> str:
-        answer = self._post(wire.STATUS_CHALLENGE_PATH, {})
-        return str(answer["nonce"])
-
-    def person_status(self, nonce: str, certificate_der: bytes, signature: bytes) -> dict:
-        body = {
-            "nonce": nonce,
-            "certificate": wire.b64e(certificate_der),
-            "signature": wire.b64e(signature),
-        }
-        return self._post(wire.STATUS_PATH, body)
-
-    def _post(self, path: str, body: dict) -> dict:
-        try:
-            response = self._session.post(self.base_url + path, json=body, timeout=self.timeout)
-        except requests.RequestException as error:
-            raise CentralUnreachable(type(error).__name__) from None
-        if response.status_code == 409:
-            raise StatusChallengeExpired("status challenge unknown, used or expired")
-        if response.status_code == 403:
-            raise CentralRefused(_reason_of(response))
-        if not response.ok:
-            raise CentralUnreachable(f"HTTP {response.status_code}")
-        try:
-            return response.json()
-        except ValueError:
-            raise CentralUnreachable("answer is not JSON") from None
-
-    def close(self) -> None:
-        self._session.close()
-
-
-def _reason_of(response: requests.Response) -> str:
-    try:
-        reason = response.json()["detail"]["reason"]
-    except (ValueError, KeyError, TypeError):
-        return "malformed"
-    return reason if reason in wire.REJECTION_REASONS else "malformed"
 
 
 class CentralUnreachable(KioskError):
@@ -187,53 +130,6 @@ class CentralRefused(KioskError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"central refused: {reason}")
         self.kind = reason
-
-
-# --- receipts -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ReceiptSettings:
-    store_name: str
-    status_url: str  # with {receipt_no}
-
-
-def receipt_data(
-    facts: flow.ReceiptFacts, settings: ReceiptSettings, catalog: Any, lang: str | None = None
-) -> ReceiptData:
-    """The printer's (and the on-screen receipt's) data for what the flow recorded."""
-    lang = lang or facts.lang
-    try:
-        service_name = catalog.service(facts.service_code).name(lang)
-    except KeyError:
-        service_name = facts.service_code
-    campaign = next((c for c in catalog.campaigns if c.id == facts.campaign_id), None)
-    rule: Mapping[str, Any] | str = facts.campaign_id
-    if campaign is not None:
-        rule = (
-            {"flat_points": campaign.flat_points}
-            if campaign.flat_points
-            else {"rate_percent": campaign.rate_percent, "cap_points": campaign.cap_points}
-        )
-    return ReceiptData(
-        receipt_no=facts.receipt_no,
-        issued_at=_issued_at(facts.created_at),
-        kiosk_id=facts.kiosk_id,
-        store_name=settings.store_name,
-        campaign_rule=rule,
-        service_name=service_name,
-        service_user_id=facts.masked_user_id,
-        state=facts.result,
-        status_url=settings.status_url.format(receipt_no=facts.receipt_no),
-        lang=lang,
-        mykey_id=facts.mykey_id,
-        legal_representative=facts.legal_representative,
-    )
-
-
-def _issued_at(created_at: str) -> dt.datetime:
-    try:
-        return dt.datetime.fromisoformat(created_at.replace("Z", "+00:00"))
-    except ValueError:
-        return dt.datetime.now(dt.UTC)
 
 
 # --- the flow's context from the configuration -----------------------------------------------
@@ -283,6 +179,7 @@ class Controller:
         heartbeat: Any = None,
         heartbeat_interval: float = 60.0,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        timers: Timers | None = None,
     ) -> None:
         self.catalog = catalog
         self.printer = printer
@@ -292,14 +189,13 @@ class Controller:
         self.submit_wait_seconds = submit_wait_seconds
         self.card_timeout = card_timeout
         self.print_timeout = print_timeout
-        self.health_interval = health_interval
-        self.catalog_refresh_interval = catalog_refresh_interval
-        self._catalog_refreshed_at: float | None = None
         self.heartbeat = heartbeat  # kiosk.heartbeat.Heartbeat: fleet health to central
-        self.heartbeat_interval = heartbeat_interval
-        self._heartbeat_sent_at: float | None = None
         self.now = now
+        #: Deadlines and the health rounds; a test may pass Timers on a clock it moves.
+        self.timers = timers or Timers()
         self._post: Post = _drop
+        # Each worker starts its part's effects and runs their short steps; only the
+        # queue's and the central service's own calls (SQLite, HTTPS) block one, briefly.
         self._workers = {
             name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"kiosk-{name}")
             for name in ("card", "queue", "printer", "central")
@@ -308,8 +204,20 @@ class Controller:
         self._outbox_ready = self._workers["queue"].submit(self._open_outbox, open_outbox)
         self.card = make_card(self.on_card_event)
         self._stopping = threading.Event()
-        self._online: bool | None = None
-        self._prober: threading.Thread | None = None
+        self.health = HealthMonitor(
+            central=central,
+            heartbeat=heartbeat,
+            catalog=catalog,
+            card=self.card,
+            queue_status=self.queue_status,
+            printer_status=self.printer_status,
+            on_central=lambda call: self._workers["central"].submit(call),
+            post=lambda event: self._post(event),
+            timers=self.timers,
+            interval=health_interval,
+            catalog_refresh_interval=catalog_refresh_interval,
+            heartbeat_interval=heartbeat_interval,
+        )
 
     @classmethod
     def from_config(cls, config: Any, catalog: Any) -> Controller:
@@ -317,6 +225,7 @@ class Controller:
         from drivers.printer import ReceiptPrinter
         from drivers.reader import CardService
         from kiosk import heartbeat
+        from kiosk.central_link import CentralLink
         from offline_queue.store import Outbox
 
         sealing_keys = [wire.SealingKey.from_pem(pem) for pem in config.read_sealing_keys()]
@@ -363,22 +272,17 @@ class Controller:
         self._post = post
         self._stopping.clear()
         self.card.start()
-        if (self.central is not None or self.heartbeat is not None) and self._prober is None:
-            self._prober = threading.Thread(
-                target=self._probe_loop, name="kiosk-health", daemon=True
-            )
-            self._prober.start()
+        self.health.start()
 
     def stop(self) -> None:
         """Stop reporting and close every part (jobs already queued finish first)."""
         self._stopping.set()
         self._post = _drop
+        self.health.stop()
         self.card.stop()
         for worker in self._workers.values():
             worker.shutdown(wait=True, cancel_futures=True)
-        if self._prober is not None:
-            self._prober.join(timeout=5)
-            self._prober = None
+        self.timers.stop()
         self.printer.close()
         if self._outbox is not None:
             self._outbox.close()
@@ -399,19 +303,49 @@ class Controller:
 
     # --- effects out -------------------------------------------------------------------
     def execute(self, effect: Any) -> Future[Any] | None:
-        """Run one effect on its part's worker; its answer is posted as a flow event."""
+        """Start one effect on its part's worker; its answer is posted as a flow event.
+
+        Returns a future that is done once the answer was posted (tests and benchmarks
+        may wait on it; the kiosk never does).
+        """
         route = _ROUTES.get(type(effect))
         if route is None:
             log.debug("effect_ignored %s", type(effect).__name__)
             return None
         worker, method = route
+        answer: Future[Any] = Future()
+        posted: Future[None] = Future()
+        answer.add_done_callback(lambda done: self._answered(done, effect, posted))
         try:
-            return self._workers[worker].submit(self._run, method, effect)
+            self._begin(worker, answer, method, self, effect)
         except RuntimeError:  # stopped: the kiosk is shutting down, nobody waits for it
             log.info("effect_after_stop %s", type(effect).__name__)
             if isinstance(effect, flow.SignDigest):
                 wipe(effect.pin)
             return None
+        return posted
+
+    def _begin(
+        self, worker: str, answer: Future[Any], steps: Callable[..., Any], *args: Any
+    ) -> None:
+        """Start ``steps(*args)`` on ``worker``; ``answer`` gets its outcome when it comes.
+
+        ``steps`` may return a value, a future or steps (``kiosk.futures.follow``). The
+        callbacks on ``answer`` are added before, so they run on a worker or a device's
+        thread, never on the caller's.
+        """
+
+        def start() -> None:
+            follow(lambda: steps(*args)).add_done_callback(lambda done: settle(answer, done))
+
+        self._workers[worker].submit(start)
+
+    def _answered(self, done: Future[Any], effect: Any, posted: Future[None]) -> None:
+        if self._stopping.is_set():
+            log.info("effect_after_stop %s", type(effect).__name__)
+        else:
+            self._run(lambda _controller, _effect: done.result(timeout=0), effect)
+        posted.set_result(None)
 
     def _run(self, method: Callable[[Controller, Any], Any], effect: Any) -> None:
         session_id = getattr(effect, "session_id", "")
@@ -438,40 +372,44 @@ class Controller:
             self._post(answer)
 
     # card
-    def _read_certificate(self, effect: flow.ReadCertificate) -> Any:
-        der = self.card.read_certificate().result(self.card_timeout)
+    def _read_certificate(self, effect: flow.ReadCertificate) -> Steps[Any]:
+        der = yield self._card(self.card.read_certificate())
         certs.check_certificate(der, self.trusted_cas, self.now())
         if not effect.for_status:
-            self._workers["queue"].submit(self._refuse_enrolled_here, der).result()
-        return flow.CertificateRead(der, self._tries_left())
+            yield self._on_queue(self._refuse_enrolled_here, der)
+        return flow.CertificateRead(der, (yield from self._tries_left()))
 
     def _refuse_enrolled_here(self, certificate_der: bytes) -> None:
         """Tell a card that already applied here before the person types anything."""
         from offline_queue.errors import AlreadyEnrolledHere
-        from offline_queue.store import issuer_serial_key_of
 
-        if self._ready_outbox().already_enrolled_here(issuer_serial_key_of(certificate_der)):
+        if self._enrolled_here(certificate_der):
             raise AlreadyEnrolledHere("this card has an open or accepted enrollment here")
 
-    def _tries_left(self) -> int:
+    def _enrolled_here(self, certificate_der: bytes) -> bool:
+        from offline_queue.store import issuer_serial_key_of
+
+        return self._ready_outbox().already_enrolled_here(issuer_serial_key_of(certificate_der))
+
+    def _tries_left(self) -> Steps[int]:
         try:
-            return self.card.pin_tries_left().result(self.card_timeout)
+            return (yield self._card(self.card.pin_tries_left()))
         except PinBlocked:
             return 0
 
-    def _read_tries_left(self, effect: flow.ReadTriesLeft) -> Any:
-        return flow.TriesLeftRead(self._tries_left())
+    def _read_tries_left(self, effect: flow.ReadTriesLeft) -> Steps[Any]:
+        return flow.TriesLeftRead((yield from self._tries_left()))
 
-    def _sign(self, effect: flow.SignDigest) -> Any:
-        future = self.card.sign(effect.pin, effect.digest)
-        try:
-            return flow.Signed(future.result(self.card_timeout))
-        finally:
-            # Wiped again once the card is done with it; while the card job still runs
-            # (a timeout here), its own cleanup wipes it: zeroing it under a running
-            # VERIFY could send a wrong PIN and cost the person a try.
-            if future.done():
-                wipe(effect.pin)
+    def _sign(self, effect: flow.SignDigest) -> Steps[Any]:
+        signing = self.card.sign(effect.pin, effect.digest)
+        # Wiped again once the card is done with it; while the card job still runs (past
+        # the deadline), its own cleanup wipes it: zeroing it under a running VERIFY could
+        # send a wrong PIN and cost the person a try.
+        signing.add_done_callback(lambda _done: wipe(effect.pin))
+        return flow.Signed((yield self._card(signing)))
+
+    def _card(self, job: Future[Any]) -> Future[Any]:
+        return within(job, self.card_timeout, self.timers)
 
     # queue
     def _verify(self, effect: flow.VerifySignature) -> Any:
@@ -501,92 +439,59 @@ class Controller:
             )
         return flow.Submitted(wire.REJECTED, reason=row.reason, service_code=row.service_code)
 
+    def _on_queue(self, call: Callable[..., Any], *args: Any) -> Future[Any]:
+        """``call(*args)`` on the queue worker, as a step: queue_unavailable past its deadline."""
+        return within(
+            self._workers["queue"].submit(call, *args),
+            QUEUE_TIMEOUT_S,
+            self.timers,
+            lambda: QueueUnavailable("the queue did not answer in time"),
+        )
+
+    def queue_status(self) -> Future[Any]:
+        """The outbox's status (counts, ages, last error), in at most STATUS_TIMEOUT_S."""
+        status = self._workers["queue"].submit(lambda: self._ready_outbox().status())
+        return within(status, STATUS_TIMEOUT_S, self.timers)
+
     # printer
-    def _print(self, effect: flow.PrintReceipt) -> Any:
+    def _print(self, effect: flow.PrintReceipt) -> Steps[Any]:
         data = receipt_data(effect.receipt, self.receipt_settings, self.catalog)
-        self.printer.print_receipt(layout(data)).result(self.print_timeout)
+        yield self._printed(data)
         log.info("receipt_printed receipt_no=%s", effect.receipt.receipt_no)
         return flow.Printed()
+
+    def _printed(self, data: ReceiptData) -> Future[Any]:
+        return within(self.printer.print_receipt(layout(data)), self.print_timeout, self.timers)
+
+    def printer_status(self) -> Future[Any]:
+        """The printer's status, in at most STATUS_TIMEOUT_S (it answers after its job)."""
+        return within(self.printer.status_async(), STATUS_TIMEOUT_S, self.timers)
 
     # central
     def _status_challenge(self, effect: flow.FetchStatusChallenge) -> Any:
         return flow.StatusChallenge(self._central().status_challenge())
 
-    def _query_status(self, effect: flow.QueryStatus) -> Any:
+    def _query_status(self, effect: flow.QueryStatus) -> Steps[Any]:
         answer = self._central().person_status(
             effect.nonce, effect.certificate_der, effect.signature
         )
         applications = answer.get("applications") or []
         latest = applications[-1] if applications else {}
+        pending_here = False
+        if not applications:  # an application made here offline is not at central yet
+            pending_here = bool((yield self._on_queue(self._enrolled_here, effect.certificate_der)))
         return flow.StatusAnswered(
             applied=bool(applications),
             service_code=latest.get("service_code"),
             mykey_id=answer.get("mykey_id"),
             campaign_id=latest.get("campaign_id"),
-            pending_here=not applications and self._pending_here(effect.certificate_der),
+            pending_here=pending_here,
         )
-
-    def _pending_here(self, certificate_der: bytes) -> bool:
-        """An application made here offline is not at central yet: say so, not "none"."""
-        from offline_queue.store import issuer_serial_key_of
-
-        key = issuer_serial_key_of(certificate_der)
-        check = self._workers["queue"].submit(
-            lambda: self._ready_outbox().already_enrolled_here(key)
-        )
-        return bool(check.result())
 
     def _central(self) -> CentralLink:
         if self.central is None:
             raise CentralUnreachable("no central service configured")
         return self.central
-
-    # --- the network badge ---------------------------------------------------------------
-    def _probe_loop(self) -> None:
-        """Reachability (the online badge), the catalog refresh and the fleet heartbeat."""
-        while not self._stopping.is_set():
-            try:
-                if self.central is not None:
-                    self._probe_central()
-                if self.heartbeat is not None and self._due(
-                    self._heartbeat_sent_at, self.heartbeat_interval
-                ):
-                    self._heartbeat_sent_at = time.monotonic()
-                    from kiosk.heartbeat import send_collected
-
-                    send_collected(self.heartbeat, self._health)
-            except RuntimeError:  # the workers are shutting down
-                return
-            self._stopping.wait(self.health_interval)
-
-    def _probe_central(self) -> None:
-        online = self._workers["central"].submit(self.central.healthy).result()
-        if online != self._online:
-            self._online = online
-            log.info("central_reachable %s", online)
-            self._post(flow.NetworkChanged(online))
-        if online and self._due(self._catalog_refreshed_at, self.catalog_refresh_interval):
-            self._workers["central"].submit(self.refresh_catalog)
-
-    @staticmethod
-    def _due(last: float | None, interval: float) -> bool:
-        return last is None or time.monotonic() - last >= interval
-
-    def _health(self) -> Any:
-        """The heartbeat's report: queue depth and age, device status codes; nobody's data."""
-        from kiosk.heartbeat import collect_health
-
-        status = self._workers["queue"].submit(lambda: self._ready_outbox().status()).result(5)
-        problem = self._workers["printer"].submit(self.printer.status).result(5).problem
-        reader = "ok" if self.card.reader_available else "no_reader"
-        return collect_health(status, printer=problem or "ok", reader=reader)
-
-    def refresh_catalog(self) -> bool:
-        """Take services and campaigns from the central service; keep ours on any error."""
-        self._catalog_refreshed_at = time.monotonic()
-        refreshed = self.central is not None and self.catalog.refresh(self.central.get_json)
-        log.info("catalog_refreshed %s", refreshed)
-        return refreshed
 
     # --- for the screens -----------------------------------------------------------------
     def receipt_data(self, facts: flow.ReceiptFacts, lang: str | None = None) -> ReceiptData:
@@ -602,54 +507,27 @@ class Controller:
     # --- for the staff screen ------------------------------------------------------------
     def test_print(self) -> Future[Any]:
         """Print a sample receipt (no personal data) from the staff screen; not a flow event."""
-        facts = flow.ReceiptFacts(
-            receipt_no="TEST-0000",
-            enrollment_id="test",
-            kiosk_id="test",
-            campaign_id="",
-            service_code="",
-            masked_user_id="****0000",
-            result=flow.RESULT_PENDING,
-            mykey_id=None,
-            legal_representative=False,
-            created_at=wire.utc_now_text(),
-        )
-        data = receipt_data(facts, self.receipt_settings, self.catalog)
-        return self._workers["printer"].submit(
-            lambda: self.printer.print_receipt(layout(data)).result(self.print_timeout)
-        )
+        data = receipt_data(sample_facts(), self.receipt_settings, self.catalog)
+        printed: Future[Any] = Future()
+        self._begin("printer", printed, self._printed, data)
+        return printed
 
-    def staff_status(self) -> dict[str, Any]:
-        """Queue counts and age, reader and printer state: nothing of any person."""
-        queue = self._workers["queue"].submit(lambda: self._ready_outbox().status())
-        printer = self._workers["printer"].submit(self.printer.status)
-        info: dict[str, Any] = {
-            "reader_available": bool(self.card.reader_available),
-            "card_present": bool(self.card.card_present),
-            "online": self._online,
-        }
-        try:
-            status = queue.result(5)
-            info.update(
-                queue_counts=dict(status.counts),
-                oldest_pending_age_s=status.oldest_pending_age_s,
-                last_sync_error=status.last_error_kind,
-            )
-        except Exception as error:  # the staff screen shows what it can
-            info["queue_error"] = getattr(error, "kind", type(error).__name__)
-        try:
-            problem = printer.result(5).problem
-            info["printer_problem"] = problem.kind if problem else None
-        except Exception as error:
-            info["printer_problem"] = getattr(error, "kind", type(error).__name__)
-        return info
+    def staff_status(self) -> Future[dict[str, Any]]:
+        """Queue counts and age, reader and printer state, as a future: nothing of any person.
+
+        The printer answers after the receipt it is printing; nobody waits for it (the
+        staff screen shows its figures when they come, see ``kiosk.health``).
+        """
+        return self.health.staff_status()
 
     # --- internals -------------------------------------------------------------------------
     def _open_outbox(self, open_outbox: Callable[[], OutboxPart]) -> None:
         self._outbox = open_outbox()
 
     def _ready_outbox(self) -> OutboxPart:
-        self._outbox_ready.result()  # re-raises why it could not be opened (a QueueError)
+        # Only on the queue worker, after the open job (one worker, in order): done, so
+        # this never waits; it re-raises why the outbox could not be opened (a QueueError).
+        self._outbox_ready.result(timeout=0)
         assert self._outbox is not None
         return self._outbox
 

@@ -12,11 +12,12 @@ is not in the body: the central service takes it from the client certificate.
 Sending never blocks the caller and never raises: the post runs on its own worker
 thread, a report is dropped when the previous one is still in flight (a central
 service that hangs does not pile up work), and failures are logged once, when they
-start, by error kind. In the kiosk app (on the Kivy main thread)::
+start, by error kind. In the kiosk the controller's health rounds (``kiosk/health.py``)
+collect and send it; on a bare Kivy clock (the Kivy main thread)::
 
     heartbeat = Heartbeat.over_mtls(url, ca, cert, key)
     screens.clock.start_heartbeat(heartbeat, lambda: collect_health(
-        outbox.status(), printer=controller.printer_status, reader=controller.reader_status))
+        outbox.status(), printer="ok", reader="ok"))
     ...
     heartbeat.close()   # App.on_stop
 """
@@ -42,6 +43,7 @@ from contract.errors import KioskError
 from contract.wire import HEARTBEAT_PATH
 from offline_queue import policy
 from offline_queue.store import QueueStatus
+from offline_queue.transport import mtls_session, transport_error_kind
 
 log = logging.getLogger("kiosk.heartbeat")
 
@@ -109,25 +111,6 @@ def collect_health(
     )
 
 
-def mtls_session(ca_path: str | Path, client_cert: str | Path, client_key: str | Path) -> Any:
-    """A requests session as the sync worker's: pinned CA, client certificate, no env."""
-    if not Path(ca_path).is_file():
-        raise FileNotFoundError(f"pinned CA file {ca_path} does not exist")
-    session = requests.Session()
-    session.verify = str(ca_path)
-    session.cert = (str(client_cert), str(client_key))
-    session.trust_env = False  # REQUESTS_CA_BUNDLE or a proxy must not undo the pinning
-    return session
-
-
-def _error_kind(error: requests.RequestException) -> str:
-    if isinstance(error, requests.exceptions.Timeout):
-        return policy.ERROR_TIMEOUT
-    if isinstance(error, requests.exceptions.SSLError):
-        return policy.ERROR_TLS
-    return policy.ERROR_UNREACHABLE
-
-
 class Heartbeat:
     """Posts health reports on a worker thread; ``send`` returns at once."""
 
@@ -175,7 +158,7 @@ class Heartbeat:
         try:
             response = self._session.post(self.url, json=body, timeout=self.timeout)
         except requests.RequestException as error:
-            return self._failed(_error_kind(error))
+            return self._failed(transport_error_kind(error))
         if response.status_code >= 400:
             kind = policy.ERROR_TLS if response.status_code in (401, 403) else policy.ERROR_SERVER
             return self._failed(kind)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from kiosk import flow, views
@@ -37,7 +38,7 @@ class UiSession:
         controller: Any = None,
         *,
         receipt_view: Callable[[Any, str], dict[str, Any]] | None = None,
-        staff_view: Callable[[], dict[str, Any]] | None = None,
+        staff_view: Callable[[], Future[dict[str, Any]]] | None = None,
         keys: dict[int, Callable[[], None]] | None = None,
     ) -> None:
         self.context = context
@@ -49,6 +50,7 @@ class UiSession:
         self.app: Any = None
         self.staff_open = False
         self._staff_touched_at = 0.0
+        self._staff_asked = 0  # which staff figures the screen waits for
         self._farewell_lang: str | None = None  # "take your card" in the leaving person's language
         self._last_view: tuple[str, dict[str, Any]] | None = None
         self.events_seen = 0
@@ -88,11 +90,14 @@ class UiSession:
         """An answer from a device worker or the network (any thread): dispatched on the UI
         thread through the app's ``post`` (the screens' ``post_to_ui``), or at once when the
         app has none (a stand-in in tests)."""
+        self._on_ui(self.dispatch, event)
+
+    def _on_ui(self, call: Callable[..., None], *args: Any) -> None:
         post = getattr(self.app, "post", None)
         if post is None:
-            self.dispatch(event)
+            call(*args)
         else:
-            post(self.dispatch, event)
+            post(call, *args)
 
     def tick(self) -> None:
         if self.staff_open and time.monotonic() - self._staff_touched_at > STAFF_IDLE_SECONDS:
@@ -152,15 +157,31 @@ class UiSession:
                 return
             self.staff_open = True
             self.app.show("staff", {"lang": self.session.lang})
-        elif name == "staff_unlocked":
-            info = self.staff_view() if self.staff_view else {}
-            self.app.show("staff", {"lang": self.session.lang, **info})
+        elif name == "staff_unlocked":  # the screen shows "-" until its figures come
+            self._staff_asked += 1
+            if self.staff_view is not None:
+                asked = self._staff_asked
+                self.staff_view().add_done_callback(
+                    lambda figures: self._on_ui(self._staff_figures_came, asked, figures)
+                )
         elif name == "staff_test_print" and self.controller is not None:
             self.controller.test_print()
         elif name == "staff_closed" and self.staff_open:
             self.staff_open = False
+            self._staff_asked += 1  # figures still on their way are for nobody
             self.app.screen("staff").wipe()
             self._last_view = None
             self.render()
+
+    def _staff_figures_came(self, asked: int, figures: Future[dict[str, Any]]) -> None:
+        """The staff figures, an event on the UI thread: shown if that screen still waits."""
+        if not self.staff_open or asked != self._staff_asked:
+            return
+        try:
+            info = figures.result(timeout=0)  # done: never waits
+        except Exception as error:  # the screen keeps its "-"
+            log.warning("staff_figures_failed error=%s", type(error).__name__)
+            return
+        self.app.show("staff", {"lang": self.session.lang, **info})
 
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 import string
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from drivers import card
 from kiosk import errors_table, flow
+from kiosk.futures import then
 from kiosk.i18n import t
 from kiosk.search import normalise_for_search
 
@@ -221,21 +223,26 @@ def receipt_view_for(controller: Any) -> Callable[[Any, str], dict[str, Any]]:
     return receipt_view
 
 
-def staff_view_for(controller: Any) -> Callable[[], dict[str, Any]]:
+def staff_figures(info: dict[str, Any]) -> dict[str, Any]:
     """Queue counts, the oldest pending age, printer and reader: nothing of any person."""
+    counts = info.get("queue_counts") or {}
+    return {
+        "pending": counts.get("pending", 0) + counts.get("sending", 0),
+        "delivered": counts.get("accepted", 0),
+        "failed": counts.get("rejected", 0) + counts.get("dead", 0),
+        "oldest_pending": describe_duration(info.get("oldest_pending_age_s")),
+        "printer": info.get("printer_problem") or "OK",
+        "reader": "OK" if info.get("reader_available") else "-",
+        "last_sync": info.get("last_sync_error") or "-",
+    }
 
-    def staff_view() -> dict[str, Any]:
-        info = controller.staff_status()
-        counts = info.get("queue_counts") or {}
-        return {
-            "pending": counts.get("pending", 0) + counts.get("sending", 0),
-            "delivered": counts.get("accepted", 0),
-            "failed": counts.get("rejected", 0) + counts.get("dead", 0),
-            "oldest_pending": describe_duration(info.get("oldest_pending_age_s")),
-            "printer": info.get("printer_problem") or "OK",
-            "reader": "OK" if info.get("reader_available") else "-",
-            "last_sync": info.get("last_sync_error") or "-",
-        }
+
+def staff_view_for(controller: Any) -> Callable[[], Future[dict[str, Any]]]:
+    """The staff screen's figures, as a future: a printer busy with a receipt answers after
+    it, so the screen shows them when they come (``UiSession``), never waiting."""
+
+    def staff_view() -> Future[dict[str, Any]]:
+        return then(controller.staff_status(), staff_figures)
 
     return staff_view
 

@@ -5,14 +5,17 @@ long, and a ``kill -9`` at any moment leaves either the old or the new state. A
 row claimed for sending stays in ``sending`` until its answer is recorded; a
 crash leaves it there, still due, and the next claim sends it again (the central
 service answers a resent enrollment id with its stored answer).
+
+The rules it applies (backoff, Retry-After cap, strikes until dead, a clock set back)
+are :mod:`offline_queue.policy`'s. Its times come from ``clock`` (``time.time``), which
+tests replace to move time forward instead of sleeping.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,7 @@ import sqlite_utils
 from contract.wire import ACCEPTED, CONFLICT, REJECTED, RETRY, outer_item
 from offline_queue import policy
 from offline_queue.db import open_queue_db, write_transaction
+from offline_queue.policy import Backoff
 from offline_queue.store import QueueStatus, queue_status, read_sync_state
 
 
@@ -45,21 +49,6 @@ class OutboundItem:
         )
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**(n-1)))."""
-
-    base_s: float = policy.BACKOFF_BASE_S
-    cap_s: float = policy.BACKOFF_CAP_S
-
-    def delay(self, attempts: int, retry_after_s: float | None = None) -> float:
-        ceiling = min(self.cap_s, self.base_s * 2 ** max(0, attempts - 1))
-        delay = random.uniform(0.0, ceiling)
-        if retry_after_s is not None:
-            delay = max(delay, min(retry_after_s, policy.RETRY_AFTER_CAP_S))
-        return delay
-
-
 class DeliveryLedger:
     """Database operations of the sync worker (a separate process from the kiosk)."""
 
@@ -70,10 +59,12 @@ class DeliveryLedger:
         backoff: Backoff | None = None,
         max_permanent_failures: int = policy.MAX_PERMANENT_FAILURES,
         busy_timeout_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
         self.backoff = backoff or Backoff()
         self.max_permanent_failures = max_permanent_failures
+        self.clock = clock
         self._db: sqlite_utils.Database = open_queue_db(self.path, busy_timeout_s=busy_timeout_s)
 
     def close(self) -> None:
@@ -90,7 +81,7 @@ class DeliveryLedger:
         backoff is not sent again in the same pass. A row due further ahead than any delay
         we ever set means the clock was set back (no NTP at boot): it is due now.
         """
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         due_by = now if due_by is None else due_by
         with write_transaction(self._db) as db:
             rows = db.execute(
@@ -114,8 +105,8 @@ class DeliveryLedger:
             "SELECT min(next_attempt_at) FROM enrollments WHERE state IN (?, ?)",
             policy.OPEN_STATES,
         ).fetchone()[0]
-        now = time.time()
-        return now if due is not None and due > now + policy.MAX_DELAY_S else due
+        now = self.clock()
+        return now if due is not None and policy.clock_was_set_back(due, now) else due
 
     # -- recording answers ----------------------------------------------------------------
 
@@ -123,7 +114,7 @@ class DeliveryLedger:
         self, items: list[OutboundItem], results: dict[str, dict], now: float | None = None
     ) -> None:
         """Apply the central answer for each item (missing answers count as retry)."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with write_transaction(self._db) as db:
             for item in items:
                 self._apply_result(db, item, results.get(item.enrollment_id), now)
@@ -137,20 +128,20 @@ class DeliveryLedger:
         now: float | None = None,
     ) -> None:
         """No answer at all: every item goes back to pending with its own backoff."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with write_transaction(self._db) as db:
             for item in items:
                 self._back_to_pending(db, item, error_kind, now, retry_after_s)
             self._note_error(db, error_kind, now)
             if retry_after_s is not None:
-                not_before = now + min(retry_after_s, policy.RETRY_AFTER_CAP_S)
+                not_before = now + policy.capped_retry_after(retry_after_s)
                 self._set_state(db, "not_before", not_before)
 
     def record_request_refused(
         self, items: list[OutboundItem], error_kind: str, now: float | None = None
     ) -> None:
         """The central service refused the request itself (4xx): one strike per item."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with write_transaction(self._db) as db:
             for item in items:
                 self._strike(db, item, error_kind, now)
@@ -162,7 +153,7 @@ class DeliveryLedger:
     def not_before(self) -> float | None:
         """Until when a Retry-After holds every send (None when none, or the clock went back)."""
         value = read_sync_state(self._db.conn).get("not_before")
-        if value is None or value > time.time() + policy.MAX_DELAY_S:
+        if value is None or policy.clock_was_set_back(value, self.clock()):
             return None
         return value
 
@@ -170,7 +161,7 @@ class DeliveryLedger:
 
     def apply_retention(self, now: float | None = None) -> int:
         """Wipe sealed data and delete rows past their retention; returns rows deleted."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with write_transaction(self._db) as db:
             db.execute(
                 "UPDATE enrollments SET sealed = NULL WHERE sealed IS NOT NULL"
@@ -260,7 +251,7 @@ class DeliveryLedger:
         strikes = db.execute(
             "SELECT strikes FROM enrollments WHERE enrollment_id = ?", [item.enrollment_id]
         ).fetchone()
-        if strikes is not None and strikes[0] >= self.max_permanent_failures:
+        if strikes is not None and policy.struck_out(strikes[0], self.max_permanent_failures):
             self._settle(db, item, policy.DEAD, now, {}, error_kind=error_kind)
         else:
             self._back_to_pending(db, item, error_kind, now, None)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import email.utils
 import errno
 import json
 import logging
@@ -26,6 +25,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,10 @@ import requests
 
 from contract.wire import BATCH_PATH, batch_body
 from offline_queue import policy
-from offline_queue.delivery import Backoff, DeliveryLedger, OutboundItem
+from offline_queue.delivery import DeliveryLedger, OutboundItem
 from offline_queue.errors import QueueError
+from offline_queue.policy import Backoff
+from offline_queue.transport import mtls_session, transport_error_kind
 from offline_queue.wake import WakeListener, send_wake
 
 log = logging.getLogger("mynapoint.sync")
@@ -82,14 +84,9 @@ class CentralClient:
         connect_timeout_s: float = policy.CONNECT_TIMEOUT_S,
         read_timeout_s: float = policy.READ_TIMEOUT_S,
     ) -> None:
-        if not Path(ca_path).is_file():
-            raise FileNotFoundError(f"pinned CA file {ca_path} does not exist")
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout_s, read_timeout_s)
-        self._session = requests.Session()
-        self._session.verify = str(ca_path)
-        self._session.cert = (str(client_cert), str(client_key))
-        self._session.trust_env = False  # no proxy or CA bundle from the environment
+        self._session = mtls_session(ca_path, client_cert, client_key)
 
     def post_batch(self, items: list[OutboundItem]) -> BatchOutcome:
         try:
@@ -98,12 +95,8 @@ class CentralClient:
                 json=batch_body([item.wire() for item in items]),
                 timeout=self.timeout,
             )
-        except requests.exceptions.Timeout:
-            return NoAnswer(policy.ERROR_TIMEOUT)
-        except requests.exceptions.SSLError:
-            return NoAnswer(policy.ERROR_TLS)
-        except requests.exceptions.RequestException:
-            return NoAnswer(policy.ERROR_UNREACHABLE)
+        except requests.exceptions.RequestException as error:
+            return NoAnswer(transport_error_kind(error))
         except OSError:  # e.g. the client certificate file is missing: configuration
             log.exception("sync_transport_setup_failed")
             return NoAnswer(policy.ERROR_TLS)
@@ -113,25 +106,14 @@ class CentralClient:
         self._session.close()
 
 
-#: Statuses that say "this request's content is wrong": split the batch, strike single items.
-#: Any other 4xx (404, 405, 410...) means a misconfigured or moved service: wait, never strike.
-_REFUSALS_OF_THE_CONTENT = (400, 413, 422)
-
-
 def _outcome_of(response: requests.Response) -> BatchOutcome:
     status = response.status_code
-    retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if status == 200:
         return _answered(response)
-    if status in (429, 503):
-        return NoAnswer(policy.ERROR_BUSY, retry_after)
-    if status >= 500 or status == 408:
-        return NoAnswer(policy.ERROR_SERVER, retry_after)
-    if status in (401, 403, 495, 496):
-        return NoAnswer(policy.ERROR_TLS, retry_after)  # our identity, not the items
-    if status in _REFUSALS_OF_THE_CONTENT:
+    if policy.is_content_refusal(status):
         return RequestRefused()
-    return NoAnswer(policy.ERROR_CLIENT, retry_after)  # 404, 405...: the service, not the items
+    retry_after = policy.parse_retry_after(response.headers.get("Retry-After"))
+    return NoAnswer(policy.error_kind_of_status(status), retry_after)
 
 
 def _answered(response: requests.Response) -> BatchOutcome:
@@ -141,20 +123,6 @@ def _answered(response: requests.Response) -> BatchOutcome:
     except (ValueError, KeyError, TypeError):
         return NoAnswer(policy.ERROR_BAD_ANSWER)
     return Answered(by_id)
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 # -- the worker --------------------------------------------------------------------------
@@ -182,14 +150,19 @@ class SyncWorker:
         backoff: Backoff | None = None,
         max_permanent_failures: int = policy.MAX_PERMANENT_FAILURES,
         idle_poll_s: float = policy.IDLE_POLL_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.db_path = Path(db_path)
         self.client = client
         self.batch_size = batch_size
         self.backoff = backoff or Backoff()
         self.idle_poll_s = idle_poll_s
+        self.clock = clock  # tests pass one they can move forward instead of sleeping
         self.ledger = DeliveryLedger(
-            db_path, backoff=self.backoff, max_permanent_failures=max_permanent_failures
+            db_path,
+            backoff=self.backoff,
+            max_permanent_failures=max_permanent_failures,
+            clock=clock,
         )
         self._failures_in_a_row = 0
         self._quiet_until = 0.0
@@ -198,7 +171,7 @@ class SyncWorker:
     def run_once(self) -> SyncReport:
         """Send everything that is due now, batch after batch, until done or the road is shut."""
         report = SyncReport()
-        started = time.time()
+        started = self.clock()
         self.ledger.apply_retention(started)
         not_before = self.ledger.not_before()
         if not_before is not None and not_before > started:
@@ -228,7 +201,7 @@ class SyncWorker:
         self.ledger.record_transport_failure(items, outcome.error_kind, outcome.retry_after_s)
         self._failures_in_a_row += 1
         pause = self.backoff.delay(self._failures_in_a_row, outcome.retry_after_s)
-        self._quiet_until = time.time() + pause
+        self._quiet_until = self.clock() + pause
         log.warning("sync_batch_failed kind=%s items=%d", outcome.error_kind, len(items))
         return False
 
@@ -250,7 +223,7 @@ class SyncWorker:
 
     def seconds_until_due(self) -> float:
         """How long the worker may sleep before something needs sending (capped)."""
-        now = time.time()
+        now = self.clock()
         wake_at = now + self.idle_poll_s
         next_due = self.ledger.next_due_at()
         if next_due is not None:
@@ -270,7 +243,7 @@ class SyncWorker:
                     self.run_once()
                 except QueueError as error:  # e.g. disk full while recording: resent later
                     log.error("sync_pass_failed kind=%s", error.kind)
-                    self._quiet_until = time.time() + self.backoff.delay(3)
+                    self._quiet_until = self.clock() + self.backoff.delay(3)
                 _sd_notify("WATCHDOG=1")
                 if not self._stop.is_set():
                     listener.wait(self.seconds_until_due())

@@ -10,6 +10,9 @@ list of steps, each a small JSON-able list::
     ["shot", "05_enter_ids"]        save a screenshot as <out>/05_enter_ids.png
     ["hook", "remove_card"]         call a host function (the virtual card, printer...)
     ["dump", "after_removal"]       record every text of every loaded screen
+    ["frames", "busy", 3]           from now on, for 3 s, have every frame drawn and record
+                                    the longest time between two (``frame_gaps["busy"]``)
+    ["frames_done", "busy"]         wait until that watch is over
     ["sleep", 0.5]
 
 A touch is a :class:`Touch` (a ``MotionEvent``) posted to the event loop at the
@@ -142,6 +145,8 @@ class Autopilot:
         self.dumps: dict[str, dict[str, list[str]]] = {}
         self.shots: dict[str, str] = {}
         self.targets: dict[str, list[tuple[str, int, int]]] = {}
+        self.frame_gaps: dict[str, float] = {}
+        self._frame_watches: dict[str, Any] = {}
         self.error: str | None = None
         self._pending_touch: float | None = None
         self._screen_changed = False
@@ -208,6 +213,7 @@ class Autopilot:
             "dumps": self.dumps,
             "shots": self.shots,
             "targets": self.targets,
+            "frame_gaps": self.frame_gaps,
             "steps_done": len(self.log),
             "first_step_at": self.log[0]["t"] if self.log else None,
         }
@@ -278,6 +284,42 @@ class Autopilot:
         }
         self.dumps[label]["_root"] = texts_of(self.app.root)
         return True
+
+    def _step_frames(self, label: str, seconds: float) -> bool:
+        """Watch the window keep drawing: a redraw asked every frame for ``seconds``.
+
+        Runs beside the next steps. A UI thread that blocks stops the clock and the
+        frames with it; the longest gap between two frames (or from the last one to the
+        end of the watch, when the thread blocked through it) is what a person saw frozen.
+        """
+        from kivy.core.window import Window
+
+        flips = [time.perf_counter()]
+        until = flips[0] + seconds
+
+        def on_flip(*_: Any) -> None:
+            flips.append(time.perf_counter())
+
+        def tick(_dt: float) -> bool | None:
+            now = time.perf_counter()
+            if now < until:
+                Window.canvas.ask_update()
+                return None
+            Window.unbind(on_flip=on_flip)
+            flips.append(now)
+            self.frame_gaps[label] = max(b - a for a, b in zip(flips, flips[1:], strict=False))
+            return False
+
+        Window.bind(on_flip=on_flip)
+        self._frame_watches[label] = (on_flip, Clock.schedule_interval(tick, 0))
+        return True
+
+    def _step_frames_done(self, label: str, seconds: float = DEFAULT_WAIT_SECONDS) -> bool:
+        if label in self.frame_gaps:
+            return True
+        if self._timed_out(seconds):
+            raise TimeoutError(f"the frame watch {label!r} never ended")
+        return False
 
     def _step_sleep(self, seconds: float) -> bool:
         return self._timed_out(seconds)

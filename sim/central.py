@@ -16,8 +16,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from central.devcerts import DevTLS
 from central.sealing import write_new_sealing_key
 from contract import wire
+from offline_queue.transport import mtls_session
 from sim.pki import CardIdentity, TestPKI
 
 KIOSK_ID = "K-TEST-0001"
@@ -63,6 +66,8 @@ class CentralService:
     dsn: str | None = None
     kiosk_id: str = KIOSK_ID
     process: subprocess.Popen | None = field(default=None, repr=False)
+    server: Any = field(default=None, repr=False)  # uvicorn.Server, when served in this process
+    _thread: threading.Thread | None = field(default=None, repr=False)
 
     # -- where things are ------------------------------------------------------------
     @property
@@ -105,13 +110,7 @@ class CentralService:
 
     def session(self, kiosk_id: str | None = None) -> requests.Session:
         """A requests session pinned to the dev CA, presenting that kiosk's certificate."""
-        s = requests.Session()
-        # REQUESTS_CA_BUNDLE in the environment would silently replace the pinned CA.
-        s.trust_env = False
-        s.verify = str(self.ca_cert)
-        cert, key = self.kiosk_cert(kiosk_id or self.kiosk_id)
-        s.cert = (str(cert), str(key))
-        return s
+        return mtls_session(self.ca_cert, *self.kiosk_cert(kiosk_id or self.kiosk_id))
 
     # -- the payment provider and the revocation list ----------------------------------
     def _accounts(self) -> dict[str, Any]:
@@ -230,12 +229,41 @@ class CentralService:
         self._wait_ready(timeout)
         return self
 
+    def start_here(
+        self, clock: Callable[[], float] = time.time, timeout: float = _START_TIMEOUT
+    ) -> CentralService:
+        """Serve the same setup in this process, on a thread, with its time from ``clock``.
+
+        The same app over the same HTTPS and mutual TLS; a test moves ``clock`` forward
+        (``sim.clock.SkipAheadClock``) instead of sleeping until a kiosk turns stale.
+        """
+        import uvicorn
+
+        from central.app import create_app, uvicorn_options
+        from central.config import CentralConfig
+
+        config = CentralConfig.load(self.config_file)
+        if self.dsn:
+            config = replace(config, dsn=self.dsn)
+        config.check_files()
+        options = uvicorn_options(config)
+        app = create_app(config, clock=clock)
+        self.server = uvicorn.Server(uvicorn.Config(app, log_config=None, **options))
+        self._thread = threading.Thread(target=self.server.run, name="central", daemon=True)
+        self._thread.start()
+        self._wait_ready(timeout)
+        return self
+
+    def _serving(self) -> bool:
+        if self._thread is not None:
+            return self._thread.is_alive()
+        return self.process is not None and self.process.poll() is None
+
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         with self.session() as s:
             while time.monotonic() < deadline:
-                assert self.process is not None
-                if self.process.poll() is not None:
+                if not self._serving():
                     raise RuntimeError(f"mynapoint-central exited:\n{self.log_tail()}")
                 try:
                     if s.get(self.base_url + wire.HEALTH_PATH, timeout=2).ok:
@@ -248,6 +276,11 @@ class CentralService:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Graceful stop (SIGTERM), SIGKILL if it does not exit in ``timeout``."""
+        if self._thread is not None:  # served here: the server's own graceful exit
+            self.server.should_exit = True
+            self._thread.join(timeout)
+            self._thread = None
+            return
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()

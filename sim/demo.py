@@ -32,6 +32,7 @@ from typing import Any
 from sim.card import VirtualCard, make_card
 from sim.pki import TestPKI
 from sim.printer import VirtualPrinter
+from sim.printer.line import PrinterLine
 
 DEMO_PIN = "1234"
 F2 = 283  # Kivy's key code for F2
@@ -60,6 +61,7 @@ class KioskRig:
         store_name: str = "ローソン 霞が関店",
         primary_color: str = "#0B4F9C",
         staff_pin_hash: str = "",
+        printer_line: bool = False,
     ) -> None:
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -75,11 +77,17 @@ class KioskRig:
         self.staff_pin_hash = staff_pin_hash
         self.cards: dict[str, VirtualCard] = {}
         self.printer = VirtualPrinter(self.work_dir / "receipts", columns=42)
+        #: With ``printer_line``, the cable to the printer can keep it busy (sim/printer/line.py).
+        self.line: PrinterLine | None = None
+        self._wants_line = printer_line
         self.config_path = self.work_dir / "kiosk.toml"
         self._sync: subprocess.Popen[bytes] | None = None
 
     def start(self) -> KioskRig:
         self.printer.start()
+        if self._wants_line:
+            self.line = PrinterLine(self.printer.port or "")
+            self.line.start()
         self.write_config()
         env = {**os.environ, "MYNAPOINT_CONFIG": str(self.config_path)}
         log = (self.work_dir / "sync.log").open("ab")
@@ -103,6 +111,8 @@ class KioskRig:
                 self._sync.wait(10)
             except subprocess.TimeoutExpired:
                 self._sync.kill()
+        if self.line is not None:
+            self.line.stop()
         self.printer.stop()
 
     def write_config(self) -> None:
@@ -135,7 +145,7 @@ transceive_timeout = 3.0
 trusted_ca_bundle = "jpki-ca.pem"
 
 [printer]
-port = "{self.printer.port}"
+port = "{self.printer_port}"
 mode = "kanji"
 columns = 42
 
@@ -161,6 +171,11 @@ show_cursor = true
 ''',
             encoding="utf-8",
         )
+
+    @property
+    def printer_port(self) -> str | None:
+        """The port the kiosk prints to: the printer's, or the line's in front of it."""
+        return self.line.port if self.line is not None else self.printer.port
 
     # the person's hands
     def make_card(
@@ -194,6 +209,16 @@ show_cursor = true
 
     def set_paper(self, state: str) -> None:
         self.printer.paper = state
+
+    def hold_printer(self) -> None:
+        """The printer keeps printing: the next receipt is not reported done (needs the line)."""
+        if self.line is None:
+            raise RuntimeError("the printer can be held busy only with printer_line=True")
+        self.line.hold()
+
+    def release_printer(self) -> None:
+        if self.line is not None:
+            self.line.release()
 
 
 def _end_with_parent() -> None:
@@ -233,6 +258,8 @@ def run_kiosk(
             "insert_card": rig.insert_card,
             "remove_card": rig.remove_card,
             "paper": rig.set_paper,
+            "printer_busy": rig.hold_printer,
+            "printer_free": rig.release_printer,
         }
 
         def finish(report: dict[str, Any]) -> None:
@@ -354,6 +381,7 @@ def drive(scenario_path: Path) -> int:
         size=tuple(scenario.get("size", (1280, 800))),
         idle_timeout_seconds=scenario.get("idle_timeout_seconds", 90),
         countdown_seconds=scenario.get("countdown_seconds", 20),
+        printer_line=scenario.get("printer_line", False),
     )
     for name, options in scenario.get("cards", {}).items():
         rig.make_card(name, **options)

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from contract.wire import SealingKey, new_payload, payload_digest
 from offline_queue import policy
-from offline_queue.delivery import Backoff
+from offline_queue.policy import Backoff
 from offline_queue.store import Outbox, issuer_serial_key_of
 from offline_queue.sync import CentralClient, SyncWorker
 from sim.pki import CardIdentity, TestPKI, new_rsa_key

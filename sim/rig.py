@@ -12,6 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from kiosk import flow, views
@@ -55,6 +56,7 @@ class KioskUnderTest:
         self.posting_threads: set[str] = set()
         self.wipes: list[flow.Wipe] = []
         self.effects: list[Any] = []
+        self._answered: dict[type, Future[Any]] = {}  # the last effect of each type
         self.flow = flow.Flow(
             lambda: flow.FlowContext(
                 kiosk_id=kiosk_id,
@@ -81,7 +83,20 @@ class KioskUnderTest:
                 if isinstance(effect, flow.Wipe):
                     self.wipes.append(effect)
                 elif not isinstance(effect, views.UI_EFFECTS):
-                    self.controller.execute(effect)
+                    posted = self.controller.execute(effect)
+                    if posted is not None:
+                        self._answered[type(effect)] = posted
+
+    def answered(self, effect_type: type, timeout: float = 20.0) -> None:
+        """Wait until the controller posted its answer to the last effect of ``effect_type``
+        (a device that gave up, or finished), then feed the flow every answer posted so far:
+        late ones for a session that has ended too, as the UI would."""
+        self._answered[effect_type].result(timeout)
+        while True:
+            try:
+                self.send(self.answers.get_nowait())
+            except queue.Empty:
+                return
 
     def wait_for(
         self, state: str, timeout: float = 20.0, until: Callable[[flow.Session], bool] | None = None

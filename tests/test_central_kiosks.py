@@ -15,12 +15,14 @@ import pytest
 
 from central.sealing import write_new_sealing_key
 from contract import wire
+from sim.central import prepare_central
+from sim.clock import SkipAheadClock
 from sim.pki import TestPKI
 from tests.fixtures.central import CentralService, start_central
 
 DATA = Path(__file__).resolve().parent.parent / "kiosk" / "data"
 SERVICES, CAMPAIGNS = DATA / "services.toml", DATA / "campaigns.toml"
-STALE_MINUTES = 0.05  # 3 s, so "stale" can be seen in a test
+STALE_MINUTES = 0.05  # 3 s
 
 RULES_SERVICES = """
 [[services]]
@@ -62,6 +64,22 @@ def central(tmp_path: Path, jpki: TestPKI) -> Any:
         campaigns_file=CAMPAIGNS,
         stale_minutes=STALE_MINUTES,
     )
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def clock() -> SkipAheadClock:
+    return SkipAheadClock()
+
+
+@pytest.fixture
+def central_here(tmp_path: Path, jpki: TestPKI, clock: SkipAheadClock) -> Any:
+    """The same service, served in this process with its time from ``clock``."""
+    service = prepare_central(tmp_path / "here", pki=jpki, stale_minutes=STALE_MINUTES)
+    service.start_here(clock)
     try:
         yield service
     finally:
@@ -190,10 +208,14 @@ def test_heartbeat_shows_in_the_kiosk_list(central: CentralService) -> None:
     assert kiosk["stale"] is False
 
 
-def test_a_kiosk_without_heartbeat_turns_stale(central: CentralService) -> None:
+def test_a_kiosk_without_heartbeat_turns_stale(
+    central_here: CentralService, clock: SkipAheadClock
+) -> None:
+    central = central_here
     with central.session("K-TEST-0009") as s:
         s.post(central.base_url + wire.HEARTBEAT_PATH, json={}, timeout=10).raise_for_status()
-    time.sleep(STALE_MINUTES * 60 + 0.5)
+    assert get(central, wire.KIOSKS_PATH)["kiosks"][0]["stale"] is False
+    clock.skip(STALE_MINUTES * 60 + 0.5)
     (kiosk,) = get(central, wire.KIOSKS_PATH)["kiosks"]
     assert kiosk["kiosk_id"] == "K-TEST-0009"
     assert kiosk["stale"] is True

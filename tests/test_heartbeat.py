@@ -20,13 +20,13 @@ from kiosk.heartbeat import (
     Health,
     Heartbeat,
     collect_health,
-    mtls_session,
     send_collected,
     status_code,
 )
 from offline_queue import policy
 from offline_queue.errors import QueueUnavailable
 from offline_queue.store import QueueStatus
+from offline_queue.transport import mtls_session
 from sim.enrollments import (
     SECURITY_CODE,
     SERVICE_USER_ID,
@@ -251,7 +251,8 @@ os.environ.update(KIVY_NO_ARGS="1", KIVY_NO_FILELOG="1", KIVY_NO_CONSOLELOG="1")
 from kivy.base import EventLoop
 from kivy.clock import Clock
 from kiosk import notify
-from kiosk.heartbeat import Health, Heartbeat, mtls_session
+from kiosk.heartbeat import Health, Heartbeat
+from offline_queue.transport import mtls_session
 from screens.clock import start_heartbeat, start_kivy_watchdog
 
 url, ca, cert, key, seconds = sys.argv[1:6]

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from offline_queue import policy
+from sim.clock import SkipAheadClock
 from sim.enrollments import (
     central_answers,
     central_application_count,
@@ -45,9 +46,15 @@ def outbox(central_service, tmp_path):
 
 
 @pytest.fixture
-def worker(central_service, proxy, outbox, tmp_path):
+def clock():
+    """The worker's clock: the real one, which a test may move forward instead of sleeping."""
+    return SkipAheadClock()
+
+
+@pytest.fixture
+def worker(central_service, proxy, outbox, tmp_path, clock):
     client = central_client(central_service, proxy.url, connect_timeout_s=1.0, read_timeout_s=1.0)
-    worker = quick_worker(tmp_path / "queue.sqlite3", client, batch_size=3)
+    worker = quick_worker(tmp_path / "queue.sqlite3", client, batch_size=3, clock=clock)
     yield worker
     worker.close()
 
@@ -123,7 +130,9 @@ def test_connection_resets_and_garbage_lose_and_double_nothing(
     assert_each_accepted_exactly_once(central_service, outbox, queued)
 
 
-def test_retry_after_from_a_busy_service_is_honoured(central_service, proxy, outbox, worker):
+def test_retry_after_from_a_busy_service_is_honoured(
+    central_service, proxy, outbox, worker, clock
+):
     proxy.retry_after_s = 2
     queued = enroll_valid(outbox, central_service)
     proxy.inject("http_503")
@@ -134,7 +143,7 @@ def test_retry_after_from_a_busy_service_is_honoured(central_service, proxy, out
     worker.run_once()  # inside the Retry-After window: nothing may be sent
     assert proxy.requests_forwarded == forwarded
     assert proxy.applied["http_503"] == 1
-    time.sleep(2.1)
+    clock.skip(2.1)  # the Retry-After window has passed
     sync_until_settled(worker, outbox)
     assert outbox.get(queued.enrollment_id).state == "accepted"
 

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from offline_queue import policy
-from offline_queue.delivery import Backoff, DeliveryLedger
+from offline_queue.delivery import DeliveryLedger
+from offline_queue.policy import Backoff, parse_retry_after
 from offline_queue.sync import main as sync_main
-from offline_queue.sync import parse_retry_after
 from sim.enrollments import CentralSealingKey, make_outbox, new_card, signed_enrollment
 
 

@@ -16,11 +16,11 @@ import os
 import select
 import threading
 import time
-import tty
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sim.printer.line import raw_pty
 from sim.printer.parser import EscPosParser, PrintedReceipt
 from sim.printer.render import save_receipt
 
@@ -63,9 +63,7 @@ class VirtualPrinter:
     def start(self) -> str:
         """Open the pty and start answering; returns the path the driver opens."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)  # no echo, no CR/LF mapping, no flow-control bytes eaten
-        self.port = os.ttyname(self._slave)
+        self._master, self._slave, self.port = raw_pty()
         self._stop.clear()
         self._thread = threading.Thread(target=self._serve, name="vprinter", daemon=True)
         self._thread.start()

@@ -1,0 +1,156 @@
+"""How the kiosk's parts are: the online badge, the catalog refresh, the fleet heartbeat,
+and the staff screen's figures.
+
+Every ``interval`` seconds, on the controller's timer thread, one round asks the
+central service for its health (posting ``flow.NetworkChanged`` when reachability
+changes), refreshes the catalog when it is due and the service is there, and sends
+the heartbeat when it is due. The next round is planned once this one is over, so
+rounds never pile up behind a slow central service. The queue and the printer are
+asked through futures with a deadline: a printer busy with a receipt answers after
+it, and nothing here waits for it.
+
+Nothing of any person: counts, ages and status codes only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from kiosk import flow
+from kiosk.futures import Steps, Timer, Timers, gather, run_steps, then
+from kiosk.heartbeat import Health, collect_health, send_collected
+
+log = logging.getLogger("mynapoint.controller")
+
+
+class HealthMonitor:
+    """Reachability, catalog refresh and heartbeat rounds; the staff screen's figures."""
+
+    def __init__(
+        self,
+        *,
+        central: Any,
+        heartbeat: Any,
+        catalog: Any,
+        card: Any,
+        queue_status: Callable[[], Future[Any]],
+        printer_status: Callable[[], Future[Any]],
+        on_central: Callable[[Callable[[], Any]], Future[Any]],
+        post: Callable[[Any], None],
+        timers: Timers,
+        interval: float,
+        catalog_refresh_interval: float,
+        heartbeat_interval: float,
+    ) -> None:
+        self.central = central  # kiosk.central_link.CentralLink, or None
+        self.heartbeat = heartbeat  # kiosk.heartbeat.Heartbeat, or None
+        self.catalog = catalog
+        self.card = card
+        self.queue_status = queue_status
+        self.printer_status = printer_status
+        self.on_central = on_central
+        self.post = post
+        self.timers = timers
+        self.interval = interval
+        self.catalog_refresh_interval = catalog_refresh_interval
+        self.heartbeat_interval = heartbeat_interval
+        #: Whether the central service answered the last probe (None before the first).
+        self.online: bool | None = None
+        self._catalog_refreshed_at: float | None = None
+        self._heartbeat_sent_at: float | None = None
+        self._next: Timer | None = None
+        self._running = False
+
+    # --- rounds ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """The first round now, then one every ``interval`` (nothing to do: no rounds)."""
+        if (self.central is None and self.heartbeat is None) or self._running:
+            return
+        self._running = True
+        self._next = self.timers.call_later(0.0, self._round)
+
+    def stop(self) -> None:
+        self._running = False
+        if self._next is not None:
+            self._next.cancel()
+
+    def _round(self) -> None:
+        run_steps(self._round_steps()).add_done_callback(self._round_over)
+
+    def _round_over(self, done: Future[Any]) -> None:
+        error = done.exception(timeout=0)
+        if not self._running or isinstance(error, RuntimeError):  # stopped, or stopping
+            return
+        if error is not None:  # a bug: say so, keep probing
+            log.error("health_round_failed error=%s", type(error).__name__)
+        self._next = self.timers.call_later(self.interval, self._round)
+
+    def _round_steps(self) -> Steps[None]:
+        if self.central is not None:
+            online = yield self.on_central(self.central.healthy)
+            if online != self.online:
+                self.online = online
+                log.info("central_reachable %s", online)
+                self.post(flow.NetworkChanged(online))
+            if online and self._due(self._catalog_refreshed_at, self.catalog_refresh_interval):
+                self.on_central(self.refresh_catalog)
+        heartbeat_due = self._due(self._heartbeat_sent_at, self.heartbeat_interval)
+        if self.heartbeat is not None and heartbeat_due:
+            self._heartbeat_sent_at = self.timers.clock()
+            (collected,) = yield gather(self._collect_health())
+            send_collected(self.heartbeat, lambda: collected.result(timeout=0))  # logs why not
+
+    def refresh_catalog(self) -> bool:
+        """Take services and campaigns from the central service; keep ours on any error."""
+        self._catalog_refreshed_at = self.timers.clock()
+        refreshed = self.central is not None and self.catalog.refresh(self.central.get_json)
+        log.info("catalog_refreshed %s", refreshed)
+        return refreshed
+
+    # --- the parts' status ----------------------------------------------------------------
+    def _collect_health(self) -> Future[Health]:
+        """The heartbeat's report: queue depth and age, device status codes; nobody's data."""
+
+        def report(done: tuple[Future[Any], ...]) -> Health:
+            queue, printer = (part.result(timeout=0) for part in done)
+            reader = "ok" if self.card.reader_available else "no_reader"
+            return collect_health(queue, printer=printer.problem or "ok", reader=reader)
+
+        return then(gather(self.queue_status(), self.printer_status()), report)
+
+    def staff_status(self) -> Future[dict[str, Any]]:
+        """Queue counts and age, reader and printer state: nothing of any person.
+
+        Done when the queue and the printer have answered, or their deadline passed (the
+        staff screen shows what it can).
+        """
+        return then(gather(self.queue_status(), self.printer_status()), self._staff_info)
+
+    def _staff_info(self, done: tuple[Future[Any], ...]) -> dict[str, Any]:
+        queue, printer = done
+        info: dict[str, Any] = {
+            "reader_available": bool(self.card.reader_available),
+            "card_present": bool(self.card.card_present),
+            "online": self.online,
+        }
+        try:
+            status = queue.result(timeout=0)
+            info.update(
+                queue_counts=dict(status.counts),
+                oldest_pending_age_s=status.oldest_pending_age_s,
+                last_sync_error=status.last_error_kind,
+            )
+        except Exception as error:  # the staff screen shows what it can
+            info["queue_error"] = getattr(error, "kind", type(error).__name__)
+        try:
+            problem = printer.result(timeout=0).problem
+            info["printer_problem"] = problem.kind if problem else None
+        except Exception as error:
+            info["printer_problem"] = getattr(error, "kind", type(error).__name__)
+        return info
+
+    def _due(self, last: float | None, interval: float) -> bool:
+        return last is None or self.timers.clock() - last >= interval

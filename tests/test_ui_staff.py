@@ -1,0 +1,55 @@
+"""The staff screen on the real kiosk window, with the printer busy printing a receipt.
+
+The staff screen shows the queue and the devices; the printer answers a status query
+only after the receipt it is printing, so the figures must come as an event: the
+window never waits for them (docs/ui.md, "Threads").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kiosk.i18n import t
+
+#: A person sees a window that stops drawing for longer than this as frozen.
+MAX_FRAME_GAP_S = 1.0
+STAFF_PIN = "2580"
+
+
+def open_staff_screen() -> list[list[Any]]:
+    """Five taps on the store name, then the staff PIN (not yet confirmed)."""
+    return [
+        *[["tap", "brand"] for _ in range(5)],
+        ["wait", "staff"],
+        ["pin", STAFF_PIN, False],
+    ]
+
+
+def test_the_window_keeps_drawing_while_a_busy_printer_owes_the_staff_screen_its_status(
+    run_kiosk_ui,
+) -> None:
+    no_enrollments_yet = t("screens.staff.queue", "ja", pending=0, delivered=0, failed=0)
+    script = [
+        ["wait", "welcome"],
+        *open_staff_screen(),
+        ["tap", "staff_pin_ok"],
+        ["expect", t("screens.staff.test_print")],
+        ["hook", "printer_busy"],  # the test receipt prints, and is not done until freed
+        ["tap", "staff_test_print"],
+        ["tap", "staff_close"],
+        ["wait", "welcome"],
+        *open_staff_screen(),
+        ["frames", "printer_busy", 4],
+        ["tap", "staff_pin_ok"],
+        ["frames_done", "printer_busy"],
+        ["expect", no_enrollments_yet],  # the figures came while the printer was busy
+        ["hook", "printer_free"],
+        ["tap", "staff_close"],
+        ["wait", "welcome"],
+    ]
+    report = run_kiosk_ui(script, cards={}, printer_line=True)
+    assert report["error"] is None, report["error"]
+    gap = report["frame_gaps"]["printer_busy"]
+    assert gap < MAX_FRAME_GAP_S, f"the window drew nothing for {gap:.1f} s"
+    (test_receipt,) = report["receipts"]
+    assert "TEST-0000" in "\n".join(test_receipt["text"])  # printed once the printer was free
