@@ -356,7 +356,7 @@ class Controller:
             answer = flow.Failed.of(error)
         except FutureTimeout:
             from drivers.card import CardTimeout
-            from drivers.printer import PrinterTimeout
+            from drivers.printer_status import PrinterTimeout
 
             late = PrinterTimeout if isinstance(effect, flow.PrintReceipt) else CardTimeout
             log.warning("effect_timed_out effect=%s", type(effect).__name__)

@@ -21,7 +21,7 @@ FALLBACK_KIND = "unexpected"
 ERROR_MODULES = (
     "drivers.card",
     "drivers.certs",
-    "drivers.printer",
+    "drivers.printer_status",
     "offline_queue.errors",
     "kiosk.receipt",
     "kiosk.catalog",

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from drivers import card, jpki
 
+pytest_plugins = ["tests.fixtures.card"]
+
 TIMEOUT = 10
 DIGEST = hashlib.sha256(b"canonical enrollment payload").digest()
 

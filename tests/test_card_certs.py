@@ -22,6 +22,8 @@ from drivers.certs import (
 )
 from sim.pki import unknown_ca_pki
 
+pytest_plugins = ["tests.fixtures.card"]
+
 TIMEOUT = 10
 DIGEST = hashlib.sha256(b"canonical enrollment payload").digest()
 

@@ -13,6 +13,8 @@ from drivers import card
 from sim.card import Fault
 from sim.waiting import eventually
 
+pytest_plugins = ["tests.fixtures.card"]
+
 TIMEOUT = 10
 DIGEST = hashlib.sha256(b"canonical enrollment payload").digest()
 

@@ -20,6 +20,8 @@ from drivers import jpki
 from sim.card import EF_MY_NUMBER, CardModel, CardProfile, Fault, FaultInjector, step_of
 from tests.fixtures.card import in_jpki, verify
 
+pytest_plugins = ["tests.fixtures.card"]
+
 OK = bytes.fromhex("9000")
 #: An AID that no application on the card has.
 UNKNOWN_AID = bytes.fromhex("D392F000260100000099")

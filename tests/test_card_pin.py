@@ -8,6 +8,8 @@ import pytest
 
 from drivers import card
 
+pytest_plugins = ["tests.fixtures.card"]
+
 TIMEOUT = 10
 DIGEST = hashlib.sha256(b"canonical enrollment payload").digest()
 ZEROS = bytearray(4)

@@ -12,6 +12,8 @@ from drivers.certs import check_certificate, load_ca_bundle, verify_card_signatu
 from drivers.reader import CardService
 from sim.waiting import eventually
 
+pytest_plugins = ["tests.fixtures.card"]
+
 TIMEOUT = 10
 DIGEST = hashlib.sha256(b"canonical enrollment payload").digest()
 

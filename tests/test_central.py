@@ -20,6 +20,8 @@ from contract import wire
 from sim.pki import TestPKI, unknown_ca_pki
 from tests.fixtures.central import CentralService, card_sign, start_central
 
+pytest_plugins = ["tests.fixtures.central"]
+
 
 @pytest.fixture(scope="module")
 def central(central_on_each_backend: Any) -> Any:

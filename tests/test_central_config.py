@@ -15,6 +15,8 @@ from sim.pki import TestPKI
 from sim.waiting import eventually
 from tests.fixtures.central import CentralService, free_port, prepare_central
 
+pytest_plugins = ["tests.fixtures.central"]
+
 
 @pytest.fixture
 def setup(tmp_path: Path, jpki: TestPKI) -> CentralService:

@@ -19,6 +19,8 @@ from contract import wire
 from sim.pki import TestPKI
 from tests.fixtures.central import CentralService, start_central
 
+pytest_plugins = ["tests.fixtures.central"]
+
 CARDS, CAMPAIGNS, ROUNDS = 20, 10, 3
 
 

@@ -18,6 +18,8 @@ from tests.fixtures.central import CentralService, start_central
 from tests.test_central import enroll_one, valid_item
 from tests.test_central_status import ask_status, challenge
 
+pytest_plugins = ["tests.fixtures.central"]
+
 YESTERDAY = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
 
 

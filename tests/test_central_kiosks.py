@@ -20,6 +20,8 @@ from sim.clock import SkipAheadClock
 from sim.pki import TestPKI
 from tests.fixtures.central import CentralService, start_central
 
+pytest_plugins = ["tests.fixtures.central"]
+
 DATA = Path(__file__).resolve().parent.parent / "kiosk" / "data"
 SERVICES, CAMPAIGNS = DATA / "services.toml", DATA / "campaigns.toml"
 STALE_MINUTES = 0.05  # 3 s

@@ -14,6 +14,8 @@ from contract import wire
 from sim.pki import TestPKI
 from tests.fixtures.central import CentralService, PostgresCluster, prepare_central
 
+pytest_plugins = ["tests.fixtures.central"]
+
 ROUNDS = 12
 
 

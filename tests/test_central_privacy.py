@@ -16,6 +16,8 @@ from contract import wire
 from sim.pki import CardIdentity, TestPKI
 from tests.fixtures.central import CentralService, PostgresCluster, start_central
 
+pytest_plugins = ["tests.fixtures.central"]
+
 
 def _needles(card: CardIdentity, user_id: str, code: str) -> dict[str, bytes]:
     cert = card.certificate

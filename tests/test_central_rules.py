@@ -17,6 +17,8 @@ from central.provider import FileAccountsProvider
 from central.trust import JpkiVerifier, RevocationUnknown
 from sim.pki import TestPKI, unknown_ca_pki
 
+pytest_plugins = ["tests.fixtures.central"]
+
 
 # -- the reference payment-provider adapter ----------------------------------------------
 def test_provider_reads_a_toml_accounts_file(tmp_path: Path) -> None:

@@ -12,6 +12,8 @@ from contract import wire
 from sim.pki import CardIdentity
 from tests.fixtures.central import CentralService, card_sign
 
+pytest_plugins = ["tests.fixtures.central"]
+
 
 @pytest.fixture(scope="module")
 def central(central_on_each_backend: Any) -> Any:

@@ -33,6 +33,8 @@ from sim.enrollments import central_client, quick_worker
 from sim.rig import PIN, KioskUnderTest
 from tests.fixtures.central import start_central
 
+pytest_plugins = ["tests.fixtures.card", "tests.fixtures.central", "tests.fixtures.printer"]
+
 
 @pytest.fixture(scope="module")
 def central(tmp_path_factory: pytest.TempPathFactory, test_pki) -> Iterator[Any]:

@@ -15,7 +15,7 @@ from drivers import escpos
 from drivers.escpos import StatusKind
 from kiosk.receipt import layout
 from sim.printer import EscPosParser
-from tests.fixtures.printer import expected_kanji, expected_raster, make_receipt_data, parsed
+from sim.printer.samples import expected_kanji, expected_raster, make_receipt_data, parsed
 
 #: What the driver sends around each job: DLE EOT 1..4 before, GS r 1 after.
 STATUS_QUERIES = b"".join(escpos.realtime_status(kind) for kind in StatusKind)

@@ -35,6 +35,8 @@ from sim.enrollments import (
     signed_enrollment,
 )
 
+pytest_plugins = ["tests.fixtures.central"]
+
 ROOT = Path(__file__).resolve().parents[1]
 FAST = {"connect_timeout_s": 1.0, "read_timeout_s": 1.0}
 

@@ -16,6 +16,8 @@ import pytest
 
 from sim.appliance import INSTALL, UNINSTALL, base_python, install_env, run_script
 
+pytest_plugins = ["tests.fixtures.appliance"]
+
 APP = "opt/mynapoint-kiosk"
 STATE = "var/lib/mynapoint-kiosk"
 ETC = "etc/mynapoint-kiosk"

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.fixtures.card", "tests.fixtures.screen"]
+
 WATCHDOG_USEC = 2_000_000
 READY_ON_WELCOME = "READY=1\nSTATUS=welcome"
 

@@ -18,7 +18,9 @@ from drivers.printer import (
 )
 from kiosk.receipt import layout, render_image
 from sim.printer import VirtualPrinter
-from tests.fixtures.printer import make_receipt_data
+from sim.printer.samples import make_receipt_data
+
+pytest_plugins = ["tests.fixtures.printer"]
 
 
 @pytest.fixture

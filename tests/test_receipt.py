@@ -22,7 +22,7 @@ from kiosk.receipt import (
     render_png,
     wrap,
 )
-from tests.fixtures.printer import make_receipt_data
+from sim.printer.samples import make_receipt_data
 
 
 def texts(data) -> list[str]:

@@ -7,7 +7,9 @@ import pytest
 from drivers import escpos
 from drivers.printer import ReceiptPrinter
 from kiosk.receipt import layout
-from tests.fixtures.printer import expected_kanji, expected_raster, make_receipt_data, parsed
+from sim.printer.samples import expected_kanji, expected_raster, make_receipt_data, parsed
+
+pytest_plugins = ["tests.fixtures.printer"]
 
 
 def print_on(virtual_printer, receipt, mode, columns=42):

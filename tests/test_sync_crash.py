@@ -17,6 +17,8 @@ from sim.enrollments import (
     sync_until_settled,
 )
 
+pytest_plugins = ["tests.fixtures.central"]
+
 ROUNDS = 50
 NEW_PER_ROUND = 2
 

@@ -25,6 +25,8 @@ from sim.enrollments import (
 )
 from tests.fixtures.network import TLSTermination
 
+pytest_plugins = ["tests.fixtures.central", "tests.fixtures.network"]
+
 
 @pytest.fixture
 def proxy(central_service, fault_proxy):

@@ -21,6 +21,8 @@ from sim.enrollments import (
     sync_until_settled,
 )
 
+pytest_plugins = ["tests.fixtures.central"]
+
 
 @pytest.fixture
 def outbox(central_service, tmp_path):

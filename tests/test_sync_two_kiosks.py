@@ -19,6 +19,8 @@ from sim.enrollments import (
 from sim.pki import TestPKI
 from tests.fixtures.central import prepare_central
 
+pytest_plugins = ["tests.fixtures.central"]
+
 
 @pytest.fixture
 def two_centrals(tmp_path, postgres_server):

@@ -18,6 +18,8 @@ import pytest
 
 from kiosk import notify
 
+pytest_plugins = ["tests.fixtures.appliance"]
+
 UNIT_DIR = "usr/local/lib/systemd/system"
 UNITS = ["mynapoint-kiosk.service", "mynapoint-sync.service"]
 SOURCE = Path(__file__).resolve().parents[1] / "systemd"

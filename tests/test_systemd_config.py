@@ -27,6 +27,8 @@ from sim.appliance import (
 )
 from sim.enrollments import central_outbox, enroll_valid
 
+pytest_plugins = ["tests.fixtures.central"]
+
 MUST_FILL = {"kiosk_id", "staff_pin_hash", "store.name", "central.base_url", "central.status_url"}
 
 

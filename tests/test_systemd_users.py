@@ -32,6 +32,8 @@ import pytest
 from sim.appliance import ROOT, WITH_MDWE, site_config, sync_command
 from sim.enrollments import new_card, signed_enrollment
 
+pytest_plugins = ["tests.fixtures.appliance", "tests.fixtures.central"]
+
 OTHER_UID = 61003  # a user of the machine outside the group
 PROBE_UID, PROBE_GID = 61002, 61000
 

@@ -15,6 +15,8 @@ from screens.app import FORM_FACTORS
 from tests.fixtures.central import start_central
 from tests.fixtures.screen import central_description
 
+pytest_plugins = ["tests.fixtures.card", "tests.fixtures.screen"]
+
 ENDED_ROUND = """
 [[campaigns]]
 id = "2020"

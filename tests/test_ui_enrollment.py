@@ -10,6 +10,8 @@ from typing import Any
 
 from sim.demo import enrollment_script
 
+pytest_plugins = ["tests.fixtures.card", "tests.fixtures.screen"]
+
 
 def test_whole_enrollment_is_accepted_and_its_receipt_printed(run_kiosk_ui, ui_central) -> None:
     account = ui_central.new_account("waon")

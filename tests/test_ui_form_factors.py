@@ -20,6 +20,8 @@ from sim.demo import (
     start_and_place_card,
 )
 
+pytest_plugins = ["tests.fixtures.card", "tests.fixtures.screen"]
+
 MIN_TOUCH_TARGET_PX_AT_1280x800 = 80
 
 

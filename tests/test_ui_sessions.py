@@ -26,6 +26,8 @@ from sim.waiting import eventually
 from tests.fixtures.central import start_central
 from tests.fixtures.screen import central_description
 
+pytest_plugins = ["tests.fixtures.card", "tests.fixtures.screen"]
+
 
 def ok(report: dict[str, Any]) -> dict[str, Any]:
     assert report["error"] is None, report["error"]

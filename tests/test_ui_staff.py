@@ -11,6 +11,8 @@ from typing import Any
 
 from kiosk.i18n import t
 
+pytest_plugins = ["tests.fixtures.card", "tests.fixtures.screen"]
+
 #: A person sees a window that stops drawing for longer than this as frozen.
 MAX_FRAME_GAP_S = 1.0
 STAFF_PIN = "2580"

@@ -13,6 +13,8 @@ from sim.card import load_card, make_card
 from sim.card.directory import load_profile
 from tests.fixtures.card import in_jpki, verify
 
+pytest_plugins = ["tests.fixtures.card"]
+
 
 @pytest.fixture
 def card_dir(test_pki, tmp_path):

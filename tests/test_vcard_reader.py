@@ -10,6 +10,8 @@ import time
 
 from drivers import jpki
 
+pytest_plugins = ["tests.fixtures.card"]
+
 
 def _vcard(*args, env=None, **kwargs):
     return subprocess.run(

@@ -14,7 +14,9 @@ from drivers import escpos
 from drivers.escpos import StatusKind
 from drivers.printer import ReceiptPrinter
 from kiosk.receipt import layout
-from tests.fixtures.printer import make_receipt_data
+from sim.printer.samples import make_receipt_data
+
+pytest_plugins = ["tests.fixtures.printer"]
 
 REPO = Path(__file__).resolve().parents[1]
 
