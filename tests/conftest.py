@@ -15,6 +15,10 @@ from pathlib import Path
 
 import pytest
 
+# Test modules import helpers from the fixture plugins before naming them in
+# pytest_plugins; their asserts are rewritten all the same.
+pytest.register_assert_rewrite("tests.fixtures")
+
 #: This session's private pcscd lives here (tests/fixtures/card.py starts it).
 PCSCD_BASE_ENV = "MYNAPOINT_TEST_PCSCD_BASE"
 

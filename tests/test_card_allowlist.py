@@ -23,12 +23,14 @@ def _enroll(service) -> None:
     service.sign(bytearray(b"1234"), DIGEST).result(TIMEOUT)
 
 
+@pytest.mark.slow
 def test_whole_enrollment_selects_only_the_jpki_application(card_service, virtual_card):
     _enroll(card_service)
     selected_aps = {cmd[5:] for cmd, _ in virtual_card.apdu_log if cmd[1:3] == b"\xa4\x04"}
     assert selected_aps == {jpki.JPKI_AID}
 
 
+@pytest.mark.slow
 def test_whole_enrollment_selects_only_allowed_files(card_service, virtual_card):
     _enroll(card_service)
     efs = {int.from_bytes(cmd[5:7], "big") for cmd, _ in virtual_card.apdu_log if cmd[1] == 0xA4}
@@ -36,6 +38,7 @@ def test_whole_enrollment_selects_only_allowed_files(card_service, virtual_card)
     assert efs <= jpki.ALLOWED_EFS
 
 
+@pytest.mark.slow
 def test_whole_enrollment_never_mentions_another_application(card_service, virtual_card):
     _enroll(card_service)
     sent = b"".join(cmd for cmd, _ in virtual_card.apdu_log)
@@ -56,6 +59,7 @@ DOCUMENTED_COMMANDS = (
 )
 
 
+@pytest.mark.slow
 def test_whole_enrollment_sends_only_the_documented_commands(card_service, virtual_card):
     """What reached the card, checked against the documented forms, not the driver's own
     allow-list (which already let every one of them through, so it could never fail)."""
@@ -69,6 +73,7 @@ def test_whole_enrollment_sends_only_the_documented_commands(card_service, virtu
     assert sent and not undocumented
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("aid", jpki.FORBIDDEN_AIDS, ids=["card_info", "card_face", "juki"])
 def test_select_of_another_application_raises_before_reaching_the_reader(
     card_service, virtual_card, aid
@@ -79,6 +84,7 @@ def test_select_of_another_application_raises_before_reaching_the_reader(
     assert all(aid not in cmd for cmd, _ in virtual_card.apdu_log)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ef", [0x0001, 0x0002, 0x001A, 0x001B, 0x3F00])
 def test_select_of_a_file_outside_the_list_raises_before_reaching_the_reader(
     card_service, virtual_card, ef

@@ -90,6 +90,7 @@ def test_card_issued_before_its_ca_existed_is_untrusted(test_pki, trusted):
         check_certificate(identity.certificate_der, trusted, now=now)
 
 
+@pytest.mark.slow
 def test_expired_card_read_through_the_reader_is_refused_as_expired(
     make_virtual_card, pcscd, trusted, card_events
 ):

@@ -19,6 +19,7 @@ TIMEOUT = 10
 DIGEST = hashlib.sha256(b"canonical enrollment payload").digest()
 
 
+@pytest.mark.slow
 def test_card_pulled_in_the_middle_of_reading_the_certificate(card_service, virtual_card):
     virtual_card.set_fault("pull@read#3")
     with pytest.raises(card.CardRemoved) as removed:
@@ -26,6 +27,7 @@ def test_card_pulled_in_the_middle_of_reading_the_certificate(card_service, virt
     assert removed.value.retryable
 
 
+@pytest.mark.slow
 def test_card_pulled_between_verify_and_sign(card_service, virtual_card):
     virtual_card.set_fault("pull@select_ef#2")  # 0018 for VERIFY, then 0017 for SIGN
     pin = bytearray(b"1234")
@@ -35,12 +37,14 @@ def test_card_pulled_between_verify_and_sign(card_service, virtual_card):
     assert virtual_card.pin_tries_left() == 3
 
 
+@pytest.mark.slow
 def test_card_pulled_during_the_signature(card_service, virtual_card):
     virtual_card.set_fault("pull@sign")
     with pytest.raises(card.CardRemoved):
         card_service.sign(bytearray(b"1234"), DIGEST).result(TIMEOUT)
 
 
+@pytest.mark.slow
 def test_card_placed_again_after_a_pull_works(card_service, card_events, virtual_card, pcscd):
     virtual_card.set_fault("pull@read#2")
     with pytest.raises(card.CardRemoved):
@@ -54,36 +58,42 @@ def test_card_placed_again_after_a_pull_works(card_service, card_events, virtual
     )
 
 
+@pytest.mark.slow
 def test_card_without_the_jpki_application_is_not_a_my_number_card(card_service, virtual_card):
     virtual_card.set_fault("sw=6A82@select_ap")
     with pytest.raises(card.NotAMyNumberCard):
         card_service.read_certificate().result(TIMEOUT)
 
 
+@pytest.mark.slow
 def test_missing_certificate_file_is_file_not_found(card_service, virtual_card):
     virtual_card.set_fault("sw=6A82@select_ef")
     with pytest.raises(card.FileNotFound):
         card_service.read_certificate().result(TIMEOUT)
 
 
+@pytest.mark.slow
 def test_sign_refused_for_security_status_is_reported_as_such(card_service, virtual_card):
     virtual_card.set_fault("sw=6982@sign")
     with pytest.raises(card.SecurityStatusNotSatisfied):
         card_service.sign(bytearray(b"1234"), DIGEST).result(TIMEOUT)
 
 
+@pytest.mark.slow
 def test_truncated_certificate_chunk_is_an_unexpected_answer(card_service, virtual_card):
     virtual_card.set_fault("truncate@read#2")
     with pytest.raises(card.UnexpectedCardAnswer):
         card_service.read_certificate().result(TIMEOUT)
 
 
+@pytest.mark.slow
 def test_garbage_instead_of_a_signature_is_an_unexpected_answer(card_service, virtual_card):
     virtual_card.set_fault("raw=" + "AB" * 40 + "9000@sign")
     with pytest.raises(card.UnexpectedCardAnswer):
         card_service.sign(bytearray(b"1234"), DIGEST).result(TIMEOUT)
 
 
+@pytest.mark.slow
 def test_service_works_again_after_an_unexpected_answer(card_service, virtual_card):
     virtual_card.set_fault("garbage@tries")
     with pytest.raises(KioskError):
@@ -94,6 +104,7 @@ def test_service_works_again_after_an_unexpected_answer(card_service, virtual_ca
 STEPS = ["select_ap", "select_ef", "read", "tries", "verify", "sign"]
 
 
+@pytest.mark.slow
 @settings(
     max_examples=50,
     deadline=None,
@@ -139,6 +150,7 @@ def test_every_status_word_is_success_or_a_typed_card_error(sw, step):
         assert sw == 0x9000 or (step == "tries" and sw & 0xFFF0 == 0x63C0)
 
 
+@pytest.mark.slow
 def test_card_pulled_by_the_person_while_the_certificate_is_read(
     make_virtual_card, pcscd, card_events
 ):
@@ -160,6 +172,7 @@ def test_card_pulled_by_the_person_while_the_certificate_is_read(
         service.stop()
 
 
+@pytest.mark.slow
 def test_answer_arriving_after_the_timeout_is_discarded_and_the_card_stays_usable(
     make_virtual_card, pcscd, card_events
 ):
@@ -185,6 +198,7 @@ def test_answer_arriving_after_the_timeout_is_discarded_and_the_card_stays_usabl
         service.stop()
 
 
+@pytest.mark.slow
 def test_logs_carry_no_pin_and_no_certificate(card_service, virtual_card, caplog):
     import logging
 

@@ -19,6 +19,7 @@ def _sign(service, pin: bytes) -> bytes:
     return service.sign(bytearray(pin), DIGEST).result(TIMEOUT)
 
 
+@pytest.mark.slow
 def test_wrong_pin_says_how_many_tries_are_left(card_service):
     with pytest.raises(card.PinIncorrect) as wrong:
         _sign(card_service, b"9999")
@@ -26,6 +27,7 @@ def test_wrong_pin_says_how_many_tries_are_left(card_service):
     assert wrong.value.kind == "pin_incorrect"
 
 
+@pytest.mark.slow
 def test_each_wrong_pin_counts_down_on_the_card(card_service, virtual_card):
     for expected in (2, 1):
         with pytest.raises(card.PinIncorrect):
@@ -34,6 +36,7 @@ def test_each_wrong_pin_counts_down_on_the_card(card_service, virtual_card):
     assert virtual_card.pin_tries_left() == 1
 
 
+@pytest.mark.slow
 def test_right_pin_after_a_wrong_one_restores_three_tries(card_service):
     with pytest.raises(card.PinIncorrect):
         _sign(card_service, b"0000")
@@ -41,6 +44,7 @@ def test_right_pin_after_a_wrong_one_restores_three_tries(card_service):
     assert card_service.pin_tries_left().result(TIMEOUT) == 3
 
 
+@pytest.mark.slow
 def test_third_wrong_pin_blocks_the_card(card_service, virtual_card):
     for _ in range(2):
         with pytest.raises(card.PinIncorrect):
@@ -50,12 +54,14 @@ def test_third_wrong_pin_blocks_the_card(card_service, virtual_card):
     assert virtual_card.pin_tries_left() == 0
 
 
+@pytest.mark.slow
 def test_wrong_pin_sends_no_signature_command(card_service, virtual_card):
     with pytest.raises(card.PinIncorrect):
         _sign(card_service, b"0000")
     assert not [cmd for cmd, _ in virtual_card.apdu_log if cmd[1] == 0x2A]
 
 
+@pytest.mark.slow
 def test_wrong_pin_is_never_retried_by_the_driver(card_service, virtual_card):
     with pytest.raises(card.PinIncorrect):
         _sign(card_service, b"0000")
@@ -63,6 +69,7 @@ def test_wrong_pin_is_never_retried_by_the_driver(card_service, virtual_card):
     assert len(verifies) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoding", ["63C0", "6984"])
 def test_blocked_card_is_reported_blocked_when_asking_tries(make_virtual_card, encoding, pcscd):
     vcard = make_virtual_card(blocked_encoding=encoding)
@@ -77,6 +84,7 @@ def test_blocked_card_is_reported_blocked_when_asking_tries(make_virtual_card, e
     assert answers[-1] == bytes.fromhex(encoding)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoding", ["63C0", "6984"])
 def test_blocked_card_refuses_to_sign_and_spends_nothing(make_virtual_card, encoding, pcscd):
     vcard = make_virtual_card(blocked_encoding=encoding)
@@ -90,6 +98,7 @@ def test_blocked_card_refuses_to_sign_and_spends_nothing(make_virtual_card, enco
     assert vcard.pin_tries_left() == 0
 
 
+@pytest.mark.slow
 def test_blocked_card_stays_blocked_after_the_card_restarts(make_virtual_card, pcscd):
     vcard = make_virtual_card()
     _block(vcard)
@@ -105,12 +114,14 @@ def test_blocked_card_stays_blocked_after_the_card_restarts(make_virtual_card, p
         service.stop()
 
 
+@pytest.mark.slow
 def test_pin_buffer_is_zeroed_after_a_signature(card_service):
     pin = bytearray(b"1234")
     card_service.sign(pin, DIGEST).result(TIMEOUT)
     assert pin == ZEROS
 
 
+@pytest.mark.slow
 def test_callers_pin_buffer_is_zeroed_as_soon_as_sign_returns(make_virtual_card, pcscd):
     make_virtual_card(delays={"sign": 0.5})
     service = _service(pcscd)
@@ -123,6 +134,7 @@ def test_callers_pin_buffer_is_zeroed_as_soon_as_sign_returns(make_virtual_card,
         service.stop()
 
 
+@pytest.mark.slow
 def test_pin_buffer_is_zeroed_after_a_wrong_pin(card_service):
     pin = bytearray(b"9999")
     with pytest.raises(card.PinIncorrect):
@@ -130,6 +142,7 @@ def test_pin_buffer_is_zeroed_after_a_wrong_pin(card_service):
     assert pin == ZEROS
 
 
+@pytest.mark.slow
 def test_pin_buffer_is_zeroed_when_the_card_is_gone(card_service, card_events, virtual_card):
     virtual_card.remove()
     card_events.wait_for("card_removed")
@@ -148,6 +161,7 @@ def test_pin_buffer_is_zeroed_when_the_service_is_not_running(pcscd):
     assert pin == ZEROS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pin", [b"123", b"12345", b"12a4", b""])
 def test_malformed_pin_never_reaches_the_card(card_service, virtual_card, pin):
     buffer = bytearray(pin)
@@ -157,6 +171,7 @@ def test_malformed_pin_never_reaches_the_card(card_service, virtual_card, pin):
     assert buffer == bytearray(len(pin))
 
 
+@pytest.mark.slow
 def test_pin_given_as_immutable_bytes_is_refused(card_service):
     with pytest.raises(TypeError):
         card_service.sign(b"1234", DIGEST)

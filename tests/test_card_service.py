@@ -18,11 +18,13 @@ TIMEOUT = 10
 DIGEST = hashlib.sha256(b"canonical enrollment payload").digest()
 
 
+@pytest.mark.slow
 def test_reads_the_user_auth_certificate_of_the_card_in_the_reader(card_service, virtual_card):
     der = card_service.read_certificate().result(TIMEOUT)
     assert der == virtual_card.model.identity.certificate_der
 
 
+@pytest.mark.slow
 def test_certificate_is_read_in_short_chunks_sized_from_its_der_header(card_service, virtual_card):
     card_service.read_certificate().result(TIMEOUT)
     reads = [cmd for cmd, _ in virtual_card.apdu_log if cmd[1] == 0xB0]
@@ -32,16 +34,19 @@ def test_certificate_is_read_in_short_chunks_sized_from_its_der_header(card_serv
     assert sum(cmd[4] or 256 for cmd in reads) == cert_len  # never reads past the end
 
 
+@pytest.mark.slow
 def test_tries_left_is_three_on_a_fresh_card(card_service):
     assert card_service.pin_tries_left().result(TIMEOUT) == 3
 
 
+@pytest.mark.slow
 def test_asking_the_tries_left_spends_no_try(card_service, virtual_card):
     for _ in range(4):
         card_service.pin_tries_left().result(TIMEOUT)
     assert virtual_card.pin_tries_left() == 3
 
 
+@pytest.mark.slow
 def test_full_card_phase_signature_verifies_against_the_certificate(card_service, test_pki):
     der = card_service.read_certificate().result(TIMEOUT)
     cert = check_certificate(der, load_ca_bundle(test_pki.trusted_ca_pem()))
@@ -50,11 +55,13 @@ def test_full_card_phase_signature_verifies_against_the_certificate(card_service
     verify_card_signature(cert, DIGEST, signature)
 
 
+@pytest.mark.slow
 def test_sign_leaves_the_card_without_pin_state(card_service, virtual_card):
     card_service.sign(bytearray(b"1234"), DIGEST).result(TIMEOUT)
     assert virtual_card.model.verified == set()
 
 
+@pytest.mark.slow
 def test_card_placed_and_removed_are_reported(card_service, card_events, virtual_card):
     mark = card_events.mark()
     virtual_card.remove()
@@ -66,6 +73,7 @@ def test_card_placed_and_removed_are_reported(card_service, card_events, virtual
     assert card_service.pin_tries_left().result(TIMEOUT) == 3
 
 
+@pytest.mark.slow
 def test_operation_without_a_card_fails_as_card_removed(card_service, card_events, virtual_card):
     mark = card_events.mark()
     virtual_card.remove()
@@ -74,6 +82,7 @@ def test_operation_without_a_card_fails_as_card_removed(card_service, card_event
         card_service.read_certificate().result(TIMEOUT)
 
 
+@pytest.mark.slow
 def test_events_come_from_the_card_worker_thread(pcscd, virtual_card):
     import threading
 
@@ -87,6 +96,7 @@ def test_events_come_from_the_card_worker_thread(pcscd, virtual_card):
         service.stop()
 
 
+@pytest.mark.slow
 def test_service_uses_the_configured_reader_not_the_first(pcscd, make_virtual_card, card_events):
     in_first = make_virtual_card()
     in_second = make_virtual_card(insert=False, port=pcscd.port + 1)
@@ -102,6 +112,7 @@ def test_service_uses_the_configured_reader_not_the_first(pcscd, make_virtual_ca
     assert in_first.apdu_log == []
 
 
+@pytest.mark.slow
 def test_pattern_matching_both_slots_uses_the_one_holding_the_card(
     pcscd, make_virtual_card, card_events
 ):
@@ -118,6 +129,7 @@ def test_pattern_matching_both_slots_uses_the_one_holding_the_card(
         service.stop()
 
 
+@pytest.mark.slow
 def test_card_swapped_between_two_looks_is_reported_removed_then_placed(
     pcscd, make_virtual_card, card_events
 ):
@@ -142,6 +154,7 @@ def test_card_swapped_between_two_looks_is_reported_removed_then_placed(
         service.stop()
 
 
+@pytest.mark.slow
 def test_pattern_matching_no_reader_reports_the_reader_lost(pcscd, virtual_card, card_events):
     service = CardService("No Such Reader*", card_events)
     service.start()
@@ -153,6 +166,7 @@ def test_pattern_matching_no_reader_reports_the_reader_lost(pcscd, virtual_card,
         service.stop()
 
 
+@pytest.mark.slow
 def test_service_survives_pcscd_killed_and_restarted(
     card_service, card_events, pcscd, virtual_card
 ):
@@ -169,6 +183,7 @@ def test_service_survives_pcscd_killed_and_restarted(
     )
 
 
+@pytest.mark.slow
 def test_service_recovers_when_the_reader_is_unplugged_and_plugged_back(
     card_service, card_events, pcscd, virtual_card
 ):
@@ -185,6 +200,7 @@ def test_service_recovers_when_the_reader_is_unplugged_and_plugged_back(
     assert card_service.pin_tries_left().result(TIMEOUT) == 3
 
 
+@pytest.mark.slow
 def test_card_that_stops_answering_fails_with_a_timeout_not_a_hang(
     pcscd, make_virtual_card, card_events
 ):
@@ -213,6 +229,7 @@ def test_stopped_service_fails_new_operations_as_reader_unavailable(pcscd):
         service.pin_tries_left().result(TIMEOUT)
 
 
+@pytest.mark.slow
 def test_event_handler_that_raises_does_not_stop_the_service(pcscd, virtual_card):
     def broken_handler(event: str) -> None:
         raise RuntimeError("a bug in the screen code")
@@ -226,6 +243,7 @@ def test_event_handler_that_raises_does_not_stop_the_service(pcscd, virtual_card
         service.stop()
 
 
+@pytest.mark.slow
 def test_signature_announced_with_61xx_is_fetched_with_get_response(
     pcscd, make_virtual_card, card_events
 ):

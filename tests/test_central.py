@@ -58,6 +58,7 @@ def valid_item(svc: CentralService, card: Any = None, **kw: Any) -> tuple[dict, 
 
 
 # -- accepted, idempotent -----------------------------------------------------------------
+@pytest.mark.slow
 def test_online_enrollment_is_accepted_with_a_mykey_id(central: CentralService) -> None:
     item, _ = valid_item(central)
     result = enroll_one(central, item)
@@ -73,6 +74,7 @@ def test_resend_of_the_same_enrollment_gets_the_stored_answer(central: CentralSe
     assert enroll_one(central, item) == first
 
 
+@pytest.mark.slow
 def test_stored_answer_survives_a_crash_of_the_service(central: CentralService) -> None:
     item, _ = valid_item(central)
     first = enroll_one(central, item)
@@ -269,6 +271,7 @@ def test_item_whose_sealed_payload_names_another_kiosk_is_rejected(
 
 
 # -- transport ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_client_without_a_certificate_is_refused_at_tls(central_sqlite: CentralService) -> None:
     """With TLS 1.2 the refusal is the handshake itself failing."""
     context = ssl.create_default_context(cafile=str(central_sqlite.ca_cert))

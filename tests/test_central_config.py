@@ -17,6 +17,8 @@ from tests.fixtures.central import CentralService, free_port, prepare_central
 
 pytest_plugins = ["tests.fixtures.central"]
 
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
+
 
 @pytest.fixture
 def setup(tmp_path: Path, jpki: TestPKI) -> CentralService:

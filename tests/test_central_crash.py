@@ -21,6 +21,8 @@ from tests.fixtures.central import CentralService, start_central
 
 pytest_plugins = ["tests.fixtures.central"]
 
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
+
 CARDS, CAMPAIGNS, ROUNDS = 20, 10, 3
 
 

@@ -55,6 +55,7 @@ def _put_crl(svc: CentralService, name: str, crl: Any) -> None:
     (svc.crl_dir / name).write_bytes(crl.public_bytes(serialization.Encoding.DER))
 
 
+@pytest.mark.slow
 def test_an_enrollment_on_a_stale_crl_is_retried_not_accepted(central: CentralService) -> None:
     _put_crl(central, "jpki-2023.crl", central.pki.revocation_list("2023", [], YESTERDAY))
     item, _ = valid_item(central)
@@ -111,6 +112,7 @@ def test_a_crl_signed_by_the_wrong_key_revokes_nothing_and_is_not_trusted(
     assert answer["status"] == wire.RETRY  # neither revoked nor accepted on a forgery
 
 
+@pytest.mark.slow
 def test_a_fresh_genuine_crl_beside_a_forged_one_still_works(
     central: CentralService, stranger: TestPKI
 ) -> None:

@@ -14,6 +14,8 @@ from contract import wire
 from sim.pki import CardIdentity, TestPKI, unknown_ca_pki
 from tests.fixtures.central import CentralService, start_central
 
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
+
 SERIAL = 0x4D594E41504F494E54  # the same serial under both CA keys
 
 

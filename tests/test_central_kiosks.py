@@ -22,6 +22,8 @@ from tests.fixtures.central import CentralService, start_central
 
 pytest_plugins = ["tests.fixtures.central"]
 
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
+
 DATA = Path(__file__).resolve().parent.parent / "kiosk" / "data"
 SERVICES, CAMPAIGNS = DATA / "services.toml", DATA / "campaigns.toml"
 STALE_MINUTES = 0.05  # 3 s

@@ -16,6 +16,8 @@ from tests.fixtures.central import CentralService, PostgresCluster, prepare_cent
 
 pytest_plugins = ["tests.fixtures.central"]
 
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
+
 ROUNDS = 12
 
 

@@ -10,6 +10,7 @@ import string
 from pathlib import Path
 
 import psycopg
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from contract import wire
@@ -17,6 +18,8 @@ from sim.pki import CardIdentity, TestPKI
 from tests.fixtures.central import CentralService, PostgresCluster, start_central
 
 pytest_plugins = ["tests.fixtures.central"]
+
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
 
 
 def _needles(card: CardIdentity, user_id: str, code: str) -> dict[str, bytes]:

@@ -60,6 +60,7 @@ def enroll(svc: CentralService, card: CardIdentity, service_code: str = "waon") 
     return r.json()["results"][0]
 
 
+@pytest.mark.slow
 def test_status_shows_the_chosen_service_as_done(central: CentralService) -> None:
     card = central.pki.issue_card()
     accepted = enroll(central, card, "paypay")
@@ -144,6 +145,7 @@ def test_a_status_signature_cannot_pass_as_an_enrollment(central: CentralService
     assert r.json()["results"][0]["reason"] == "bad_signature"
 
 
+@pytest.mark.slow
 def test_a_status_request_with_bad_base64_is_a_400(central: CentralService) -> None:
     body = {"nonce": challenge(central), "certificate": "***", "signature": "***"}
     with central.session() as s:

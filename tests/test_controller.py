@@ -35,6 +35,8 @@ from tests.fixtures.central import start_central
 
 pytest_plugins = ["tests.fixtures.card", "tests.fixtures.central", "tests.fixtures.printer"]
 
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
+
 
 @pytest.fixture(scope="module")
 def central(tmp_path_factory: pytest.TempPathFactory, test_pki) -> Iterator[Any]:

@@ -74,6 +74,7 @@ NAME_CHARACTERS = st.characters(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(service_name=st.text(NAME_CHARACTERS, min_size=1, max_size=60))
 def test_any_service_name_prints_as_laid_out_or_as_its_raster(service_name):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,8 @@ from drivers.card import CardTimeout, PinIncorrect
 from kiosk import flow as f
 from kiosk.catalog import Catalog
 from kiosk.controller import CentralUnreachable
+
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
 
 CATALOG = Catalog.load()
 CERT = b"\x30\x82\x05\x00" + b"C" * 600

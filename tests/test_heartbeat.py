@@ -91,6 +91,7 @@ def silent_server() -> Iterator[int]:
     listener.close()
 
 
+@pytest.mark.slow
 def test_heartbeat_is_listed_by_the_central_service(central_service) -> None:
     heartbeat = heartbeat_for(central_service)
     try:
@@ -105,6 +106,7 @@ def test_heartbeat_is_listed_by_the_central_service(central_service) -> None:
     assert listed["stale"] is False
 
 
+@pytest.mark.slow
 def test_heartbeat_reports_queue_depth_age_and_no_personal_data(
     central_service, tmp_path: Path
 ) -> None:
@@ -157,6 +159,7 @@ def test_a_device_error_is_reported_by_its_kind() -> None:
     assert status_code(QueueUnavailable("db locked for receipt ABCD")) == "queue_unavailable"
 
 
+@pytest.mark.slow
 def test_a_central_service_that_is_down_fails_quietly(
     central_service, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -173,6 +176,7 @@ def test_a_central_service_that_is_down_fails_quietly(
     assert [r.getMessage() for r in caplog.records] == ["heartbeat_failed kind=central_unreachable"]
 
 
+@pytest.mark.slow
 def test_a_hung_central_service_never_blocks_the_caller(
     silent_server: int, central_service
 ) -> None:
@@ -190,6 +194,7 @@ def test_a_hung_central_service_never_blocks_the_caller(
     assert heartbeat.last_error_kind == policy.ERROR_TIMEOUT
 
 
+@pytest.mark.slow
 def test_heartbeat_resumes_when_the_central_service_is_back(central_service) -> None:
     heartbeat = heartbeat_for(central_service, **FAST)
     try:
@@ -202,6 +207,7 @@ def test_heartbeat_resumes_when_the_central_service_is_back(central_service) -> 
     assert heartbeat.last_error_kind is None and heartbeat.last_ok_at is not None
 
 
+@pytest.mark.slow
 def test_a_central_service_with_another_ca_is_refused_as_tls_error(
     central_service, tmp_path: Path
 ) -> None:
@@ -231,6 +237,7 @@ def test_a_missing_pinned_ca_is_refused_at_start(tmp_path: Path) -> None:
         mtls_session(tmp_path / "nope.pem", tmp_path / "c.pem", tmp_path / "k.pem")
 
 
+@pytest.mark.slow
 def test_a_queue_that_cannot_be_read_skips_one_report_without_raising(
     central_service,
 ) -> None:
@@ -281,6 +288,7 @@ heartbeat.close()
 """
 
 
+@pytest.mark.slow
 def test_a_hung_central_service_never_stalls_the_kivy_clock(
     silent_server: int, central_service, tmp_path: Path
 ) -> None:

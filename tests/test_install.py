@@ -64,6 +64,7 @@ def owner_and_mode(path: Path) -> tuple[int, int, str]:
     return st.st_uid, st.st_gid, oct(stat.S_IMODE(st.st_mode))
 
 
+@pytest.mark.slow
 def test_install_puts_code_units_users_template_and_printer_rule_in_place(
     installed_root: Path,
 ) -> None:
@@ -104,6 +105,7 @@ def test_services_are_enabled_at_boot(installed_root: Path) -> None:
         assert os.readlink(wants / unit) == f"/usr/local/lib/systemd/system/{unit}"
 
 
+@pytest.mark.slow
 def test_second_install_changes_nothing(appliance_root: Path, wheelhouse: Path) -> None:
     before = snapshot(appliance_root)
     result = install(appliance_root, wheelhouse)
@@ -112,6 +114,7 @@ def test_second_install_changes_nothing(appliance_root: Path, wheelhouse: Path) 
     assert snapshot(appliance_root) == before
 
 
+@pytest.mark.slow
 def test_new_code_is_installed_over_the_old_at_the_same_version(
     appliance_root: Path, wheelhouse: Path
 ) -> None:
@@ -179,6 +182,7 @@ def test_queue_directory_is_shared_by_kiosk_and_sync_and_closed_to_others(
     assert int(passwd["mynapoint-sync"][3]) == known["group:mynapoint"]
 
 
+@pytest.mark.slow
 def test_printer_option_names_the_sites_printer_by_vendor_product_and_serial(
     appliance_root: Path, wheelhouse: Path
 ) -> None:
@@ -188,6 +192,7 @@ def test_printer_option_names_the_sites_printer_by_vendor_product_and_serial(
     assert 'ATTRS{idVendor}=="04b8", ATTRS{idProduct}=="0e28", ATTRS{serial}=="J7KF012345"' in rule
 
 
+@pytest.mark.slow
 def test_rerun_without_printer_option_keeps_the_sites_printer(
     appliance_root: Path, wheelhouse: Path
 ) -> None:
@@ -228,6 +233,7 @@ def test_uninstall_removes_the_appliance_but_keeps_queue_and_configuration(
     assert (appliance_root / ETC / "kiosk.toml.example").exists()
 
 
+@pytest.mark.slow
 def test_uninstall_purge_removes_data_configuration_and_users(appliance_root: Path) -> None:
     result = run_script(UNINSTALL, "--root", str(appliance_root), "--purge")
     assert result.returncode == 0, result.stderr
@@ -242,6 +248,7 @@ def test_uninstall_twice_is_harmless(appliance_root: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_install_after_uninstall_keeps_the_same_users(
     appliance_root: Path, wheelhouse: Path
 ) -> None:
@@ -270,6 +277,7 @@ def test_host_groups_were_not_touched(installed_root: Path) -> None:
         grp.getgrnam("mynapoint")
 
 
+@pytest.mark.slow
 def test_card_guard_secret_is_made_once_and_readable_by_the_service_group_only(
     appliance_root: Path, wheelhouse: Path
 ) -> None:

@@ -140,6 +140,7 @@ def test_pinger_does_not_flood_when_a_loop_ticks_often(listener: Listener) -> No
     assert sent.count(True) == 1
 
 
+@pytest.mark.slow
 def test_sync_loop_pause_keeps_pinging(listener: Listener) -> None:
     """The sync worker's idle wait pings on time while it waits for the next round."""
     pinger = notify.WatchdogPinger(interval=0.2)
@@ -232,6 +233,7 @@ def _pings_between(run: list[tuple[float, str]], first: str, last: str) -> list[
     return [t for t, m in run if m == "WATCHDOG=1" and start <= t <= end]
 
 
+@pytest.mark.slow
 def test_kivy_ui_sends_ready(kivy_run: list[tuple[float, str]]) -> None:
     assert "READY=1\nSTATUS=welcome" in [m for _, m in kivy_run]
 

@@ -22,6 +22,8 @@ import pytest
 
 pytest_plugins = ["tests.fixtures.card", "tests.fixtures.screen"]
 
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
+
 WATCHDOG_USEC = 2_000_000
 READY_ON_WELCOME = "READY=1\nSTATUS=welcome"
 

@@ -26,6 +26,8 @@ import pytest
 
 from sim.waiting import eventually
 
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
+
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT = 800, 600
 WELCOME_RGB = (255, 0, 255)  # the child's welcome screen: one flat colour

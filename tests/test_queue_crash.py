@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 
 from offline_queue.receipt import is_valid_receipt_no
@@ -22,6 +23,8 @@ from sim.enrollments import (
     signed_enrollment,
 )
 from sim.pki import TestPKI
+
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
 
 ROUNDS = 8
 REPO_ROOT = Path(__file__).resolve().parents[1]

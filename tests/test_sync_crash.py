@@ -6,6 +6,8 @@ import signal
 import sqlite3
 import time
 
+import pytest
+
 from sim.enrollments import (
     central_answers,
     central_application_count,
@@ -18,6 +20,8 @@ from sim.enrollments import (
 )
 
 pytest_plugins = ["tests.fixtures.central"]
+
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
 
 ROUNDS = 50
 NEW_PER_ROUND = 2

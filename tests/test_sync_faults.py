@@ -27,6 +27,8 @@ from tests.fixtures.network import TLSTermination
 
 pytest_plugins = ["tests.fixtures.central", "tests.fixtures.network"]
 
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
+
 
 @pytest.fixture
 def proxy(central_service, fault_proxy):

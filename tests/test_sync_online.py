@@ -23,6 +23,8 @@ from sim.enrollments import (
 
 pytest_plugins = ["tests.fixtures.central"]
 
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
+
 
 @pytest.fixture
 def outbox(central_service, tmp_path):

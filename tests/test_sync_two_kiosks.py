@@ -21,6 +21,8 @@ from tests.fixtures.central import prepare_central
 
 pytest_plugins = ["tests.fixtures.central"]
 
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
+
 
 @pytest.fixture
 def two_centrals(tmp_path, postgres_server):

@@ -253,6 +253,7 @@ def test_journal_is_kept_on_disk(installed_root: Path) -> None:
     assert (installed_root / "var/log/journal").is_dir()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
     [["systemd-tmpfiles", "--create"], ["systemd-sysusers"]],

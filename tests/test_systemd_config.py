@@ -87,6 +87,7 @@ def run_sync_unit(
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_sync_unit_command_delivers_the_queue_with_the_site_configuration(
     central_service, tmp_path: Path
 ) -> None:
@@ -101,6 +102,7 @@ def test_sync_unit_command_delivers_the_queue_with_the_site_configuration(
         outbox.close()
 
 
+@pytest.mark.slow
 def test_sync_worker_delivers_with_memory_deny_write_execute(
     central_service, tmp_path: Path
 ) -> None:
@@ -128,6 +130,7 @@ def test_sync_unit_with_a_bad_configuration_names_the_key_and_is_not_restarted(
     assert f"RestartPreventExitStatus={EX_CONFIG}" in SYNC_UNIT.read_text()
 
 
+@pytest.mark.slow
 def test_sync_unit_command_tells_systemd_it_is_ready_and_alive_and_stops_on_sigterm(
     central_service, tmp_path: Path
 ) -> None:

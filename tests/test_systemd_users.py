@@ -34,6 +34,8 @@ from sim.enrollments import new_card, signed_enrollment
 
 pytest_plugins = ["tests.fixtures.appliance", "tests.fixtures.central"]
 
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
+
 OTHER_UID = 61003  # a user of the machine outside the group
 PROBE_UID, PROBE_GID = 61002, 61000
 

@@ -17,6 +17,8 @@ from tests.fixtures.screen import central_description
 
 pytest_plugins = ["tests.fixtures.card", "tests.fixtures.screen"]
 
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
+
 ENDED_ROUND = """
 [[campaigns]]
 id = "2020"

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from sim.demo import enrollment_script
 
 pytest_plugins = ["tests.fixtures.card", "tests.fixtures.screen"]
+
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
 
 
 def test_whole_enrollment_is_accepted_and_its_receipt_printed(run_kiosk_ui, ui_central) -> None:

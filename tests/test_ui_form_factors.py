@@ -22,6 +22,8 @@ from sim.demo import (
 
 pytest_plugins = ["tests.fixtures.card", "tests.fixtures.screen"]
 
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
+
 MIN_TOUCH_TARGET_PX_AT_1280x800 = 80
 
 

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kiosk.i18n import t
 from offline_queue import policy
 from sim.demo import (
@@ -27,6 +29,8 @@ from tests.fixtures.central import start_central
 from tests.fixtures.screen import central_description
 
 pytest_plugins = ["tests.fixtures.card", "tests.fixtures.screen"]
+
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
 
 
 def ok(report: dict[str, Any]) -> dict[str, Any]:

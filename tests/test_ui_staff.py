@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from kiosk.i18n import t
 
 pytest_plugins = ["tests.fixtures.card", "tests.fixtures.screen"]
+
+pytestmark = pytest.mark.slow  # each test here takes half a second or more
 
 #: A person sees a window that stops drawing for longer than this as frozen.
 MAX_FRAME_GAP_S = 1.0

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from drivers import jpki
 
 pytest_plugins = ["tests.fixtures.card"]
@@ -24,6 +26,7 @@ def _vcard(*args, env=None, **kwargs):
     )
 
 
+@pytest.mark.slow
 def test_inserted_card_is_seen_by_pcscd_and_removed_card_is_not(make_virtual_card, pcscd):
     card = make_virtual_card()
     assert pcscd.card_present()
@@ -31,6 +34,7 @@ def test_inserted_card_is_seen_by_pcscd_and_removed_card_is_not(make_virtual_car
     pcscd.wait_card(False)
 
 
+@pytest.mark.slow
 def test_card_records_every_apdu_it_receives(virtual_card, pcscd):
     from smartcard.System import readers
 
@@ -48,6 +52,7 @@ def test_card_records_every_apdu_it_receives(virtual_card, pcscd):
     ]
 
 
+@pytest.mark.slow
 def test_card_answers_with_the_my_number_card_atr(virtual_card, pcscd):
     from smartcard.System import readers
 
@@ -60,6 +65,7 @@ def test_card_answers_with_the_my_number_card_atr(virtual_card, pcscd):
         connection.disconnect()
 
 
+@pytest.mark.slow
 def test_card_comes_back_by_itself_after_pcscd_restarts(virtual_card, pcscd):
     pcscd.restart()
     pcscd.wait_card(True)
@@ -76,6 +82,7 @@ def test_command_line_makes_a_card(tmp_path, test_pki):
     }
 
 
+@pytest.mark.slow
 def test_command_line_card_is_placed_and_pulled_by_signal_and_control_socket(
     tmp_path, test_pki, pcscd
 ):

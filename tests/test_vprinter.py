@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import serial
 
 from drivers import escpos
@@ -73,6 +74,7 @@ def read_line(process, timeout=10.0):
     return line.decode("utf-8")
 
 
+@pytest.mark.slow
 def test_command_line_prints_the_port_and_each_receipt(tmp_path):
     link = tmp_path / "printer"
     command = [
