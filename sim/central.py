@@ -31,6 +31,7 @@ from central.sealing import write_new_sealing_key
 from contract import wire
 from offline_queue.transport import mtls_session
 from sim.pki import CardIdentity, TestPKI
+from sim.waiting import eventually
 
 KIOSK_ID = "K-TEST-0001"
 CAMPAIGN_ID = "2022-card"
@@ -260,19 +261,23 @@ class CentralService:
         return self.process is not None and self.process.poll() is None
 
     def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
         with self.session() as s:
-            while time.monotonic() < deadline:
+
+            def healthy() -> bool:
                 if not self._serving():
                     raise RuntimeError(f"mynapoint-central exited:\n{self.log_tail()}")
                 try:
-                    if s.get(self.base_url + wire.HEALTH_PATH, timeout=2).ok:
-                        return
+                    return s.get(self.base_url + wire.HEALTH_PATH, timeout=2).ok
                 except requests.RequestException:
-                    pass
-                time.sleep(0.1)
-        self.kill()
-        raise RuntimeError(f"mynapoint-central not ready in {timeout}s:\n{self.log_tail()}")
+                    return False
+
+            try:
+                eventually(healthy, timeout, "a healthy central service", interval=0.1)
+            except TimeoutError:
+                self.kill()
+                raise RuntimeError(
+                    f"mynapoint-central not ready in {timeout}s:\n{self.log_tail()}"
+                ) from None
 
     def stop(self, timeout: float = 10.0) -> None:
         """Graceful stop (SIGTERM), SIGKILL if it does not exit in ``timeout``."""

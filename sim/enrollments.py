@@ -30,6 +30,7 @@ from offline_queue.policy import Backoff
 from offline_queue.store import Outbox, issuer_serial_key_of
 from offline_queue.sync import CentralClient, SyncWorker
 from sim.pki import CardIdentity, TestPKI, new_rsa_key
+from sim.waiting import eventually
 
 KIOSK_ID = "K-0001"
 CAMPAIGN_ID = "2022-card"
@@ -161,14 +162,12 @@ def enroll_valid(outbox: Outbox, central: Any, card: CardIdentity | None = None)
 
 def sync_until_settled(worker: SyncWorker, outbox: Outbox, timeout_s: float = 20.0) -> None:
     """Run passes until nothing is open (or fail after ``timeout_s``)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def settled() -> bool:
         worker.run_once()
         counts = outbox.status().counts
-        if counts[policy.PENDING] == counts[policy.SENDING] == 0:
-            return
-        time.sleep(min(0.2, max(0.0, worker.seconds_until_due())))
-    raise AssertionError(f"queue not settled in {timeout_s}s: {outbox.status()}")
+        return counts[policy.PENDING] == counts[policy.SENDING] == 0
+
+    eventually(settled, timeout_s, "a settled queue (nothing pending or sending)", interval=0.05)
 
 
 def central_answers(central: Any) -> dict[str, tuple[str, int]]:

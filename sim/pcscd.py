@@ -17,9 +17,10 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+from sim.waiting import eventually
 
 VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 START_TIMEOUT = 10.0
@@ -172,11 +173,9 @@ class PrivatePcscd:
         return self.second_reader_name if port == self.port + 1 else self.reader_name
 
     def _wait(self, condition: Callable[[], bool], what: str, timeout: float = START_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def alive_and_done() -> bool:
             if self._proc is not None and self._proc.poll() is not None:
                 raise RuntimeError(f"pcscd exited: {self.log_path.read_text()[-2000:]}")
-            if condition():
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"timed out waiting for {what}")
+            return condition()
+
+        eventually(alive_and_done, timeout, what)

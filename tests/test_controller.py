@@ -31,6 +31,7 @@ from offline_queue import policy
 from offline_queue.store import Outbox
 from sim.enrollments import central_client, quick_worker
 from sim.rig import PIN, KioskUnderTest
+from sim.waiting import eventually
 from tests.fixtures.central import start_central
 
 pytest_plugins = ["tests.fixtures.card", "tests.fixtures.central", "tests.fixtures.printer"]
@@ -131,10 +132,12 @@ def test_central_down_makes_it_pending_and_sync_delivers_it_later(
         kiosk.wait_for(flow.TAKE_CARD)
     finally:
         central.start()
-    deadline = time.monotonic() + 20
-    while queue_row(parts, central, enrollment_id).state != policy.ACCEPTED:
-        assert time.monotonic() < deadline, "sync never delivered the pending enrollment"
-        time.sleep(0.2)
+    eventually(
+        lambda: queue_row(parts, central, enrollment_id).state == policy.ACCEPTED,
+        20,
+        "the pending enrollment delivered by sync",
+        interval=0.2,
+    )
 
 
 def test_wrong_pin_then_right_pin_is_accepted(
@@ -414,10 +417,7 @@ def test_catalog_is_refreshed_from_the_central_service(
     )
     controller.start(lambda event: None)
     try:
-        deadline = time.monotonic() + 10
-        while len(catalog.services()) != 2:
-            assert time.monotonic() < deadline, "catalog never refreshed"
-            time.sleep(0.1)
+        eventually(lambda: len(catalog.services()) == 2, 10, "the refreshed catalog")
     finally:
         controller.stop()
     assert [s.code for s in catalog.services()] == ["suica", "waon"]
@@ -513,12 +513,10 @@ def test_session_knows_when_the_central_service_goes_and_comes_back(
 
 def _wait_for_heartbeat(central: Any, kiosk_id: str, timeout: float = 10.0) -> dict:
     """The central service's last fleet-health report of this kiosk."""
-    deadline = time.monotonic() + timeout
     with central.session() as session:
-        while True:
+
+        def report() -> dict | None:
             kiosks = session.get(central.base_url + wire.KIOSKS_PATH, timeout=5).json()["kiosks"]
-            mine = [k for k in kiosks if k["kiosk_id"] == kiosk_id]
-            if mine:
-                return mine[0]
-            assert time.monotonic() < deadline, "no heartbeat reached the central service"
-            time.sleep(0.2)
+            return next((k for k in kiosks if k["kiosk_id"] == kiosk_id), None)
+
+        return eventually(report, timeout, "a heartbeat at the central service", interval=0.2)

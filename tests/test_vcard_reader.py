@@ -6,11 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from drivers import jpki
+from sim.waiting import eventually
 
 pytest_plugins = ["tests.fixtures.card"]
 
@@ -98,9 +98,7 @@ def test_command_line_card_is_placed_and_pulled_by_signal_and_control_socket(
     )
     try:
         pcscd.wait_card(True)
-        deadline = time.monotonic() + 10
-        while not control.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        eventually(control.exists, 10, "the card's control socket")
         result = _vcard("ctl", "--control", str(control), "remove")
         assert "inserted=False" in result.stdout
         pcscd.wait_card(False)
