@@ -25,21 +25,17 @@ EX_CONFIG = 78
 
 def sync_arguments(config: KioskConfig) -> list[str]:
     """mynapoint-sync's command line for this configuration."""
+    from offline_queue.sync import command_line
+
     central = config.central
-    return [
-        "--db",
-        str(config.queue.db_path),
-        "--central-url",
+    return command_line(
+        config.queue.db_path,
         central.base_url,
-        "--ca",
-        str(central.ca_cert),
-        "--cert",
-        str(central.client_cert),
-        "--key",
-        str(central.client_key),
-        "--read-timeout",
-        str(central.timeout),
-    ]
+        central.ca_cert,
+        central.client_cert,
+        central.client_key,
+        read_timeout=central.timeout,
+    )
 
 
 def sync_main(extra: Sequence[str] = ()) -> int:

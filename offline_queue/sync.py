@@ -274,6 +274,23 @@ def _sd_notify(message: str) -> None:
 # -- the command ---------------------------------------------------------------------------
 
 
+def command_line(
+    db: str | Path, central_url: str, ca: str | Path, cert: str | Path, key: str | Path,
+    **options: float | int,
+) -> list[str]:
+    """The arguments of ``mynapoint-sync`` for these settings, as :func:`_parser` reads them
+    (``read_timeout=5`` becomes ``--read-timeout 5``)::
+
+        >>> command_line("q.db", "https://c", "ca.pem", "k.pem", "k.key", read_timeout=5)[-2:]
+        ['--read-timeout', '5']
+    """
+    args = ["--db", str(db), "--central-url", central_url]
+    args += ["--ca", str(ca), "--cert", str(cert), "--key", str(key)]
+    for name, value in options.items():
+        args += ["--" + name.replace("_", "-"), str(value)]
+    return args
+
+
 def _parser() -> argparse.ArgumentParser:
     env = os.environ.get
     p = argparse.ArgumentParser(prog="mynapoint-sync", description=__doc__.splitlines()[0])

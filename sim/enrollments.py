@@ -28,7 +28,7 @@ from contract.wire import SealingKey, new_payload, payload_digest
 from offline_queue import policy
 from offline_queue.policy import Backoff
 from offline_queue.store import Outbox, issuer_serial_key_of
-from offline_queue.sync import CentralClient, SyncWorker
+from offline_queue.sync import CentralClient, SyncWorker, command_line
 from sim.pki import CardIdentity, TestPKI, new_rsa_key
 from sim.waiting import eventually
 
@@ -220,20 +220,15 @@ def sync_process(
     process = subprocess.Popen(
         [
             *command,
-            "--db",
-            str(db),
-            "--central-url",
-            central.base_url,
-            "--ca",
-            str(central.ca_cert),
-            "--cert",
-            str(central.client_cert),
-            "--key",
-            str(central.client_key),
-            "--backoff-base",
-            "0.05",
-            "--backoff-cap",
-            "0.5",
+            *command_line(
+                db,
+                central.base_url,
+                central.ca_cert,
+                central.client_cert,
+                central.client_key,
+                backoff_base=0.05,
+                backoff_cap=0.5,
+            ),
             *extra,
         ],
         stdout=subprocess.DEVNULL,
