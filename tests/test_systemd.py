@@ -154,6 +154,13 @@ def test_sync_reaches_no_devices(sync: dict[str, list[str]]) -> None:
 
 
 @pytest.mark.parametrize("unit", UNITS)
+def test_service_never_writes_a_core_dump(unit: str) -> None:
+    """A crash or a watchdog abort must not put a session's memory (PIN buffer, payload
+    before sealing) on disk: RLIMIT_CORE 0 for the service's processes."""
+    assert unit_settings(SOURCE / unit)["Service.LimitCORE"] == ["0"]
+
+
+@pytest.mark.parametrize("unit", UNITS)
 def test_service_cannot_gain_privileges_or_write_the_system(unit: str) -> None:
     settings = unit_settings(SOURCE / unit)
     assert settings["Service.NoNewPrivileges"] == ["yes"]
