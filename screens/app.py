@@ -27,6 +27,8 @@ from typing import Any
 
 from kivy.config import Config
 
+from kiosk.staff import StaffGate
+
 log = logging.getLogger("screens.app")
 
 FONT_DIR = Path("/usr/share/fonts/opentype/noto")
@@ -50,7 +52,7 @@ class UiSettings:
     default_language: str = "ja"
     sound: bool = True
     version: str = field(default_factory=lambda: _version())
-    staff_pin_matches: Callable[[bytearray], bool] = field(default=lambda _pin: False)
+    staff_gate: StaffGate = field(default_factory=lambda: StaffGate(lambda _pin: False))
 
     @classmethod
     def from_config(cls, config: Any) -> UiSettings:
@@ -64,7 +66,7 @@ class UiSettings:
             size=(display.width, display.height),
             show_cursor=display.show_cursor,
             default_language=config.language,
-            staff_pin_matches=config.staff_pin_matches,
+            staff_gate=StaffGate(config.staff_pin_matches),
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from kivy.lang import Builder
 from kivy.properties import NumericProperty
@@ -18,6 +19,8 @@ from kivy.uix.gridlayout import GridLayout
 
 from kiosk.flow import PIN_LENGTH
 from screens.keyboard import BACKSPACE, CLEAR, KeyButton
+
+T = TypeVar("T")
 
 KEYPAD_ORDER = ("1", "2", "3", "4", "5", "6", "7", "8", "9", CLEAR, "0", BACKSPACE)
 
@@ -69,7 +72,7 @@ class PinKeypad(GridLayout):
         self.wipe()
         self._pin = bytearray(int(length))
 
-    def check(self, verify: Callable[[bytearray], bool]) -> bool:
+    def check(self, verify: Callable[[bytearray], T]) -> T:
         """Give the digits typed to ``verify`` (the staff PIN hash check), then zero them."""
         pin = bytearray(self._pin[: int(self.filled)])
         try:

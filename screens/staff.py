@@ -9,6 +9,7 @@ from __future__ import annotations
 from kivy.properties import BooleanProperty
 
 import screens.keypad  # noqa: F401  (its widgets and rules, used in the .kv)
+from kiosk import staff
 from screens.base import KioskScreen
 
 
@@ -18,11 +19,12 @@ class StaffScreen(KioskScreen):
     unlocked = BooleanProperty(False)
 
     def check_pin(self) -> None:
-        if self.ids.keypad.check(self.app.settings.staff_pin_matches):
+        answer = self.ids.keypad.check(self.app.settings.staff_gate.check)
+        if answer == staff.OPEN:
             self.unlocked = True
             self.send("staff_unlocked")
-        else:
-            self.ids.pin_message.text = self.tr("staff.wrong_pin")
+        else:  # wrong, or locked after too many wrong ones (kiosk/staff.py)
+            self.ids.pin_message.text = self.tr(f"staff.{answer}_pin")
 
     def close(self) -> None:
         self.unlocked = False

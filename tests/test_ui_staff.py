@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from kiosk.i18n import t
+from kiosk.staff import MAX_WRONG
 
 pytest_plugins = ["tests.fixtures.card", "tests.fixtures.screen"]
 
@@ -59,3 +60,34 @@ def test_the_window_keeps_drawing_while_a_busy_printer_owes_the_staff_screen_its
     assert gap < MAX_FRAME_GAP_S, f"the window drew nothing for {gap:.1f} s"
     (test_receipt,) = report["receipts"]
     assert "TEST-0000" in "\n".join(test_receipt["text"])  # printed once the printer was free
+
+
+def test_five_wrong_staff_pins_lock_the_staff_screen_even_against_the_right_one(
+    run_kiosk_ui,
+) -> None:
+    """Anyone at the kiosk can try the staff PIN: after five wrong ones in a row the screen
+    says it is locked, and the right PIN does not open it (kiosk/staff.py)."""
+    script = [
+        ["wait", "welcome"],
+        *[["tap", "brand"] for _ in range(5)],
+        ["wait", "staff"],
+    ]
+    for _ in range(MAX_WRONG - 1):
+        script += [["pin", "0000", False], ["tap", "staff_pin_ok"]]
+        script += [["expect", t("screens.staff.wrong_pin")]]
+    script += [
+        ["pin", "0000", False],
+        ["tap", "staff_pin_ok"],
+        ["expect", t("screens.staff.locked_pin")],
+        ["pin", STAFF_PIN, False],
+        ["tap", "staff_pin_ok"],
+        ["expect", t("screens.staff.locked_pin")],
+        ["dump", "after_the_right_pin"],
+        ["shot", "17c_staff_locked"],
+        ["tap", "staff_close"],
+        ["wait", "welcome"],
+    ]
+    report = run_kiosk_ui(script, cards={})
+    assert report["error"] is None, report["error"]
+    # still asking for the PIN: unlocked, that line would show the queue's figures
+    assert t("screens.staff.enter_pin") in report["dumps"]["after_the_right_pin"]["staff"]
