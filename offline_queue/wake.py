@@ -40,10 +40,12 @@ class WakeListener:
         self._sock.bind(wake_address(db_path))
 
     def wait(self, timeout_s: float) -> bool:
+        # A timeout of 0 (something is due already) makes the socket non-blocking: an
+        # empty socket then raises BlockingIOError, not TimeoutError. Both mean "no wake".
         self._sock.settimeout(max(0.0, timeout_s))
         try:
             self._sock.recv(64)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):
             return False
         self._drain()
         return True
