@@ -5,7 +5,10 @@ command against the real central service over HTTPS with mutual TLS, so the work
 wait loop between passes is what recovers.
 """
 
+import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -94,3 +97,47 @@ def test_sync_process_keeps_running_through_an_outage_and_delivers_when_central_
         stop(sync)
     answers = central_answers(central_service)
     assert [answers[q.enrollment_id] for q in queued] == [("accepted", 1)] * 3
+
+
+# What another local user can run: bind the name the worker used to take (an abstract
+# socket named after the database path), then try the worker's socket file too.
+SQUATTER = """
+import hashlib, os, socket, sys
+db = sys.argv[1]
+old = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+digest = hashlib.sha256(os.path.realpath(db).encode()).hexdigest()[:24]
+old.bind("\\0mynapoint-sync-" + digest)
+new = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+try:
+    new.bind(sys.argv[2])
+    print("bound-new", flush=True)
+except PermissionError:
+    print("refused-new", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a second uid (setpriv)")
+def test_another_local_user_taking_the_wake_name_first_cannot_stop_sync(
+    central_service, outbox, db
+):
+    squatter = subprocess.Popen(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+         sys.executable, "-c", SQUATTER, str(db), os.path.realpath(db) + "-sync.wake"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )
+    try:
+        # The queue's directory (pytest's tmp_path, 0700) is closed to that user.
+        assert squatter.stdout.readline() == b"refused-new\n"
+        sync = sync_process(central_service, db, "--idle-poll", "60")
+        try:
+            queued = enroll_valid(outbox, central_service)  # woken, not polled
+            answer = outbox.wait_for_answer(queued.enrollment_id, timeout_s=10)
+            assert answer.state == "accepted"
+            assert alive(sync)
+        finally:
+            stop(sync)
+    finally:
+        squatter.kill()
+        squatter.wait(5)
