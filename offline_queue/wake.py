@@ -1,24 +1,34 @@
-"""Waking the sync worker: one unix datagram on an abstract socket named after the DB.
+"""Waking the sync worker: one unix datagram on a socket file next to the database.
 
 The kiosk sends a datagram after each enqueue; the worker waits on its socket with a
-timeout, so a lost wake costs at most one idle poll. The abstract namespace (Linux)
-leaves no file behind after a crash and has no path-length trouble. A wake carries no
-data: anyone able to send one can only make the worker look at the database sooner.
+timeout, so a lost wake costs at most one idle poll. The socket is a file in the
+database's directory (``<db>-sync.wake``), so only who may reach the database (the
+appliance's ``mynapoint`` group: the directory is 2770) can send a wake or take the
+name; an abstract socket name could be bound first by any local user, which made the
+worker refuse to start forever. One worker per queue is held by an ``flock`` on
+``<db>-sync.lock`` (released by the kernel when the worker dies), not by the bind: the
+socket file a crashed worker leaves behind is removed by the next one. A wake carries
+no data: anyone able to send one can only make the worker look at the database sooner.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import errno
+import fcntl
 import os
 import socket
 from pathlib import Path
 
 
 def wake_address(db_path: str | Path) -> str:
-    """The worker's socket name for the queue at ``db_path`` (same for every process)."""
-    digest = hashlib.sha256(os.path.realpath(db_path).encode()).hexdigest()[:24]
-    return f"\0mynapoint-sync-{digest}"
+    """The worker's socket file for the queue at ``db_path`` (same for every process)."""
+    return os.path.realpath(db_path) + "-sync.wake"
+
+
+def lock_path(db_path: str | Path) -> str:
+    """The file whose ``flock`` makes one worker per queue."""
+    return os.path.realpath(db_path) + "-sync.lock"
 
 
 def send_wake(db_path: str | Path) -> bool:
@@ -36,14 +46,32 @@ class WakeListener:
     """The worker's end: ``wait(timeout)`` returns True when woken, False on timeout."""
 
     def __init__(self, db_path: str | Path) -> None:
+        """Raises OSError(EADDRINUSE) when another worker holds this queue."""
+        self._lock = os.open(lock_path(db_path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock)
+            raise OSError(errno.EADDRINUSE, "another worker holds this queue") from None
+        self._address = wake_address(db_path)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(wake_address(db_path))
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._address)  # left by a worker that died; we hold the lock
+            self._sock.bind(self._address)
+            os.chmod(self._address, 0o660)  # the group (the kiosk) sends; the directory guards
+        except BaseException:
+            self._sock.close()
+            os.close(self._lock)
+            raise
 
     def wait(self, timeout_s: float) -> bool:
+        # A timeout of 0 (something is due already) makes the socket non-blocking: an
+        # empty socket then raises BlockingIOError, not TimeoutError. Both mean "no wake".
         self._sock.settimeout(max(0.0, timeout_s))
         try:
             self._sock.recv(64)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):
             return False
         self._drain()
         return True
@@ -56,7 +84,12 @@ class WakeListener:
                 self._sock.recv(64)
 
     def close(self) -> None:
+        if self._sock.fileno() == -1:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._address)  # before the lock goes: never another worker's socket
         self._sock.close()
+        os.close(self._lock)
 
     def __enter__(self) -> WakeListener:
         return self
