@@ -18,6 +18,7 @@ import errno
 import fcntl
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -31,12 +32,32 @@ def lock_path(db_path: str | Path) -> str:
     return os.path.realpath(db_path) + "-sync.lock"
 
 
+#: A unix socket's address holds at most 108 bytes with its NUL (``sun_path``).
+_SUN_PATH_MAX = 107
+
+
+@contextlib.contextmanager
+def _short(address: str) -> Iterator[str]:
+    """``address``, or the same file reached through an open descriptor of its directory
+    (``/proc/self/fd/N/name``) when the path is longer than a socket address may be: a
+    queue deep in a long directory (a test's temporary one) still gets its wake."""
+    if len(os.fsencode(address)) <= _SUN_PATH_MAX:
+        yield address
+        return
+    directory = os.open(os.path.dirname(address), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield f"/proc/self/fd/{directory}/{os.path.basename(address)}"
+    finally:
+        os.close(directory)
+
+
 def send_wake(db_path: str | Path) -> bool:
     """Nudge the worker of this queue; False when no worker is listening (never raises)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.setblocking(False)
         try:
-            sock.sendto(b"w", wake_address(db_path))
+            with _short(wake_address(db_path)) as address:
+                sock.sendto(b"w", address)
         except OSError:
             return False
     return True
@@ -58,7 +79,8 @@ class WakeListener:
         try:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._address)  # left by a worker that died; we hold the lock
-            self._sock.bind(self._address)
+            with _short(self._address) as address:
+                self._sock.bind(address)
             os.chmod(self._address, 0o660)  # the group (the kiosk) sends; the directory guards
         except BaseException:
             self._sock.close()

@@ -141,3 +141,15 @@ def test_another_local_user_taking_the_wake_name_first_cannot_stop_sync(
     finally:
         squatter.kill()
         squatter.wait(5)
+
+
+def test_a_queue_deep_in_a_long_directory_is_still_woken(tmp_path):
+    """A socket address holds 107 bytes; a queue whose path is longer (a kiosk's data
+    directory on a long mount point, a test's temporary one) must still get its wake."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    queue = deep / "queue.sqlite3"
+    assert len(str(queue)) > 120
+    with WakeListener(queue) as listener:
+        assert send_wake(queue) is True
+        assert listener.wait(5.0) is True
