@@ -11,6 +11,7 @@ kiosk id; every enrollment item must name that kiosk. OpenAPI is at ``/openapi.j
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import secrets
 import ssl
@@ -73,6 +74,77 @@ def kiosk_id(request: Request) -> str:
 
 
 # -- request bodies ------------------------------------------------------------------------
+def body_limits(path: str) -> tuple[int, int]:
+    """(bytes, separators) a request body to ``path`` may hold; see ``wire.MAX_BATCH_BYTES``."""
+    if path == wire.BATCH_PATH:
+        return wire.MAX_BATCH_BYTES, wire.MAX_BATCH_ITEMS * wire.MAX_ITEM_SEPARATORS
+    return wire.MAX_ITEM_BYTES, wire.MAX_ITEM_SEPARATORS
+
+
+class BodyLimit:
+    """ASGI middleware: a body over its limit is refused with 413 while it is read, before
+    anything parses it; one declared longer by Content-Length is refused unread."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        max_bytes, max_separators = body_limits(scope["path"])
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            await _refuse_body(send, "body_too_large", max_bytes)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > max_bytes:
+                await _refuse_body(send, "body_too_large", max_bytes)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        del chunks
+        if sum(body.count(c) for c in (b",", b"[", b"{")) > max_separators:
+            await _refuse_body(send, "body_too_many_values", max_bytes)
+            return
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _refuse_body(send: Any, reason: str, max_bytes: int) -> None:
+    """413 with a typed JSON answer; the connection is closed (the rest stays unread)."""
+    content = json.dumps({"detail": {"reason": reason, "max_bytes": max_bytes}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(content)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
+
+
 class BatchRequest(BaseModel):
     items: list[dict[str, Any]] = Field(
         description="wire.outer_item dicts: enrollment_id, kiosk_id, receipt_no, created_at,"
@@ -127,6 +199,7 @@ def create_app(
         " certificate's CN is the kiosk id.",
     )
     app.state.service = service
+    app.add_middleware(BodyLimit)
 
     @app.post(wire.BATCH_PATH)
     def enroll_batch(
