@@ -24,6 +24,8 @@ from typing import Any
 
 import uvicorn
 from fastapi import Body, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -280,6 +282,20 @@ def create_app(
     @app.get(wire.HEALTH_PATH)
     def health(kiosk: str = Depends(kiosk_id)) -> dict[str, Any]:
         return {"ok": True, "backend": service.store.backend}
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """422 naming what is wrong and where, never echoing the value sent: it may be a
+        security code, or NaN, which JSON cannot carry back."""
+        errors = [
+            {
+                "type": str(e.get("type")),
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg")),
+            }
+            for e in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": errors})
 
     @app.exception_handler(StoreUnavailable)
     def store_unavailable(request: Request, exc: StoreUnavailable) -> Response:
