@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import secrets
 import ssl
 import sys
@@ -341,9 +342,10 @@ def init_directory(
     if not any((directory / "sealing").glob("*.key.pem")):
         write_new_sealing_key(directory / "sealing")
     hash_key = directory / "hash.key"
-    if not hash_key.exists():
-        hash_key.write_bytes(secrets.token_bytes(32))
-        hash_key.chmod(0o600)
+    if not hash_key.exists():  # created 0600: never readable by others, not even briefly
+        fd = os.open(hash_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(secrets.token_bytes(32))
     (directory / "crl").mkdir(exist_ok=True)
     accounts = directory / "accounts.json"
     if not accounts.exists():
