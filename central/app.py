@@ -168,12 +168,14 @@ class StatusRequest(BaseModel):
 
 
 class Heartbeat(BaseModel):
-    kiosk_version: str = Field(default="", max_length=64)
-    queue_depth: int = 0
-    oldest_pending_age_s: float | None = None
-    printer: str = Field(default="unknown", max_length=64)
-    reader: str = Field(default="unknown", max_length=64)
-    last_sync: str | None = Field(default=None, max_length=64)
+    """What ``kiosk/heartbeat.py`` sends: counts, ages, times and status codes, no text."""
+
+    kiosk_version: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9.+!_-]*$")
+    queue_depth: int = Field(default=0, ge=0)
+    oldest_pending_age_s: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    printer: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
+    reader: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
+    last_sync: str | None = Field(default=None, max_length=64, pattern=r"^[0-9T:.Z+-]+$")
 
 
 def build_service(config: CentralConfig) -> EnrollmentService:

@@ -74,6 +74,9 @@ HEARTBEAT_PATH = "/v1/heartbeat"
 KIOSKS_PATH = "/v1/kiosks"
 SEALING_KEY_PATH = "/v1/sealing-key"
 HEALTH_PATH = "/v1/health"  # GET, no body: 200 when the service can take enrollments
+# A heartbeat's printer and reader fields: a short status code ("ok", "unknown",
+# "printer_no_paper"...), never a driver's free text.
+STATUS_CODE_PATTERN = r"[a-z][a-z0-9_]{0,63}"
 MAX_BATCH_ITEMS = 500
 # The largest legitimate outer item, JSON-encoded: a certificate of up to 12,000 DER bytes
 # (16,000 base64 characters, the bound POST STATUS_PATH puts on one), an RSA-4096

@@ -10,10 +10,64 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from central.app import init_directory
+from contract import wire
+from drivers.printer_status import PrinterOutOfPaper
+from kiosk.heartbeat import collect_health
+from offline_queue.store import QueueStatus
 from sim.pki import TestPKI
+from tests.fixtures.central import CentralService, start_central
 
 pytest_plugins = ["tests.fixtures.central"]
+
+
+@pytest.fixture(scope="module")
+def central(tmp_path_factory: pytest.TempPathFactory, jpki: TestPKI) -> Any:
+    service = start_central(tmp_path_factory.mktemp("central-exposure"), pki=jpki)
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def post_heartbeat(svc: CentralService, body: dict[str, Any]) -> Any:
+    with svc.session() as s:
+        return s.post(svc.base_url + wire.HEARTBEAT_PATH, json=body, timeout=30)
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"queue_depth": -1},
+        {"oldest_pending_age_s": -5.0},
+        {"printer": "Paper jam in tray 2, call 090-1234-5678"},
+        {"reader": "ok\nreader=broken"},
+        {"printer": "x" * 65},
+        {"kiosk_version": "1.0 <script>"},
+        {"last_sync": "yesterday, about noon"},
+    ],
+)
+def test_a_heartbeat_with_loose_input_is_refused(
+    central: CentralService, field: dict[str, Any]
+) -> None:
+    r = post_heartbeat(central, field)
+    assert r.status_code == 422
+    assert [e["loc"][-1] for e in r.json()["detail"]] == list(field)
+
+
+def test_what_a_kiosk_really_sends_is_taken(central: CentralService) -> None:
+    queue = QueueStatus(
+        counts={"pending": 3},
+        oldest_pending_age_s=12.34,
+        last_success_at=1.8e9,
+        last_error_kind=None,
+    )
+    for printer, reader in ((PrinterOutOfPaper(), "ok"), ("ok", "unknown"), ("?", "ok")):
+        health = collect_health(queue, printer=printer, reader=reader, version="0.1.0+dev")
+        assert post_heartbeat(central, health.body()).status_code == 200
+    assert post_heartbeat(central, {}).status_code == 200  # every field has a default
 
 
 def test_init_creates_the_hash_key_private_from_the_start(tmp_path: Path, jpki: TestPKI) -> None:
