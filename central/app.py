@@ -5,7 +5,8 @@
 
 TLS is served by uvicorn with ``ssl.CERT_REQUIRED``: a client without a certificate from
 the configured client CA never reaches the application. The certificate's CN is the
-kiosk id; every enrollment item must name that kiosk. OpenAPI is at ``/openapi.json``.
+kiosk id; every enrollment item must name that kiosk. OpenAPI is at ``/openapi.json`` (and
+``/docs``, ``/redoc``) only when the config says ``openapi = true``.
 """
 
 from __future__ import annotations
@@ -202,6 +203,12 @@ def create_app(
         version="1",
         description="Enrollment ingest for Mynapoint kiosks. Mutual TLS: the client"
         " certificate's CN is the kiosk id.",
+        openapi_url="/openapi.json" if config.openapi else None,
+        docs_url="/docs" if config.openapi else None,
+        redoc_url="/redoc" if config.openapi else None,
+        # Starlette would answer "/v1/health/" (or "/v1/health%2F") with a redirect to
+        # an absolute URL built from the Host header; an unknown path is a plain 404.
+        redirect_slashes=False,
     )
     app.state.service = service
     app.add_middleware(BodyLimit)

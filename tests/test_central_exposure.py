@@ -4,7 +4,9 @@ sends, and ``init``'s hash key never readable by others, not even for a moment."
 
 from __future__ import annotations
 
+import http.client
 import os
+import ssl
 import stat
 import sys
 from pathlib import Path
@@ -13,6 +15,8 @@ from typing import Any
 import pytest
 
 from central.app import init_directory
+from central.config import CentralConfig
+from central.errors import CentralConfigError
 from contract import wire
 from drivers.printer_status import PrinterOutOfPaper
 from kiosk.heartbeat import collect_health
@@ -30,6 +34,33 @@ def central(tmp_path_factory: pytest.TempPathFactory, jpki: TestPKI) -> Any:
         yield service
     finally:
         service.stop()
+
+
+def get(svc: CentralService, path: str, host: str = "localhost") -> http.client.HTTPResponse:
+    """A GET with the kiosk's certificate, sending ``path`` and ``Host`` exactly as given."""
+    context = ssl.create_default_context(cafile=str(svc.ca_cert))
+    context.load_cert_chain(str(svc.client_cert), str(svc.client_key))
+    conn = http.client.HTTPSConnection("127.0.0.1", svc.port, context=context, timeout=30)
+    conn.request("GET", path, headers={"Host": host})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/redoc"])
+def test_schema_and_docs_pages_are_off_by_default(central: CentralService, path: str) -> None:
+    assert get(central, path).status == 404
+
+
+@pytest.mark.parametrize("path", ["/v1/health%2F", "/v1/health/", "/v1/kiosks%2f"])
+def test_a_trailing_slash_is_not_redirected_to_the_host_header(
+    central: CentralService, path: str
+) -> None:
+    response = get(central, path, host="evil.example")
+    assert response.status == 404
+    assert response.getheader("Location") is None
+    assert get(central, wire.HEALTH_PATH, host="evil.example").status == 200
 
 
 def post_heartbeat(svc: CentralService, body: dict[str, Any]) -> Any:
@@ -90,3 +121,16 @@ def test_init_creates_the_hash_key_private_from_the_start(tmp_path: Path, jpki: 
         watching = False
         os.umask(old_umask)
     assert modes == {0o600}
+
+
+def test_openapi_must_be_a_boolean_in_the_config(tmp_path: Path) -> None:
+    doc: dict[str, Any] = {
+        "hash_key_file": "hash.key",
+        "tls": {"cert": "c.pem", "key": "k.pem", "client_ca": "ca.pem"},
+        "sealing": {"keys_dir": "sealing"},
+        "trust": {"jpki_ca": ["ca.pem"]},
+    }
+    assert CentralConfig.from_dict(doc, base=tmp_path).openapi is False
+    assert CentralConfig.from_dict({**doc, "openapi": True}, base=tmp_path).openapi is True
+    with pytest.raises(CentralConfigError, match="openapi"):
+        CentralConfig.from_dict({**doc, "openapi": "yes"}, base=tmp_path)
