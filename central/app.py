@@ -5,13 +5,16 @@
 
 TLS is served by uvicorn with ``ssl.CERT_REQUIRED``: a client without a certificate from
 the configured client CA never reaches the application. The certificate's CN is the
-kiosk id; every enrollment item must name that kiosk. OpenAPI is at ``/openapi.json``.
+kiosk id; every enrollment item must name that kiosk. OpenAPI is at ``/openapi.json`` (and
+``/docs``, ``/redoc``) only when the config says ``openapi = true``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import secrets
 import ssl
 import sys
@@ -23,6 +26,8 @@ from typing import Any
 
 import uvicorn
 from fastapi import Body, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -73,6 +78,77 @@ def kiosk_id(request: Request) -> str:
 
 
 # -- request bodies ------------------------------------------------------------------------
+def body_limits(path: str) -> tuple[int, int]:
+    """(bytes, separators) a request body to ``path`` may hold; see ``wire.MAX_BATCH_BYTES``."""
+    if path == wire.BATCH_PATH:
+        return wire.MAX_BATCH_BYTES, wire.MAX_BATCH_ITEMS * wire.MAX_ITEM_SEPARATORS
+    return wire.MAX_ITEM_BYTES, wire.MAX_ITEM_SEPARATORS
+
+
+class BodyLimit:
+    """ASGI middleware: a body over its limit is refused with 413 while it is read, before
+    anything parses it; one declared longer by Content-Length is refused unread."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        max_bytes, max_separators = body_limits(scope["path"])
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            await _refuse_body(send, "body_too_large", max_bytes)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > max_bytes:
+                await _refuse_body(send, "body_too_large", max_bytes)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        del chunks
+        if sum(body.count(c) for c in (b",", b"[", b"{")) > max_separators:
+            await _refuse_body(send, "body_too_many_values", max_bytes)
+            return
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _refuse_body(send: Any, reason: str, max_bytes: int) -> None:
+    """413 with a typed JSON answer; the connection is closed (the rest stays unread)."""
+    content = json.dumps({"detail": {"reason": reason, "max_bytes": max_bytes}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(content)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
+
+
 class BatchRequest(BaseModel):
     items: list[dict[str, Any]] = Field(
         description="wire.outer_item dicts: enrollment_id, kiosk_id, receipt_no, created_at,"
@@ -93,12 +169,14 @@ class StatusRequest(BaseModel):
 
 
 class Heartbeat(BaseModel):
-    kiosk_version: str = Field(default="", max_length=64)
-    queue_depth: int = 0
-    oldest_pending_age_s: float | None = None
-    printer: str = Field(default="unknown", max_length=64)
-    reader: str = Field(default="unknown", max_length=64)
-    last_sync: str | None = Field(default=None, max_length=64)
+    """What ``kiosk/heartbeat.py`` sends: counts, ages, times and status codes, no text."""
+
+    kiosk_version: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9.+!_-]*$")
+    queue_depth: int = Field(default=0, ge=0)
+    oldest_pending_age_s: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    printer: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
+    reader: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
+    last_sync: str | None = Field(default=None, max_length=64, pattern=r"^[0-9T:.Z+-]+$")
 
 
 def build_service(config: CentralConfig) -> EnrollmentService:
@@ -125,8 +203,15 @@ def create_app(
         version="1",
         description="Enrollment ingest for Mynapoint kiosks. Mutual TLS: the client"
         " certificate's CN is the kiosk id.",
+        openapi_url="/openapi.json" if config.openapi else None,
+        docs_url="/docs" if config.openapi else None,
+        redoc_url="/redoc" if config.openapi else None,
+        # Starlette would answer "/v1/health/" (or "/v1/health%2F") with a redirect to
+        # an absolute URL built from the Host header; an unknown path is a plain 404.
+        redirect_slashes=False,
     )
     app.state.service = service
+    app.add_middleware(BodyLimit)
 
     @app.post(wire.BATCH_PATH)
     def enroll_batch(
@@ -208,6 +293,20 @@ def create_app(
     def health(kiosk: str = Depends(kiosk_id)) -> dict[str, Any]:
         return {"ok": True, "backend": service.store.backend}
 
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """422 naming what is wrong and where, never echoing the value sent: it may be a
+        security code, or NaN, which JSON cannot carry back."""
+        errors = [
+            {
+                "type": str(e.get("type")),
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg")),
+            }
+            for e in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": errors})
+
     @app.exception_handler(StoreUnavailable)
     def store_unavailable(request: Request, exc: StoreUnavailable) -> Response:
         return Response(status_code=503, headers={"Retry-After": "5"})
@@ -252,9 +351,10 @@ def init_directory(
     if not any((directory / "sealing").glob("*.key.pem")):
         write_new_sealing_key(directory / "sealing")
     hash_key = directory / "hash.key"
-    if not hash_key.exists():
-        hash_key.write_bytes(secrets.token_bytes(32))
-        hash_key.chmod(0o600)
+    if not hash_key.exists():  # created 0600: never readable by others, not even briefly
+        fd = os.open(hash_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(secrets.token_bytes(32))
     (directory / "crl").mkdir(exist_ok=True)
     accounts = directory / "accounts.json"
     if not accounts.exists():

@@ -10,6 +10,7 @@ Paths in the file are relative to the file's own directory. Example::
     stale_minutes = 10                    # a kiosk without heartbeat this long is stale
     status_challenge_seconds = 120
     shutdown_grace_seconds = 2            # in-flight requests get this long on SIGTERM
+    openapi = false                       # true serves /openapi.json, /docs and /redoc
 
     [tls]
     cert = "tls/server.pem"
@@ -62,6 +63,7 @@ class CentralConfig:
     stale_minutes: float = 10.0
     status_challenge_seconds: float = 120.0
     shutdown_grace_seconds: float = 2.0
+    openapi: bool = False
 
     @classmethod
     def load(cls, path: Path) -> CentralConfig:
@@ -114,6 +116,7 @@ class CentralConfig:
             stale_minutes=float(doc.get("stale_minutes", 10.0)),
             status_challenge_seconds=float(doc.get("status_challenge_seconds", 120.0)),
             shutdown_grace_seconds=float(doc.get("shutdown_grace_seconds", 2.0)),
+            openapi=_boolean(doc, "openapi"),
         )
 
     def check_files(self) -> None:
@@ -140,3 +143,10 @@ class CentralConfig:
         if len(key) < 32:
             raise CentralConfigError("the hash key must hold at least 32 random bytes")
         return key
+
+
+def _boolean(doc: dict[str, Any], key: str) -> bool:
+    value = doc.get(key, False)
+    if not isinstance(value, bool):
+        raise CentralConfigError(f"config {key} must be true or false")
+    return value

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
@@ -189,7 +189,7 @@ class JpkiVerifier:
                 continue
             try:
                 cert.verify_directly_issued_by(ca)
-            except (ValueError, TypeError, InvalidSignature):
+            except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
                 continue
             return ca
         raise Rejection("certificate_untrusted")
@@ -216,8 +216,12 @@ class JpkiVerifier:
 
     @staticmethod
     def check_signature(cert: x509.Certificate, digest: bytes, signature: bytes) -> None:
-        """PKCS#1 v1.5 signature over a SHA-256 ``digest`` by the certificate's key."""
-        key = cert.public_key()
+        """PKCS#1 v1.5 signature over a SHA-256 ``digest`` by the certificate's key; a key
+        of an algorithm the library does not know is no RSA key either."""
+        try:
+            key = cert.public_key()
+        except (UnsupportedAlgorithm, ValueError) as exc:
+            raise Rejection("bad_signature") from exc
         if not isinstance(key, rsa.RSAPublicKey):
             raise Rejection("bad_signature")
         try:

@@ -74,7 +74,25 @@ HEARTBEAT_PATH = "/v1/heartbeat"
 KIOSKS_PATH = "/v1/kiosks"
 SEALING_KEY_PATH = "/v1/sealing-key"
 HEALTH_PATH = "/v1/health"  # GET, no body: 200 when the service can take enrollments
+# A heartbeat's printer and reader fields: a short status code ("ok", "unknown",
+# "printer_no_paper"...), never a driver's free text.
+STATUS_CODE_PATTERN = r"[a-z][a-z0-9_]{0,63}"
 MAX_BATCH_ITEMS = 500
+# The largest legitimate outer item, JSON-encoded: a certificate of up to 12,000 DER bytes
+# (16,000 base64 characters, the bound POST STATUS_PATH puts on one), an RSA-4096
+# signature and a payload of at most 1 KiB make an inner JSON of about 17.8 KB; HPKE adds
+# 48 bytes and base64 a third, and the outer fields about 250 bytes: 24 KB. A real item is
+# about 3.7 KB (a 1,355-byte certificate, RSA-2048). Rounded up to 32 KiB.
+MAX_ITEM_BYTES = 32 * 1024
+# A request body is refused (HTTP 413) as soon as it is longer than this, while it is read
+# and before it is parsed: the largest legitimate batch, MAX_BATCH_ITEMS of the largest
+# item (16 MiB). Any other request body may be at most MAX_ITEM_BYTES.
+MAX_BATCH_BYTES = MAX_BATCH_ITEMS * MAX_ITEM_BYTES
+# Bytes can be cheap values: 16 MiB of "{}," parse into 5.6 million dicts. A body is also
+# refused before parsing when it holds more than this many of the bytes that start or
+# separate JSON values ("," "[" "{") per item; an outer item has 6 (its base64, uuid, hex
+# and time strings hold none).
+MAX_ITEM_SEPARATORS = 32
 
 
 def canonical_bytes(payload: dict[str, Any]) -> bytes:

@@ -40,7 +40,7 @@ from typing import Any
 import requests
 
 from contract.errors import KioskError
-from contract.wire import HEARTBEAT_PATH
+from contract.wire import HEARTBEAT_PATH, STATUS_CODE_PATTERN
 from offline_queue import policy
 from offline_queue.store import QueueStatus
 from offline_queue.transport import mtls_session, transport_error_kind
@@ -52,7 +52,7 @@ INTERVAL_S = 60.0
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 5.0
 UNKNOWN = "unknown"
-_STATUS_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_STATUS_CODE = re.compile(STATUS_CODE_PATTERN)
 
 
 @dataclass(frozen=True)

@@ -320,8 +320,11 @@ def prepare_central(
     services_file: Path | None = None,
     campaigns_file: Path | None = None,
     shared_with: CentralService | None = None,
+    openapi: bool = False,
 ) -> CentralService:
     """Write a complete central setup in ``directory`` (not started).
+
+    ``openapi`` serves ``/openapi.json``, ``/docs`` and ``/redoc`` (off, as in production).
 
     ``shared_with`` reuses another service's TLS PKI, sealing key, hash key, JPKI trust,
     accounts file and CRLs: a second process behind the same load balancer.
@@ -352,6 +355,7 @@ def prepare_central(
         f'hash_key_file = "{hash_key}"',
         f"stale_minutes = {stale_minutes}",
         "shutdown_grace_seconds = 0.3",
+        f"openapi = {'true' if openapi else 'false'}",
         "[tls]",
         f'cert = "{tls.server_cert}"',
         f'key = "{tls.server_key}"',
@@ -390,5 +394,3 @@ def start_central(tmp_path: Path, dsn: str | None = None, **options: Any) -> Cen
     """Prepare and start a central service under ``tmp_path/central``; caller stops it."""
     directory = tmp_path / f"central-{secrets.token_hex(3)}"
     return prepare_central(directory, dsn=dsn, **options).start()
-
-

@@ -351,9 +351,10 @@ def test_tls_is_refused_by_openssl_without_a_client_certificate(
     assert b'"ok"' not in done.stdout
 
 
-def test_openapi_description_is_served(central_sqlite: CentralService) -> None:
-    with central_sqlite.session() as s:
-        spec = s.get(central_sqlite.base_url + "/openapi.json", timeout=10).json()
+def test_openapi_description_is_served_when_configured(central_factory: Any, jpki: TestPKI) -> None:
+    service = central_factory(pki=jpki, openapi=True)
+    with service.session() as s:
+        spec = s.get(service.base_url + "/openapi.json", timeout=10).json()
     assert wire.BATCH_PATH in spec["paths"] and wire.STATUS_PATH in spec["paths"]
 
 
