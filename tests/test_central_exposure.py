@@ -22,18 +22,14 @@ from drivers.printer_status import PrinterOutOfPaper
 from kiosk.heartbeat import collect_health
 from offline_queue.store import QueueStatus
 from sim.pki import TestPKI
-from tests.fixtures.central import CentralService, start_central
+from tests.fixtures.central import CentralService
 
 pytest_plugins = ["tests.fixtures.central"]
 
 
 @pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory, jpki: TestPKI) -> Any:
-    service = start_central(tmp_path_factory.mktemp("central-exposure"), pki=jpki)
-    try:
-        yield service
-    finally:
-        service.stop()
+def central(central_for_module: CentralService) -> CentralService:
+    return central_for_module
 
 
 def get(svc: CentralService, path: str, host: str = "localhost") -> http.client.HTTPResponse:

@@ -11,24 +11,18 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-from typing import Any
 
 import pytest
 
 from contract import wire
-from sim.pki import TestPKI
-from tests.fixtures.central import CentralService, start_central
+from tests.fixtures.central import CentralService
 
 pytest_plugins = ["tests.fixtures.central"]
 
 
 @pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory, jpki: TestPKI) -> Any:
-    service = start_central(tmp_path_factory.mktemp("central-limits"), pki=jpki)
-    try:
-        yield service
-    finally:
-        service.stop()
+def central(central_for_module: CentralService) -> CentralService:
+    return central_for_module
 
 
 def tls_connection(svc: CentralService) -> ssl.SSLSocket:

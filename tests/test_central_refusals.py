@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from contract import wire
 from sim.pki import CardIdentity, TestPKI
-from tests.fixtures.central import CentralService, card_sign, start_central
+from tests.fixtures.central import CentralService, card_sign
 
 pytest_plugins = ["tests.fixtures.central"]
 
@@ -24,12 +24,8 @@ SHA256_WITH_RSA = bytes.fromhex("300d06092a864886f70d01010b0500")
 
 
 @pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory, jpki: TestPKI) -> Any:
-    service = start_central(tmp_path_factory.mktemp("central-refusals"), pki=jpki)
-    try:
-        yield service
-    finally:
-        service.stop()
+def central(central_for_module: CentralService) -> CentralService:
+    return central_for_module
 
 
 def _der(tag: int, content: bytes) -> bytes:
