@@ -149,14 +149,16 @@ class EnrollmentService:
         if payload.get("kiosk_id") != client_kiosk_id:
             raise Rejection("kiosk_mismatch")
         digest = wire.payload_digest(payload)
-        stored = self.store.stored_answer(enrollment_id)
-        if stored is not None:
-            return self._same_payload_or_conflict(stored, digest.hex())
         try:
             cert = x509.load_der_x509_certificate(certificate_der)
         except ValueError as exc:
             raise Rejection("malformed") from exc
         JpkiVerifier.check_signature(cert, digest, signature)
+        # Only a signed payload learns whether its id has an answer, and only among this
+        # kiosk's own ids (issue 12, finding 5).
+        stored = self.store.stored_answer(client_kiosk_id, enrollment_id)
+        if stored is not None:
+            return self._same_payload_or_conflict(stored, digest.hex())
         # From here the payload is the card holder's own: answers are stored forever.
         record = RecordAnswer(
             enrollment_id=enrollment_id,

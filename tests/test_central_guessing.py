@@ -1,0 +1,124 @@
+"""Attacks on enrollment ids, linked accounts and security codes, against the real
+service over HTTPS with mutual TLS (issue 12, findings 3, 4 and 5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from contract import wire
+from tests.fixtures.central import CentralService
+
+pytest_plugins = ["tests.fixtures.central"]
+
+OTHER_KIOSK = "K-TEST-0666"
+
+
+@pytest.fixture(scope="module")
+def central(central_on_each_backend: Any) -> Any:
+    return central_on_each_backend
+
+
+def post(svc: CentralService, item: dict, kiosk_id: str | None = None) -> dict:
+    with svc.session(kiosk_id) as s:
+        r = s.post(svc.base_url + wire.BATCH_PATH, json=wire.batch_body([item]), timeout=30)
+    r.raise_for_status()
+    (result,) = r.json()["results"]
+    return result
+
+
+def valid_item(svc: CentralService, card: Any = None, **kw: Any) -> tuple[dict, dict]:
+    card = card or svc.pki.issue_card()
+    code, user_id, codes = svc.new_account("waon")
+    return svc.make_item(
+        card, service_code=code, service_user_id=user_id, security_codes=codes, **kw
+    )
+
+
+# -- finding 5: enrollment ids are per kiosk; nothing is looked up before the signature --
+def test_another_kiosk_cannot_take_a_victims_enrollment_id(central: CentralService) -> None:
+    victim_item, victim_payload = valid_item(central)
+    eid = victim_payload["enrollment_id"]
+    # Another kiosk, with a card and account of its own, sends first under the same id.
+    squat, _ = valid_item(central, kiosk_id=OTHER_KIOSK, enrollment_id=eid)
+    assert post(central, squat, OTHER_KIOSK)["status"] == "accepted"
+    # The genuine enrollment is decided on its own merits, and a resend gets that answer.
+    first = post(central, victim_item)
+    assert first["status"] == "accepted", first
+    assert post(central, victim_item) == first
+
+
+def test_an_unsigned_payload_learns_nothing_and_stores_nothing(central: CentralService) -> None:
+    victim_item, victim_payload = valid_item(central)
+    eid = victim_payload["enrollment_id"]
+    assert post(central, victim_item)["status"] == "accepted"
+    card = central.pki.issue_card()
+    for kiosk in (OTHER_KIOSK, central.kiosk_id):
+        _, payload = central.make_item(card, kiosk_id=kiosk, enrollment_id=eid)
+        forged = central.seal_item(card, payload, signature=b"\x00" * 256)
+        # Whether the id exists is not told: a bad signature is only that.
+        got = post(central, forged, kiosk)
+        assert (got["status"], got.get("reason")) == ("rejected", "bad_signature"), got
+    # An unknown id answers the same, and it is not taken either.
+    _, payload = central.make_item(card, kiosk_id=OTHER_KIOSK)
+    forged = central.seal_item(card, payload, signature=b"\x00" * 256)
+    assert post(central, forged, OTHER_KIOSK)["reason"] == "bad_signature"
+    genuine = central.make_item(
+        card,
+        kiosk_id=OTHER_KIOSK,
+        enrollment_id=payload["enrollment_id"],
+        **_account(central),
+    )[0]
+    assert post(central, genuine, OTHER_KIOSK)["status"] == "accepted"
+
+
+def _account(svc: CentralService) -> dict[str, Any]:
+    code, user_id, codes = svc.new_account("waon")
+    return {"service_code": code, "service_user_id": user_id, "security_codes": codes}
+
+
+# -- the schema change keeps an existing database working ---------------------------------
+def _v1_database(store: Any) -> None:
+    """A database as the previous release left it: schema v1, one accepted enrollment."""
+    from central.store import MIGRATIONS
+
+    with store.transaction() as tx:
+        tx.all("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for sql in MIGRATIONS[0]:
+            tx.all(sql)
+        tx.all("INSERT INTO schema_version (version) VALUES (1)")
+        tx.all("INSERT INTO persons VALUES ('ref', 'MYKEY001', '2026-01-01T00:00:00Z')")
+        tx.all(
+            "INSERT INTO applications VALUES ('c1', 'MYKEY001', 'waon', 'e-1',"
+            " '2026-01-01T00:00:00Z')"
+        )
+        tx.all(
+            "INSERT INTO enrollments VALUES ('e-1', 'digest', 'K-OLD', 'R-1', 'accepted',"
+            " '{\"status\": \"accepted\"}', '2026-01-01T00:00:00Z')"
+        )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_v1_database_is_migrated_and_keeps_its_answers(
+    backend: str, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    from central.store import PostgresStore, SqliteStore, open_store
+
+    if backend == "sqlite":
+        dsn, old = None, SqliteStore(tmp_path / "central.sqlite3")
+    else:
+        dsn = request.getfixturevalue("postgres_server").new_database()
+        old = PostgresStore(dsn)
+    _v1_database(old)
+    old.close()
+    store = open_store(tmp_path / "central.sqlite3", dsn)
+    try:
+        assert store.stored_answer("K-OLD", "e-1") == ("digest", {"status": "accepted"})
+        assert store.stored_answer("K-OTHER", "e-1") is None
+        assert store.person_status("ref")["applications"][0]["receipt_no"] == "R-1"
+        store.migrate()  # idempotent
+        with store.transaction(write=False) as tx:
+            assert tx.one("SELECT max(version) FROM schema_version") == (2,)
+    finally:
+        store.close()
