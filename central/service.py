@@ -189,12 +189,15 @@ class EnrollmentService:
         cert_ref = self.cert_ref(card)
         account_ref = self.account_ref(payload["service_code"], payload["service_user_id"])
         known = self.store.precheck(payload["campaign_id"], cert_ref, account_ref)
-        if known is not None:
-            return replace(record, answer=known)
+        if known is not None and known["reason"] == "already_applied":
+            return replace(record, answer=known)  # about this card's own holder
+        # Whether an account is linked is told only to whoever has its code (finding 4).
         if not self.provider.confirm(
             payload["service_code"], payload["service_user_id"], payload["security_codes"]
         ):
             raise Rejection("account_not_confirmed")
+        if known is not None:
+            return replace(record, answer=known)
         return NewEnrollment(
             enrollment_id=record.enrollment_id,
             payload_digest=record.payload_digest,

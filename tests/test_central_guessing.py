@@ -122,3 +122,19 @@ def test_a_v1_database_is_migrated_and_keeps_its_answers(
             assert tx.one("SELECT max(version) FROM schema_version") == (2,)
     finally:
         store.close()
+
+
+# -- finding 4: "already linked" only once the code is confirmed ---------------------------
+def test_a_linked_account_is_not_told_without_its_code(central: CentralService) -> None:
+    account = _account(central)
+    owner, _ = central.make_item(central.pki.issue_card(), **account)
+    assert post(central, owner)["status"] == "accepted"
+    prober = central.pki.issue_card()
+    wrong = {
+        **account,
+        "security_codes": ["0000" if account["security_codes"] != ["0000"] else "1111"],
+    }
+    got = post(central, central.make_item(prober, **wrong)[0])
+    assert (got["status"], got.get("reason")) == ("rejected", "account_not_confirmed"), got
+    got = post(central, central.make_item(prober, **account)[0])
+    assert (got["status"], got.get("reason")) == ("rejected", "account_already_linked"), got
