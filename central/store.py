@@ -103,7 +103,16 @@ _SCHEMA_V2 = [
     "DROP TABLE enrollments",
     "ALTER TABLE enrollments_v2 RENAME TO enrollments",
 ]
-MIGRATIONS: list[list[str]] = [_SCHEMA_V1, _SCHEMA_V2]
+# v3: wrong security codes counted per account and per card (keyed hashes only), for the
+# lockout (issue 12, finding 3).
+_SCHEMA_V3 = [
+    """CREATE TABLE IF NOT EXISTS code_failures (
+        subject TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        window_start DOUBLE PRECISION NOT NULL,
+        locked_until DOUBLE PRECISION NOT NULL)""",
+]
+MIGRATIONS: list[list[str]] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
 
 
 class StoreUnavailable(CentralError):
@@ -314,6 +323,40 @@ class Store:
                 )
                 return {"status": "rejected", "reason": "account_already_linked"}
         return {"status": "accepted", "mykey_id": mykey_id, "service_code": e.service_code}
+
+    # -- wrong security codes ------------------------------------------------------
+    def code_locked(self, subjects: list[str], now: float) -> bool:
+        """True while any subject (an account_ref or cert_ref, prefixed) is locked out."""
+        with self.transaction(write=False) as tx:
+            row = tx.one(
+                "SELECT count(*) FROM code_failures WHERE subject IN (?, ?) AND locked_until > ?",
+                (subjects[0], subjects[-1], now),
+            )
+        return bool(row and row[0])
+
+    def code_failed(
+        self, subjects: list[str], now: float, window: float, max_failures: int, lock: float
+    ) -> None:
+        """Count one wrong code for each subject; the ``max_failures``-th within ``window``
+        seconds of the first locks that subject for ``lock`` seconds and starts a new count.
+        One statement per subject, so processes on one database count together."""
+        with self.transaction() as tx:
+            for subject in subjects:
+                tx.all(
+                    "INSERT INTO code_failures (subject, failures, window_start, locked_until)"
+                    " VALUES (?, 1, ?, 0) ON CONFLICT (subject) DO UPDATE SET"
+                    " failures = CASE WHEN code_failures.window_start + ? <= excluded.window_start"
+                    "  THEN 1 ELSE code_failures.failures + 1 END,"
+                    " window_start = CASE WHEN code_failures.window_start + ?"
+                    "  <= excluded.window_start THEN excluded.window_start"
+                    "  ELSE code_failures.window_start END",
+                    (subject, now, window, window),
+                )
+                tx.all(
+                    "UPDATE code_failures SET locked_until = ?, failures = 0, window_start = ?"
+                    " WHERE subject = ? AND failures >= ?",
+                    (now + lock, now, subject, max_failures),
+                )
 
     # -- status query --------------------------------------------------------------
     def person_status(self, cert_ref: str) -> dict[str, Any]:

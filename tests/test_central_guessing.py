@@ -119,7 +119,7 @@ def test_a_v1_database_is_migrated_and_keeps_its_answers(
         assert store.person_status("ref")["applications"][0]["receipt_no"] == "R-1"
         store.migrate()  # idempotent
         with store.transaction(write=False) as tx:
-            assert tx.one("SELECT max(version) FROM schema_version") == (2,)
+            assert tx.one("SELECT max(version) FROM schema_version") == (3,)
     finally:
         store.close()
 
@@ -138,3 +138,82 @@ def test_a_linked_account_is_not_told_without_its_code(central: CentralService) 
     assert (got["status"], got.get("reason")) == ("rejected", "account_not_confirmed"), got
     got = post(central, central.make_item(prober, **account)[0])
     assert (got["status"], got.get("reason")) == ("rejected", "account_already_linked"), got
+
+
+# -- finding 3: security codes cannot be guessed without limit -----------------------------
+@pytest.fixture(params=["sqlite", "postgresql"])
+def central_with_clock(request: pytest.FixtureRequest, tmp_path: Any, jpki: Any) -> Any:
+    """The service in this process (same app, HTTPS, mutual TLS) with a clock to skip."""
+    from sim.central import prepare_central
+    from sim.clock import SkipAheadClock
+
+    dsn = None
+    if request.param == "postgresql":
+        dsn = request.getfixturevalue("postgres_server").new_database()
+    clock = SkipAheadClock()
+    svc = prepare_central(tmp_path / "central", dsn=dsn, pki=jpki).start_here(clock)
+    try:
+        yield svc, clock
+    finally:
+        svc.stop()
+
+
+def _reasons(svc: CentralService, items: list[dict], kiosk_id: str | None = None) -> list[str]:
+    with svc.session(kiosk_id) as s:
+        r = s.post(svc.base_url + wire.BATCH_PATH, json=wire.batch_body(items), timeout=60)
+    r.raise_for_status()
+    return [x.get("reason", x["status"]) for x in r.json()["results"]]
+
+
+def _wrong(account: dict[str, Any], n: int) -> dict[str, Any]:
+    right = account["security_codes"][0]
+    return {**account, "security_codes": [f"{(int(right) + 1 + n) % 10000:04d}"]}
+
+
+def test_guessing_a_victims_code_locks_the_account(central_with_clock: Any) -> None:
+    from central.service import CODE_LOCK_SECONDS, CODE_MAX_FAILURES
+
+    svc, clock = central_with_clock
+    victim = _account(svc)
+    attacker = svc.pki.issue_card()
+    guesses = [svc.make_item(attacker, **_wrong(victim, n))[0] for n in range(20)]
+    right = svc.make_item(attacker, **victim)[0]
+    reasons = _reasons(svc, [*guesses, right])
+    assert reasons[:CODE_MAX_FAILURES] == ["account_not_confirmed"] * CODE_MAX_FAILURES
+    # Locked: the right code is refused too, and the provider is no longer asked.
+    assert set(reasons[CODE_MAX_FAILURES:]) == {"too_many_attempts"}, reasons
+    # The account holder, with their own card, is locked out of it as well until it ends.
+    holder = svc.pki.issue_card()
+    assert _reasons(svc, [svc.make_item(holder, **victim)[0]]) == ["too_many_attempts"]
+    clock.skip(CODE_LOCK_SECONDS + 1)
+    assert _reasons(svc, [svc.make_item(holder, **victim)[0]]) == ["accepted"]
+
+
+def test_a_card_guessing_many_accounts_is_locked(central_with_clock: Any) -> None:
+    from central.service import CODE_LOCK_SECONDS, CODE_MAX_FAILURES
+
+    svc, clock = central_with_clock
+    card = svc.pki.issue_card()
+    guesses = [svc.make_item(card, **_wrong(_account(svc), 0))[0] for _ in range(CODE_MAX_FAILURES)]
+    assert _reasons(svc, guesses) == ["account_not_confirmed"] * CODE_MAX_FAILURES
+    own = _account(svc)
+    assert _reasons(svc, [svc.make_item(card, **own)[0]]) == ["too_many_attempts"]
+    # Another card on the same kiosk is not held up; the locked card is, until the end.
+    assert _reasons(svc, [svc.make_item(svc.pki.issue_card(), **_account(svc))[0]]) == ["accepted"]
+    clock.skip(CODE_LOCK_SECONDS + 1)
+    assert _reasons(svc, [svc.make_item(card, **own)[0]]) == ["accepted"]
+
+
+def test_a_few_typos_do_not_lock(central_with_clock: Any) -> None:
+    from central.service import CODE_MAX_FAILURES, CODE_WINDOW_SECONDS
+
+    svc, clock = central_with_clock
+    card, account = svc.pki.issue_card(), _account(svc)
+    for n in range(2):  # two windows of one failure short of the lock
+        typos = [
+            svc.make_item(card, **_wrong(account, n * 10 + k))[0]
+            for k in range(CODE_MAX_FAILURES - 1)
+        ]
+        assert set(_reasons(svc, typos)) == {"account_not_confirmed"}
+        clock.skip(CODE_WINDOW_SECONDS + 1)
+    assert _reasons(svc, [svc.make_item(card, **account)[0]]) == ["accepted"]
