@@ -179,7 +179,9 @@ class Heartbeat(BaseModel):
     last_sync: str | None = Field(default=None, max_length=64, pattern=r"^[0-9T:.Z+-]+$")
 
 
-def build_service(config: CentralConfig) -> EnrollmentService:
+def build_service(
+    config: CentralConfig, clock: Callable[[], float] = time.time
+) -> EnrollmentService:
     return EnrollmentService(
         keyring=SealingKeyring.load(config.sealing_keys_dir),
         verifier=JpkiVerifier.from_paths(config.jpki_ca, config.crl_dir),
@@ -188,6 +190,7 @@ def build_service(config: CentralConfig) -> EnrollmentService:
         catalog=Catalog(config.services_file, config.campaigns_file),
         hash_key=config.hash_key(),
         status_challenge_seconds=config.status_challenge_seconds,
+        clock=clock,
     )
 
 
@@ -197,7 +200,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """The service's HTTP API; ``clock`` stamps heartbeats and judges a kiosk stale."""
-    service = service or build_service(config)
+    service = service or build_service(config, clock)
     app = FastAPI(
         title="Mynapoint reference central service",
         version="1",

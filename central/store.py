@@ -2,7 +2,8 @@
 
 The rules that must hold across processes are database constraints, not code:
 
-- ``enrollments.enrollment_id`` is the primary key: one answer per enrollment, forever.
+- ``enrollments`` has the key (kiosk_id, enrollment_id): one answer per enrollment of a
+  kiosk, forever; an id is the kiosk's own, so another kiosk cannot take or probe it.
 - ``persons.cert_ref`` is unique: one MyKey ID per certificate (issuer + serial).
 - ``applications`` has the key (campaign_id, mykey_id): one service per person per campaign.
 - ``account_links.account_ref`` is the key: one person per payment account.
@@ -67,7 +68,51 @@ _SCHEMA_V1 = [
         last_seen DOUBLE PRECISION NOT NULL,
         health TEXT NOT NULL)""",
 ]
-MIGRATIONS: list[list[str]] = [_SCHEMA_V1]
+# v2: an enrollment id is the kiosk's own (kiosk_id, enrollment_id), so one kiosk cannot
+# take or probe another's id (issue 12, finding 5). Tables are rebuilt (SQLite cannot
+# change a key in place); rows keep their kiosk, which every answer already recorded.
+_SCHEMA_V2 = [
+    """CREATE TABLE applications_v2 (
+        campaign_id TEXT NOT NULL,
+        mykey_id TEXT NOT NULL REFERENCES persons(mykey_id),
+        service_code TEXT NOT NULL,
+        kiosk_id TEXT NOT NULL,
+        enrollment_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (campaign_id, mykey_id),
+        UNIQUE (kiosk_id, enrollment_id))""",
+    """INSERT INTO applications_v2 (campaign_id, mykey_id, service_code, kiosk_id,
+        enrollment_id, created_at)
+        SELECT a.campaign_id, a.mykey_id, a.service_code, e.kiosk_id, a.enrollment_id,
+        a.created_at FROM applications a JOIN enrollments e ON e.enrollment_id = a.enrollment_id""",
+    "DROP TABLE applications",
+    "ALTER TABLE applications_v2 RENAME TO applications",
+    """CREATE TABLE enrollments_v2 (
+        enrollment_id TEXT NOT NULL,
+        payload_digest TEXT NOT NULL,
+        kiosk_id TEXT NOT NULL,
+        receipt_no TEXT NOT NULL,
+        status TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        answered_at TEXT NOT NULL,
+        PRIMARY KEY (kiosk_id, enrollment_id))""",
+    """INSERT INTO enrollments_v2 (enrollment_id, payload_digest, kiosk_id, receipt_no,
+        status, answer, answered_at)
+        SELECT enrollment_id, payload_digest, kiosk_id, receipt_no, status, answer,
+        answered_at FROM enrollments""",
+    "DROP TABLE enrollments",
+    "ALTER TABLE enrollments_v2 RENAME TO enrollments",
+]
+# v3: wrong security codes counted per account and per card (keyed hashes only), for the
+# lockout (issue 12, finding 3).
+_SCHEMA_V3 = [
+    """CREATE TABLE IF NOT EXISTS code_failures (
+        subject TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        window_start DOUBLE PRECISION NOT NULL,
+        locked_until DOUBLE PRECISION NOT NULL)""",
+]
+MIGRATIONS: list[list[str]] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
 
 
 class StoreUnavailable(CentralError):
@@ -151,16 +196,17 @@ class Store:
             tx.all("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
     # -- enrollments ---------------------------------------------------------------
-    def stored_answer(self, enrollment_id: str) -> tuple[str, dict[str, Any]] | None:
-        """(payload digest, answer) stored for this id, if any."""
+    def stored_answer(self, kiosk_id: str, enrollment_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(payload digest, answer) stored for this kiosk's id, if any."""
         with self.transaction(write=False) as tx:
-            return self._stored(tx, enrollment_id)
+            return self._stored(tx, kiosk_id, enrollment_id)
 
     @staticmethod
-    def _stored(tx: Tx, enrollment_id: str) -> tuple[str, dict[str, Any]] | None:
+    def _stored(tx: Tx, kiosk_id: str, enrollment_id: str) -> tuple[str, dict[str, Any]] | None:
         row = tx.one(
-            "SELECT payload_digest, answer FROM enrollments WHERE enrollment_id = ?",
-            (enrollment_id,),
+            "SELECT payload_digest, answer FROM enrollments"
+            " WHERE kiosk_id = ? AND enrollment_id = ?",
+            (kiosk_id, enrollment_id),
         )
         return (row[0], json.loads(row[1])) if row else None
 
@@ -204,12 +250,12 @@ class Store:
                     raced.append(i)
                 tx.all("RELEASE SAVEPOINT item")
         for i in raced:
-            results[i] = self.stored_answer(writes[i].enrollment_id)
+            results[i] = self.stored_answer(writes[i].kiosk_id, writes[i].enrollment_id)
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
 
     def _write_one(self, tx: Tx, w: Write) -> tuple[str, dict[str, Any]]:
-        stored = self._stored(tx, w.enrollment_id)
+        stored = self._stored(tx, w.kiosk_id, w.enrollment_id)
         if stored:
             return stored
         if isinstance(w, NewEnrollment):
@@ -219,7 +265,7 @@ class Store:
         row = tx.one(
             "INSERT INTO enrollments (enrollment_id, payload_digest, kiosk_id, receipt_no,"
             " status, answer, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (enrollment_id) DO NOTHING RETURNING enrollment_id",
+            " ON CONFLICT (kiosk_id, enrollment_id) DO NOTHING RETURNING enrollment_id",
             (
                 w.enrollment_id,
                 w.payload_digest,
@@ -250,9 +296,10 @@ class Store:
     @staticmethod
     def _apply(tx: Tx, e: NewEnrollment, mykey_id: str) -> dict[str, Any]:
         inserted = tx.one(
-            "INSERT INTO applications (campaign_id, mykey_id, service_code, enrollment_id,"
-            " created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING mykey_id",
-            (e.campaign_id, mykey_id, e.service_code, e.enrollment_id, e.now),
+            "INSERT INTO applications (campaign_id, mykey_id, service_code, kiosk_id,"
+            " enrollment_id, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING mykey_id",
+            (e.campaign_id, mykey_id, e.service_code, e.kiosk_id, e.enrollment_id, e.now),
         )
         if inserted is None:
             chosen = tx.one(
@@ -270,9 +317,46 @@ class Store:
                 "SELECT mykey_id FROM account_links WHERE account_ref = ?", (e.account_ref,)
             )
             if owner is None or owner[0] != mykey_id:
-                tx.all("DELETE FROM applications WHERE enrollment_id = ?", (e.enrollment_id,))
+                tx.all(
+                    "DELETE FROM applications WHERE kiosk_id = ? AND enrollment_id = ?",
+                    (e.kiosk_id, e.enrollment_id),
+                )
                 return {"status": "rejected", "reason": "account_already_linked"}
         return {"status": "accepted", "mykey_id": mykey_id, "service_code": e.service_code}
+
+    # -- wrong security codes ------------------------------------------------------
+    def code_locked(self, subjects: list[str], now: float) -> bool:
+        """True while any subject (an account_ref or cert_ref, prefixed) is locked out."""
+        with self.transaction(write=False) as tx:
+            row = tx.one(
+                "SELECT count(*) FROM code_failures WHERE subject IN (?, ?) AND locked_until > ?",
+                (subjects[0], subjects[-1], now),
+            )
+        return bool(row and row[0])
+
+    def code_failed(
+        self, subjects: list[str], now: float, window: float, max_failures: int, lock: float
+    ) -> None:
+        """Count one wrong code for each subject; the ``max_failures``-th within ``window``
+        seconds of the first locks that subject for ``lock`` seconds and starts a new count.
+        One statement per subject, so processes on one database count together."""
+        with self.transaction() as tx:
+            for subject in subjects:
+                tx.all(
+                    "INSERT INTO code_failures (subject, failures, window_start, locked_until)"
+                    " VALUES (?, 1, ?, 0) ON CONFLICT (subject) DO UPDATE SET"
+                    " failures = CASE WHEN code_failures.window_start + ? <= excluded.window_start"
+                    "  THEN 1 ELSE code_failures.failures + 1 END,"
+                    " window_start = CASE WHEN code_failures.window_start + ?"
+                    "  <= excluded.window_start THEN excluded.window_start"
+                    "  ELSE code_failures.window_start END",
+                    (subject, now, window, window),
+                )
+                tx.all(
+                    "UPDATE code_failures SET locked_until = ?, failures = 0, window_start = ?"
+                    " WHERE subject = ? AND failures >= ?",
+                    (now + lock, now, subject, max_failures),
+                )
 
     # -- status query --------------------------------------------------------------
     def person_status(self, cert_ref: str) -> dict[str, Any]:
@@ -283,7 +367,8 @@ class Store:
                 return {"mykey_id": None, "applications": []}
             rows = tx.all(
                 "SELECT a.campaign_id, a.service_code, a.created_at, e.receipt_no"
-                " FROM applications a JOIN enrollments e ON e.enrollment_id = a.enrollment_id"
+                " FROM applications a JOIN enrollments e"
+                " ON e.kiosk_id = a.kiosk_id AND e.enrollment_id = a.enrollment_id"
                 " WHERE a.mykey_id = ? ORDER BY a.created_at",
                 (person[0],),
             )

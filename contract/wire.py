@@ -46,6 +46,7 @@ REJECTION_REASONS = (
     "already_applied",  # this person already chose a service in this campaign
     "account_already_linked",  # the payment account belongs to another person
     "account_not_confirmed",  # 決済サービスID / セキュリティコード not confirmed by the provider
+    "too_many_attempts",  # too many wrong security codes for this account or card: locked a while
     "certificate_expired",
     "certificate_revoked",
     "certificate_untrusted",  # chain does not lead to a trusted JPKI CA
