@@ -153,6 +153,7 @@ class Autopilot:
         self._steps: deque[list[Any]] = deque(self.script)
         self._step: list[Any] | None = None
         self._finger: Touch | None = None
+        self._last_place: tuple[int, ...] | None = None  # where the button to tap was drawn
         self._finger_down_at = 0.0
         self._step_started = 0.0
         self._event = None
@@ -242,7 +243,7 @@ class Autopilot:
 
     def _step_tap(self, action: str, seconds: float = DEFAULT_WAIT_SECONDS) -> bool:
         button = find_button(self.app.root, action)
-        if button is None:
+        if button is None or not self._settled(button):
             if self._timed_out(seconds):
                 raise LookupError(f"no visible button {action!r} on {self.app.manager.current!r}")
             return False
@@ -250,6 +251,18 @@ class Autopilot:
         self._finger = press(button)
         self._finger_down_at = time.monotonic()
         return True
+
+    def _settled(self, button: Widget) -> bool:
+        """The button is where it will be drawn: in the window, at the same place and size
+        as one frame ago. A widget just built (a grid refilled after a category tap) has
+        Kivy's default 100x100 at (0, 0) until its layout runs, a frame or more later on a
+        busy machine; a person can only touch what is drawn, so the tap waits for it."""
+        from kivy.core.window import Window
+
+        x, y = button.to_window(*button.center)
+        place = (id(button), round(x), round(y), round(button.width), round(button.height))
+        seen, self._last_place = self._last_place, place
+        return place == seen and 0 <= x < Window.width and 0 <= y < Window.height
 
     def _then(self, steps: list[list[Any]]) -> bool:
         """Run ``steps`` next, before the rest of the script."""
