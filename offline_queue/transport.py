@@ -25,7 +25,7 @@ def mtls_session(
     """A requests session that trusts only ``ca_path`` and shows this kiosk's certificate.
 
     ``trust_env`` is off: a ``REQUESTS_CA_BUNDLE`` in the environment would replace the
-    pinned CA (and a proxy could sit in the middle). Never ``verify=False``.
+    pinned CA (and a proxy could sit in the middle). Certificate checks are never turned off.
     """
     if not Path(ca_path).is_file():
         raise FileNotFoundError(f"pinned CA file {ca_path} does not exist")
