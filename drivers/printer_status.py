@@ -12,6 +12,7 @@ from contract.errors import KioskError
 from drivers import escpos
 
 MODES = ("kanji", "raster")
+TRANSPORTS = ("serial", "usb", "network")  # drivers/printer_transports.py
 BITS_PER_BYTE_ON_WIRE = 10  # 8N1: start bit, 8 data bits, stop bit
 
 

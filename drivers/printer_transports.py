@@ -31,9 +31,8 @@ from typing import Protocol
 
 import serial
 
-from drivers.printer_status import transmission_seconds
+from drivers.printer_status import TRANSPORTS, transmission_seconds
 
-TRANSPORTS = ("serial", "usb", "network")
 RAW_TCP_PORT = 9100
 READ_CHUNK = 4096
 
