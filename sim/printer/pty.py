@@ -64,6 +64,7 @@ class VirtualPrinter:
         *,
         link: str = "pty",
         international: int | None = None,
+        save_pictures: bool = True,
     ) -> None:
         if link not in LINKS:
             raise ValueError(f"link must be one of {LINKS}, got {link!r}")
@@ -71,6 +72,7 @@ class VirtualPrinter:
         extra = {} if international is None else {"international": international}
         self.parser = EscPosParser(columns, on_receipt=self._save, **extra)
         self.link = link
+        self.save_pictures = save_pictures  # False: no PNG per receipt (benchmarks)
         self._listener: socket.socket | None = None
         self._connection: socket.socket | None = None
         self.bytes_received = 0
@@ -240,5 +242,7 @@ class VirtualPrinter:
             pass
 
     def _save(self, receipt: PrintedReceipt) -> None:
+        if not self.save_pictures:
+            return
         number = len(self.parser.receipts) + 1
         save_receipt(receipt, self.out_dir / f"receipt-{number:04d}.png", self.parser.columns)
