@@ -65,6 +65,7 @@ class VirtualPrinter:
         link: str = "pty",
         international: int | None = None,
         save_pictures: bool = True,
+        tcp_port: int = 0,
     ) -> None:
         if link not in LINKS:
             raise ValueError(f"link must be one of {LINKS}, got {link!r}")
@@ -72,6 +73,7 @@ class VirtualPrinter:
         extra = {} if international is None else {"international": international}
         self.parser = EscPosParser(columns, on_receipt=self._save, **extra)
         self.link = link
+        self.tcp_port = tcp_port  # link="tcp": 0 = any free loopback port
         self.save_pictures = save_pictures  # False: no PNG per receipt (benchmarks)
         self._listener: socket.socket | None = None
         self._connection: socket.socket | None = None
@@ -90,7 +92,7 @@ class VirtualPrinter:
         """Open the pty and start answering; returns the path the driver opens."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if self.link == "tcp":
-            self._listener = socket.create_server(("127.0.0.1", 0))
+            self._listener = socket.create_server(("127.0.0.1", self.tcp_port))
             host, port = self._listener.getsockname()[:2]
             self.port = f"{host}:{port}"
         else:
