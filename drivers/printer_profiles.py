@@ -49,6 +49,7 @@ class PrinterProfile:
     cutter: str
     command_language: str
     escpos_db_sibling: str | None = None
+    note: str = ""
 
     @property
     def default_mode(self) -> str:

@@ -98,3 +98,8 @@ def test_a_network_printer_is_given_by_host_and_port():
 )
 def test_bad_transport_settings_are_clear_errors_naming_the_key(table, expected):
     assert any(expected in p for p in problems(table)), problems(table)
+
+
+def test_the_star_line_mode_profile_says_why_it_is_another_language():
+    note = PROFILES["star-line-mode"].note
+    assert "ESC a n feeds n lines" in note and "ESC p / ESC $" in note
