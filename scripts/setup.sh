@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libgl1 libgl1-mesa-dri libgles2 libegl1 libmtdev1 # Kivy's window/GL runtime
   postgresql                                   # central service on PostgreSQL (tests start their own cluster)
   systemd                                      # systemd-analyze verify for the units
+  libfribidi0                                  # Pillow's raqm layout: variation selectors, combining marks on receipts
   python3-venv
 )
 

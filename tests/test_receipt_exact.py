@@ -94,11 +94,12 @@ def test_a_combining_mark_or_variation_selector_is_kept_and_printed_in_raster(na
     assert printed(receipt, "kanji", 42).images  # the printer got bitmaps, not text
 
 
-def test_the_semi_voiced_mark_is_drawn_not_dropped():
-    with_mark = escpos.draw_text_line("か\u309a", 24)
-    without = escpos.draw_text_line("か", 24)
+@pytest.mark.parametrize(("marked", "plain"), [("か\u309a", "か"), ("葛\U000e0100", "葛")])
+def test_the_mark_or_the_selected_glyph_is_drawn_not_dropped(marked, plain):
+    with_mark = escpos.draw_text_line(marked, 24)
+    without = escpos.draw_text_line(plain, 24)
     assert with_mark.width == without.width  # one character, two columns
-    assert with_mark.tobytes() != without.tobytes()
+    assert with_mark.tobytes() != without.tobytes()  # ゚ drawn; 葛's variant glyph (raqm)
 
 
 # --- the international character set -------------------------------------------------------
