@@ -125,6 +125,8 @@ class EscPosParser:
     ``receipts`` (the virtual printer saves its picture there). ``international`` is
     the character set ``ESC @`` restores (``ESC R n``): the Japan set (8) by default,
     as on Japanese models, so ``\\`` prints as ¥ and ``~`` as ‾ until ``ESC R 0``.
+    ``dots`` is the printable width that ``ESC a`` centres raster bands on (a profile's
+    ``dots_per_line``); by default the columns' width.
     """
 
     def __init__(
@@ -132,8 +134,10 @@ class EscPosParser:
         columns: int = 42,
         on_receipt: Callable[[PrintedReceipt], None] | None = None,
         international: int = escpos.INTERNATIONAL_JAPAN,
+        dots: int | None = None,
     ) -> None:
         self.columns = columns
+        self.dots = dots  # printable width (512 on a TM-T88VI); None: columns x 12
         self.default_international = international
         self.on_receipt = on_receipt
         self.receipts: list[PrintedReceipt] = []
@@ -409,7 +413,7 @@ class EscPosParser:
         """Stack a GS v 0 band under the previous one, placed on the paper's width as the
         justification in force says (``ESC a`` applies to raster images too)."""
         items = self._current.items
-        paper = max(self.columns * escpos.DOTS_PER_COLUMN, band.width)
+        paper = max(self.dots or self.columns * escpos.DOTS_PER_COLUMN, band.width)
         free = paper - band.width
         x = {Align.LEFT: 0, Align.CENTER: free // 2, Align.RIGHT: free}[self._modes.align]
         above = items[-1].image if items and isinstance(items[-1], PrintedImage) else None

@@ -66,12 +66,13 @@ class VirtualPrinter:
         international: int | None = None,
         save_pictures: bool = True,
         tcp_port: int = 0,
+        dots: int | None = None,
     ) -> None:
         if link not in LINKS:
             raise ValueError(f"link must be one of {LINKS}, got {link!r}")
         self.out_dir = Path(out_dir)
         extra = {} if international is None else {"international": international}
-        self.parser = EscPosParser(columns, on_receipt=self._save, **extra)
+        self.parser = EscPosParser(columns, on_receipt=self._save, dots=dots, **extra)
         self.link = link
         self.tcp_port = tcp_port  # link="tcp": 0 = any free loopback port
         self.save_pictures = save_pictures  # False: no PNG per receipt (benchmarks)
