@@ -3,11 +3,11 @@
 One place for the outside world's constants (Epson's ESC/POS command reference,
 Japanese models with Kanji mode), as OpenSC keeps its APDUs in one header:
 
-- commands we send (initialize, Kanji mode with Shift_JIS, emphasis, double size,
-  justification, native QR ``GS ( k``, raster image ``GS v 0``, partial cut),
+- commands we send (initialize, international set USA, Kanji mode with Shift_JIS,
+  emphasis, double size, justification, native QR ``GS ( k``, raster image ``GS v 0``, partial cut),
 - status bytes we read (real-time ``DLE EOT n``, in-order ``GS r 1``),
-- the character grid (12 x 24 dot cells, full-width characters take two) and the
-  Shift_JIS encoding used in Kanji mode,
+- the character grid (12 x 24 dot cells; a character takes as many as the bytes sent
+  for it) and the Shift_JIS encoding used in Kanji mode,
 - the bitmap rendering of that grid with Noto Sans Mono CJK, used in raster mode,
   for the on-screen receipt and by the virtual printer.
 

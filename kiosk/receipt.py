@@ -11,10 +11,12 @@ comes from ``kiosk/locales/<lang>/receipt.toml``. The same receipt renders to
   shows when the printer cannot print (the receipt's content is never lost with the
   paper).
 
-Text wraps at the printer's columns, full-width characters counting two. Characters
-outside Shift_JIS (𠮷, ①, 髙, emoji) never crash: a receipt holding one is printed in
-raster mode even on a Kanji printer, so 𠮷 still prints as 𠮷; a character the font
-cannot draw either (emoji) becomes 〓. ``effective_mode`` says which mode a receipt gets.
+Text wraps at the printer's columns, each character counted by the bytes Kanji mode
+sends for it (two-byte codes such as ¥ and − take two). Characters outside Shift_JIS
+(𠮷, ①, 髙, emoji) and combining marks NFC cannot compose (か゚, 葛󠄀) never crash:
+a receipt holding one is printed in raster mode even on a Kanji printer, so 𠮷 still
+prints as 𠮷; a character the font cannot draw either (emoji) becomes 〓.
+``effective_mode`` says which mode a receipt gets.
 
     >>> receipt = layout(data)  # doctest: +SKIP
     >>> escpos = render_escpos(receipt, mode="kanji", columns=42)  # doctest: +SKIP
