@@ -135,3 +135,12 @@ def test_the_parser_prints_yen_for_backslash_until_esc_r_0():
         + escpos.feed_and_partial_cut()
     )
     assert parser.receipts[0].text == ["a¥b‾", "a\\b~"]
+
+
+def test_the_parser_wraps_a_line_wider_than_the_paper_as_the_printer_does():
+    parser = EscPosParser(42, dots=512)  # TM-T88VI: 42 columns use 504 of its 512 dots
+    parser.feed(escpos.INITIALIZE + b"x" * 43 + b"\n" + escpos.feed_and_partial_cut())
+    assert [(line.text, line.dots) for line in parser.receipts[0].lines] == [
+        ("x" * 42, 504),
+        ("x", 12),
+    ]

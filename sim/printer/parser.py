@@ -365,43 +365,56 @@ class EscPosParser:
             self._line_modes = _Modes(**vars(self._modes))
         self._line.append(byte)
 
-    def _decode_line(self) -> tuple[str, int]:
-        """The line's characters and its width in columns, as the printer counts them:
-        one per single byte, two per two-byte Kanji code."""
+    def _decode_line(self) -> list[tuple[str, int]]:
+        """The line's characters, each with the columns the printer gives it: one per
+        single byte, two per two-byte Kanji code."""
         modes = self._line_modes or self._modes
-        chars: list[str] = []
-        columns, line, i = 0, bytes(self._line), 0
+        chars: list[tuple[str, int]] = []
+        line, i = bytes(self._line), 0
         while i < len(line):
             byte = line[i]
             if modes.kanji and _is_sjis_lead(byte) and i + 1 < len(line):
-                chars.append(line[i : i + 2].decode("shift_jis", errors="replace"))
-                columns, i = columns + 2, i + 2
+                chars.append((line[i : i + 2].decode("shift_jis", errors="replace"), 2))
+                i += 2
                 continue
             if byte < 0x80:
                 japan = modes.international == escpos.INTERNATIONAL_JAPAN
-                chars.append(JAPAN_SET.get(byte, chr(byte)) if japan else chr(byte))
+                chars.append((JAPAN_SET.get(byte, chr(byte)) if japan else chr(byte), 1))
             elif (modes.kanji or modes.katakana_table) and 0xA1 <= byte <= 0xDF:
-                chars.append(chr(0xFF61 + byte - 0xA1))
+                chars.append((chr(0xFF61 + byte - 0xA1), 1))
             else:
-                chars.append("?")
-            columns, i = columns + 1, i + 1
-        return "".join(chars), columns
+                chars.append(("?", 1))
+            i += 1
+        return chars
+
+    def _printer_lines(self, chars: list[tuple[str, int]], scale: int) -> list[tuple[str, int]]:
+        """The line as the printer puts it on paper, (text, dots) per printed line: text
+        wider than the printable width wraps where the printer wraps it, mid-word."""
+        paper = self.dots or self.columns * escpos.DOTS_PER_COLUMN
+        lines, text, dots = [], "", 0
+        for ch, columns in chars:
+            width = columns * escpos.DOTS_PER_COLUMN * scale
+            if text and dots + width > paper:
+                lines.append((text, dots))
+                text, dots = "", 0
+            text, dots = text + ch, dots + width
+        return lines + [(text, dots)]
 
     def _end_line(self) -> None:
         if self.online:
             modes = self._line_modes or self._modes
-            text, columns = self._decode_line()
             scale = 2 if modes.double_width else 1
-            self._current.items.append(
-                PrintedText(
-                    text,
-                    modes.bold,
-                    modes.double_width,
-                    modes.double_height,
-                    modes.align,
-                    dots=columns * escpos.DOTS_PER_COLUMN * scale,
+            for text, dots in self._printer_lines(self._decode_line(), scale):
+                self._current.items.append(
+                    PrintedText(
+                        text,
+                        modes.bold,
+                        modes.double_width,
+                        modes.double_height,
+                        modes.align,
+                        dots=dots,
+                    )
                 )
-            )
         self._line.clear()
         self._line_modes = None
 
