@@ -26,6 +26,7 @@ def printed(receipt, mode: str, columns: int, **printer: object):
 # --- raster bands and ESC a ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile_id", ["epson-tm-t88vi", "epson-tm-t20"])
 def test_every_raster_band_starts_at_the_left_margin_after_the_centred_qr_code(profile_id):
     profile = PROFILES[profile_id]  # 42 columns on 512 dots, 48 on 576
@@ -56,6 +57,7 @@ def test_the_parser_places_raster_bands_as_esc_a_says():
 # --- widths from the bytes sent -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_character_the_encoder_can_send_counts_the_columns_of_its_bytes():
     wrong = [
         ch
@@ -96,6 +98,7 @@ def test_half_width_dakuten_never_starts_a_line(mark):
 # --- combining marks and variation selectors -----------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["か゚ード", "葛\U000e0100飾ペイ"])
 def test_a_combining_mark_or_variation_selector_is_kept_and_printed_in_raster(name):
     receipt = layout(make_receipt_data(service_name=name))
@@ -115,14 +118,17 @@ def test_the_mark_or_the_selected_glyph_is_drawn_not_dropped(marked, plain):
 # --- the international character set -------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["kanji", "raster"])
-def test_backslash_and_tilde_print_as_themselves_on_a_japan_default_printer(mode):
+def test_backslash_and_tilde_print_as_themselves_on_a_japan_default_printer():
     receipt = layout(make_receipt_data(store_name=r"C:\shop ~1"))
-    out = printed(receipt, mode, 42, international=escpos.INTERNATIONAL_JAPAN)
-    if mode == "kanji":
-        assert r"C:\shop ~1" in out.text
-    else:
-        assert escpos.INTERNATIONAL_USA in receipt.to_escpos(mode, 42)
+    out = printed(receipt, "kanji", 42, international=escpos.INTERNATIONAL_JAPAN)
+    assert r"C:\shop ~1" in out.text
+
+
+def test_every_receipt_selects_the_usa_set_right_after_initialising():
+    receipt = layout(make_receipt_data())
+    for mode in ("kanji", "raster"):
+        start = escpos.INITIALIZE + escpos.INTERNATIONAL_USA
+        assert receipt.to_escpos(mode, 42).startswith(start)
 
 
 def test_the_parser_prints_yen_for_backslash_until_esc_r_0():
