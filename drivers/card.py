@@ -120,10 +120,38 @@ class CardLink(Protocol):
     """Moves one command APDU to the card and returns the whole response (data + SW).
 
     Implementations raise CardRemoved, ReaderUnavailable or CardTimeout, and must
-    call :func:`check_allowed` before anything reaches the reader.
+    call :func:`check_allowed` before anything reaches the reader. A link may also
+    carry a :class:`CardSession` as ``session`` (see there); one without it gets
+    every SELECT sent again.
     """
 
     def transmit(self, apdu: bytes | bytearray) -> bytes: ...
+
+
+class CardSession:
+    """What this connection has selected on the card, as far as the driver knows.
+
+    The reader gives each connected card one of these and replaces it whenever the
+    card is reset, reconnected or disconnected, or a job fails (the worker then
+    resets the card). With it, a card phase skips the SELECTs that would change
+    nothing: the AP is selected once, and VERIFY follows the tries-left question on
+    the EF 0018 it already selected (13 APDUs instead of 17). A SELECT that fails
+    forgets everything, since the card's own selection is then unknown.
+    """
+
+    __slots__ = ("ap_selected", "ef")
+
+    def __init__(self) -> None:
+        self.ap_selected = False
+        self.ef: int | None = None
+
+    def forget(self) -> None:
+        self.ap_selected, self.ef = False, None
+
+
+def _session(link: CardLink) -> CardSession:
+    session = getattr(link, "session", None)
+    return session if session is not None else CardSession()
 
 
 _SELECT_AP = bytes([jpki.CLA_ISO, jpki.INS_SELECT, jpki.P1_SELECT_DF_NAME, jpki.P2_NO_FCI])
@@ -214,14 +242,43 @@ def _expect_no_data(data: bytes, step: str) -> None:
 
 
 # --- The operations ----------------------------------------------------------------------
+_SELECT_JPKI = jpki.select_ap(jpki.JPKI_AID)
+
+
 def select_jpki(link: CardLink) -> None:
-    """Select the JPKI application; a card without it is not a My Number Card."""
-    _expect_no_data(_exchange(link, jpki.select_ap(jpki.JPKI_AID), "select_ap"), "select_ap")
+    """Select the JPKI application (always sent: it also drops the card's PIN state).
+
+    A card without it is not a My Number Card.
+    """
+    session = _session(link)
+    session.forget()
+    _expect_no_data(_exchange(link, _SELECT_JPKI, "select_ap"), "select_ap")
+    session.ap_selected = True
+
+
+def enter_jpki(link: CardLink) -> None:
+    """Select the JPKI application unless this connection already did."""
+    if not _session(link).ap_selected:
+        select_jpki(link)
 
 
 def select_file(link: CardLink, ef: int) -> None:
     """Select an EF of the JPKI application (only the allowed ones get through)."""
-    _expect_no_data(_exchange(link, jpki.select_ef(ef), "select_ef"), "select_ef")
+    session = _session(link)
+    session.ef = None
+    try:
+        _expect_no_data(_exchange(link, jpki.select_ef(ef), "select_ef"), "select_ef")
+    except CardError:
+        session.forget()
+        raise
+    session.ef = ef
+
+
+def enter_file(link: CardLink, ef: int) -> None:
+    """Select the JPKI application and ``ef`` in it, sending only what is not selected."""
+    enter_jpki(link)
+    if _session(link).ef != ef:
+        select_file(link, ef)
 
 
 def read_binary(link: CardLink, offset: int, length: int) -> bytes:
@@ -232,18 +289,35 @@ def read_binary(link: CardLink, offset: int, length: int) -> bytes:
     return data
 
 
+def _read_first_chunk(link: CardLink) -> bytes:
+    """A full-size READ BINARY at offset 0; a file shorter than that answers 62 82."""
+    command = jpki.read_binary(0, jpki.MAX_READ_CHUNK)
+    check_allowed(command)
+    data, sw = _collect_response(link, *split_response(link.transmit(command)))
+    if sw != jpki.SW_END_OF_FILE:
+        raise_for_status(sw, "read")
+        if len(data) != jpki.MAX_READ_CHUNK:
+            raise UnexpectedCardAnswer(f"asked {jpki.MAX_READ_CHUNK} bytes at 0, got {len(data)}")
+    return data
+
+
 def read_der_file(link: CardLink, ef: int, max_length: int = 4096) -> bytes:
-    """A DER object from an EF: its length from the header, the rest in short chunks."""
-    select_file(link, ef)
-    header = read_binary(link, 0, jpki.DER_HEADER_READ)
+    """A DER object from an EF: the first 256-byte chunk gives its length, then the rest.
+
+    No separate header read: the DER length is in the first chunk's first bytes.
+    """
+    enter_file(link, ef)
+    first = _read_first_chunk(link)
     try:
-        total = jpki.der_total_length(header)
+        total = jpki.der_total_length(first)
     except ValueError as e:
         raise UnexpectedCardAnswer(f"EF {ef:04X} does not start with DER: {e}") from None
     if not jpki.DER_HEADER_READ <= total <= max_length:
         raise UnexpectedCardAnswer(f"EF {ef:04X} claims {total} bytes")
-    parts = [header]
-    offset = jpki.DER_HEADER_READ
+    if len(first) < min(total, jpki.MAX_READ_CHUNK):
+        raise UnexpectedCardAnswer(f"EF {ef:04X} ends before the {total} bytes it claims")
+    parts = [first[:total]]
+    offset = len(parts[0])
     while offset < total:
         chunk = min(jpki.MAX_READ_CHUNK, total - offset)
         parts.append(read_binary(link, offset, chunk))
@@ -253,14 +327,15 @@ def read_der_file(link: CardLink, ef: int, max_length: int = 4096) -> bytes:
 
 def read_auth_certificate(link: CardLink) -> bytes:
     """DER of the user-authentication certificate (EF 000A). Needs no PIN."""
-    select_jpki(link)
     return read_der_file(link, jpki.EF_AUTH_CERT)
 
 
 def pin_tries_left(link: CardLink) -> int:
-    """Tries left on the user-auth PIN, without spending one. Blocked raises PinBlocked."""
-    select_jpki(link)
-    select_file(link, jpki.EF_AUTH_PIN)
+    """Tries left on the user-auth PIN, without spending one. Blocked raises PinBlocked.
+
+    Leaves EF 0018 selected, so a VERIFY that follows in this connection sends no SELECT.
+    """
+    enter_file(link, jpki.EF_AUTH_PIN)
     command = jpki.verify_empty()
     check_allowed(command)
     data, sw = split_response(link.transmit(command))
@@ -316,17 +391,18 @@ def sign_digest(link: CardLink, digest: bytes) -> bytes:
 
 
 def sign_with_pin(link: CardLink, pin: bytearray, digest: bytes) -> bytes:
-    """SELECT AP, 0018, VERIFY, 0017, SIGN in one card session; ``pin`` is wiped.
+    """[SELECT AP, 0018,] VERIFY, 0017, SIGN in one card session; ``pin`` is wiped.
 
-    Afterwards the AP is selected again, which drops the card's PIN state, so the
-    card is not left able to sign for anyone else.
+    The SELECTs in brackets are sent only when this connection has not selected them
+    already (after :func:`pin_tries_left` they are not). Afterwards the AP is selected
+    again, which drops the card's PIN state, so the card is not left able to sign for
+    anyone else.
     """
     try:
         check_pin_format(pin)
         if len(digest) != jpki.SHA256_LENGTH:
             raise ValueError("the digest to sign is a 32-byte SHA-256")
-        select_jpki(link)
-        select_file(link, jpki.EF_AUTH_PIN)
+        enter_file(link, jpki.EF_AUTH_PIN)
         verify_pin(link, pin)
         try:
             select_file(link, jpki.EF_AUTH_KEY)
