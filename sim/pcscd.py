@@ -44,13 +44,29 @@ def _free_port_pair() -> int:
     raise RuntimeError("no free port pair for vpcd")
 
 
+#: How pcscd (with libccid) names common contactless readers, before its " 00 00" slot
+#: suffix: the USB product string, and for composite devices the interface in brackets.
+CONTACTLESS_READERS = {
+    "rc-s300": "SONY FeliCa RC-S300/P",
+    "acr1252u": "ACS ACR1252 Dual Reader [ACR1252 Dual Reader PICC]",
+}
+
+
 class PrivatePcscd:
     """pcscd with the vpcd reader in its own mount namespace (see the module docstring)."""
 
+    #: The reader name pcscd makes of reader.conf's FRIENDLYNAME: "<name> 00 00", slot 1
+    #: "<name> 00 01". ``friendly_name`` presents the vpcd reader under a real reader's
+    #: name, e.g. ``CONTACTLESS_READERS["rc-s300"]``.
     reader_name = "Virtual PCD 00 00"
     second_reader_name = "Virtual PCD 00 01"
 
-    def __init__(self, base: Path, port: int | None = None) -> None:
+    def __init__(self, base: Path, port: int | None = None, friendly_name: str = "") -> None:
+        if friendly_name:
+            if '"' in friendly_name or "\n" in friendly_name:
+                raise ValueError("a reader name cannot hold quotes or line breaks")
+            self.reader_name = f"{friendly_name} 00 00"
+            self.second_reader_name = f"{friendly_name} 00 01"
         self.base = base
         self.port = port or _free_port_pair()
         self.run_dir = base / "run"
@@ -61,7 +77,8 @@ class PrivatePcscd:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         self._reader_conf = (
-            f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:0x{self.port:x}\n'
+            f'FRIENDLYNAME "{friendly_name or "Virtual PCD"}"\n'
+            f"DEVICENAME /dev/null:0x{self.port:x}\n"
             f"LIBPATH {VPCD_DRIVER}\nCHANNELID 0x{self.port:x}\n"
         )
 
