@@ -408,6 +408,14 @@ class CardService:
         if self._misses >= self.reader_lost_after:
             self._set_available(False)
 
+    def _matches(self, name: str) -> bool:
+        """The configured pattern: an fnmatch pattern, or a reader's exact name.
+
+        (Real names hold brackets, which fnmatch reads as a character class:
+        ``ACS ACR1252 Dual Reader [ACR1252 Dual Reader PICC] 00 00``.)
+        """
+        return name == self.reader_pattern or fnmatch.fnmatchcase(name, self.reader_pattern)
+
     def _matching_readers(self) -> list[str]:
         """Readers whose name matches the configured pattern, in pcscd's order."""
         hr, names = scard.SCardListReaders(self._ctx, [])
@@ -415,7 +423,7 @@ class CardService:
             if hr & 0xFFFFFFFF != _code("SCARD_E_NO_READERS_AVAILABLE"):
                 self._drop_context()
             return []
-        return [n for n in names if fnmatch.fnmatchcase(n, self.reader_pattern)]
+        return [n for n in names if self._matches(n)]
 
     def _connect(self) -> _PcscLink:
         if self._hcard is not None and self._session is not None:
@@ -535,9 +543,7 @@ class CardService:
             if hr != _OK and hr & 0xFFFFFFFF != _code("SCARD_E_NO_READERS_AVAILABLE"):
                 self._watcher_lost(ctx)
                 continue
-            names = (
-                [n for n in names if fnmatch.fnmatchcase(n, self.reader_pattern)] if names else []
-            )
+            names = [n for n in names if self._matches(n)] if names else []
             if set(names) != set(states) - {_PNP_READER}:
                 self._jobs.put(_LOOK)  # readers came or went: let the worker see
             wanted = [_PNP_READER, *names]

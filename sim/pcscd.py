@@ -14,10 +14,11 @@ free port, so it disturbs neither the system pcscd nor another session's::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sim.waiting import eventually
@@ -62,11 +63,6 @@ class PrivatePcscd:
     second_reader_name = "Virtual PCD 00 01"
 
     def __init__(self, base: Path, port: int | None = None, friendly_name: str = "") -> None:
-        if friendly_name:
-            if '"' in friendly_name or "\n" in friendly_name:
-                raise ValueError("a reader name cannot hold quotes or line breaks")
-            self.reader_name = f"{friendly_name} 00 00"
-            self.second_reader_name = f"{friendly_name} 00 01"
         self.base = base
         self.port = port or _free_port_pair()
         self.run_dir = base / "run"
@@ -76,11 +72,35 @@ class PrivatePcscd:
         self._proc: subprocess.Popen[bytes] | None = None
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.conf_dir.mkdir(parents=True, exist_ok=True)
+        self._name(friendly_name)
+
+    def _name(self, friendly_name: str) -> None:
+        if '"' in friendly_name or "\n" in friendly_name:
+            raise ValueError("a reader name cannot hold quotes or line breaks")
+        name = friendly_name or "Virtual PCD"
+        self.reader_name, self.second_reader_name = f"{name} 00 00", f"{name} 00 01"
         self._reader_conf = (
-            f'FRIENDLYNAME "{friendly_name or "Virtual PCD"}"\n'
+            f'FRIENDLYNAME "{name}"\n'
             f"DEVICENAME /dev/null:0x{self.port:x}\n"
             f"LIBPATH {VPCD_DRIVER}\nCHANNELID 0x{self.port:x}\n"
         )
+
+    @contextlib.contextmanager
+    def presenting_as(self, friendly_name: str) -> Iterator[None]:
+        """Restart pcscd with the vpcd reader named like a real one, then as before.
+
+        (One process can talk to one pcscd only: pcsc-lite reads its socket name once.)
+        """
+        before = self.reader_name.removesuffix(" 00 00")
+        self.stop()
+        self._name(friendly_name)
+        try:
+            self.start()
+            yield
+        finally:
+            self.stop()
+            self._name(before)
+            self.start()
 
     @property
     def env(self) -> dict[str, str]:
