@@ -125,7 +125,13 @@ class CardLink(Protocol):
     every SELECT sent again.
     """
 
-    def transmit(self, apdu: bytes | bytearray) -> bytes: ...
+    def transmit(self, apdu: bytes | bytearray) -> bytes | bytearray: ...
+
+
+# A link may also offer ``transmit_all(apdus) -> responses``: every command passes the
+# allow-list first (so none is sent if one is refused), then they go out back-to-back,
+# stopping after the first answer that is not 90 00 (its answer is the last one
+# returned). The certificate's chunks use it.
 
 
 class CardSession:
@@ -160,6 +166,7 @@ _READ = bytes([jpki.CLA_ISO, jpki.INS_READ_BINARY])
 _VERIFY = bytes([jpki.CLA_ISO, jpki.INS_VERIFY, 0x00, jpki.P2_VERIFY_LOCAL_PIN])
 _SIGN = bytes([jpki.CLA_PROPRIETARY, jpki.INS_SIGN, jpki.P1_SIGN, jpki.P2_SIGN])
 _GET_RESPONSE = bytes([jpki.CLA_ISO, jpki.INS_GET_RESPONSE, 0x00, 0x00])
+_SELECT_JPKI = jpki.select_ap(jpki.JPKI_AID)
 
 
 def check_allowed(apdu: bytes | bytearray) -> None:
@@ -169,14 +176,18 @@ def check_allowed(apdu: bytes | bytearray) -> None:
 
 
 def _is_allowed(apdu: bytes | bytearray) -> bool:
-    """Byte comparisons only: a VERIFY's PIN digits are never copied here."""
-    header, length = bytes(apdu[:4]), len(apdu)
-    if header == _SELECT_AP:
-        return bytes(apdu) == jpki.select_ap(jpki.JPKI_AID)
+    """Byte comparisons only: a VERIFY's PIN digits are never copied here.
+
+    On every APDU's path, so the commonest commands are tested first.
+    """
+    length = len(apdu)
+    if apdu[:2] == _READ:
+        return length == 5 and apdu[2] <= 0x7F
+    header = apdu[:4]  # the header only: never the PIN digits after it
     if header == _SELECT_EF:
-        return length == 7 and apdu[4] == 2 and int.from_bytes(apdu[5:7], "big") in jpki.ALLOWED_EFS
-    if header[:2] == _READ:
-        return length == 5 and header[2] <= 0x7F
+        return length == 7 and apdu[4] == 2 and ((apdu[5] << 8) | apdu[6]) in jpki.ALLOWED_EFS
+    if header == _SELECT_AP:
+        return apdu == _SELECT_JPKI
     if header == _VERIFY:
         return length == 4 or (length == 5 + jpki.PIN_LENGTH and apdu[4] == jpki.PIN_LENGTH)
     if header == _SIGN:
@@ -187,11 +198,11 @@ def _is_allowed(apdu: bytes | bytearray) -> bool:
 
 
 # --- Status words -> errors, in one place -----------------------------------------------
-def split_response(response: bytes) -> tuple[bytes, int]:
+def split_response(response: bytes | bytearray) -> tuple[bytes | bytearray, int]:
     """Data and status word of a response APDU."""
     if len(response) < 2:
         raise UnexpectedCardAnswer(f"response of {len(response)} bytes has no status word")
-    return response[:-2], int.from_bytes(response[-2:], "big")
+    return response[:-2], (response[-2] << 8) | response[-1]
 
 
 def raise_for_status(sw: int, step: str) -> None:
@@ -215,10 +226,19 @@ def raise_for_status(sw: int, step: str) -> None:
     raise UnexpectedCardAnswer(f"status {sw:04X} at {step}", sw)
 
 
-def _exchange(link: CardLink, apdu: bytes | bytearray, step: str) -> bytes:
-    """Send one APDU, check the status word, return the data."""
-    check_allowed(apdu)
-    data, sw = _collect_response(link, *split_response(link.transmit(apdu)))
+_SW_OK_BYTES = jpki.SW_OK.to_bytes(2, "big")
+
+
+def _exchange(link: CardLink, apdu: bytes | bytearray, step: str) -> bytes | bytearray:
+    """Send one APDU, check the status word, return the data.
+
+    The link runs the allow-list (CardLink's contract), so it is not run twice here;
+    a plain 90 00 answer takes the short way.
+    """
+    response = link.transmit(apdu)
+    if response[-2:] == _SW_OK_BYTES:
+        return response[:-2]
+    data, sw = _collect_response(link, *split_response(response))
     raise_for_status(sw, step)
     return data
 
@@ -230,7 +250,6 @@ def _collect_response(link: CardLink, data: bytes, sw: int) -> tuple[bytes, int]
         if sw >> 8 != jpki.SW1_MORE_DATA:
             return b"".join(parts), sw
         command = jpki.get_response((sw & 0xFF) or jpki.MAX_READ_CHUNK)
-        check_allowed(command)
         more, sw = split_response(link.transmit(command))
         parts.append(more)
     raise UnexpectedCardAnswer("the card keeps announcing more data", sw)
@@ -242,9 +261,6 @@ def _expect_no_data(data: bytes, step: str) -> None:
 
 
 # --- The operations ----------------------------------------------------------------------
-_SELECT_JPKI = jpki.select_ap(jpki.JPKI_AID)
-
-
 def select_jpki(link: CardLink) -> None:
     """Select the JPKI application (always sent: it also drops the card's PIN state).
 
@@ -281,7 +297,7 @@ def enter_file(link: CardLink, ef: int) -> None:
         select_file(link, ef)
 
 
-def read_binary(link: CardLink, offset: int, length: int) -> bytes:
+def read_binary(link: CardLink, offset: int, length: int) -> bytes | bytearray:
     """Read exactly ``length`` (<= 256) bytes of the current EF at ``offset``."""
     data = _exchange(link, jpki.read_binary(offset, length), "read")
     if len(data) != length:
@@ -289,11 +305,12 @@ def read_binary(link: CardLink, offset: int, length: int) -> bytes:
     return data
 
 
-def _read_first_chunk(link: CardLink) -> bytes:
+_READ_FIRST_CHUNK = jpki.read_binary(0, jpki.MAX_READ_CHUNK)
+
+
+def _read_first_chunk(link: CardLink) -> bytes | bytearray:
     """A full-size READ BINARY at offset 0; a file shorter than that answers 62 82."""
-    command = jpki.read_binary(0, jpki.MAX_READ_CHUNK)
-    check_allowed(command)
-    data, sw = _collect_response(link, *split_response(link.transmit(command)))
+    data, sw = _collect_response(link, *split_response(link.transmit(_READ_FIRST_CHUNK)))
     if sw != jpki.SW_END_OF_FILE:
         raise_for_status(sw, "read")
         if len(data) != jpki.MAX_READ_CHUNK:
@@ -317,12 +334,37 @@ def read_der_file(link: CardLink, ef: int, max_length: int = 4096) -> bytes:
     if len(first) < min(total, jpki.MAX_READ_CHUNK):
         raise UnexpectedCardAnswer(f"EF {ef:04X} ends before the {total} bytes it claims")
     parts = [first[:total]]
-    offset = len(parts[0])
+    offset, commands, lengths = len(parts[0]), [], []
     while offset < total:
-        chunk = min(jpki.MAX_READ_CHUNK, total - offset)
-        parts.append(read_binary(link, offset, chunk))
-        offset += chunk
+        length = min(jpki.MAX_READ_CHUNK, total - offset)
+        commands.append(jpki.read_binary(offset, length))
+        lengths.append(length)
+        offset += length
+    # The rest goes out back-to-back in one link call: most of a phase's APDUs are here.
+    send_all = getattr(link, "transmit_all", None)
+    responses = send_all(commands) if send_all is not None else _transmit_each(link, commands)
+    for i, (command, length) in enumerate(zip(commands, lengths, strict=True)):
+        response = responses[i] if i < len(responses) else link.transmit(command)
+        if len(response) != length + 2 or response[-2:] != _SW_OK_BYTES:
+            data, sw = _collect_response(link, *split_response(response))
+            raise_for_status(sw, "read")
+            if len(data) != length:
+                raise UnexpectedCardAnswer(f"asked {length} bytes, got {len(data)}")
+            parts.append(data)
+        else:
+            parts.append(response[:-2])
     return b"".join(parts)
+
+
+def _transmit_each(link: CardLink, commands: list[bytes]) -> list[bytes | bytearray]:
+    """``transmit_all`` for a link without it: stops after the first answer but 90 00."""
+    responses = []
+    for command in commands:
+        response = link.transmit(command)
+        responses.append(response)
+        if response[-2:] != _SW_OK_BYTES:
+            break
+    return responses
 
 
 def read_auth_certificate(link: CardLink) -> bytes:
@@ -387,7 +429,7 @@ def sign_digest(link: CardLink, digest: bytes) -> bytes:
     signature = _exchange(link, jpki.sign(jpki.digest_info_sha256(digest)), "sign")
     if len(signature) != jpki.SIGNATURE_LENGTH:
         raise UnexpectedCardAnswer(f"signature of {len(signature)} bytes")
-    return signature
+    return bytes(signature)
 
 
 def sign_with_pin(link: CardLink, pin: bytearray, digest: bytes) -> bytes:
