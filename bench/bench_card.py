@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -184,8 +185,30 @@ def main(argv: list[str] | None = None) -> int:
         # Driver vs the same raw APDUs. A round runs one whole phase each way, in a
         # rotating order; every phase ends with the AP selected and no EF, so each way
         # finds the card as its own previous phase left it. The driver's connection is
-        # shared for this only.
+        # shared for this only. The card answers from its own process here, as a real
+        # card is outside the kiosk's: in-process, its Python competes for the GIL and
+        # the CPU caches with the code being measured.
         service.stop()
+        vcard.remove()
+        daemon.wait_card(False)
+        card_process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sim.card",
+                "run",
+                "--card",
+                str(vcard.card_dir),
+                "--port",
+                str(daemon.port),
+                "--delay-sign",
+                "0",
+            ],
+            cwd=Path(__file__).resolve().parents[1],
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        daemon.wait_card(True)
         CardService.share_mode = scard.SCARD_SHARE_SHARED
         service = start_service()
         hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
@@ -207,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         raw_link = RawLink()
         card.select_jpki(raw_link)
         in_worker: dict[str, list[float]] = {name: [] for name in names}
+        raw_on_worker: dict[str, list[float]] = {name: [] for name in names}
 
         def on_worker(name: str) -> object:
             def job(link: object) -> object:
@@ -218,6 +242,16 @@ def main(argv: list[str] | None = None) -> int:
 
             return service.submit(job).result(10)
 
+        def raw_replay_on_worker(name: str) -> None:
+            """The same raw replay, on the card worker thread: same thread, same wake-ups."""
+
+            def job(link: object) -> None:
+                start = time.perf_counter()
+                replay_low(name)
+                raw_on_worker[name].append(time.perf_counter() - start)
+
+            service.submit(job).result(10)
+
         def replay_low(name: str) -> None:
             for c in commands[name]:
                 scard.SCardTransmit(hcard, proto, c)
@@ -228,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
 
         ways = {
             "service": on_worker,
+            "raw_worker": raw_replay_on_worker,
             "inline": lambda name: functions[name](raw_link),
             "low": replay_low,
             "high": replay_high,
@@ -246,6 +281,11 @@ def main(argv: list[str] | None = None) -> int:
         scard.SCardDisconnect(hcard, scard.SCARD_LEAVE_CARD)
         scard.SCardReleaseContext(ctx)
         service.stop()
+        card_process.terminate()
+        card_process.wait(10)
+        daemon.wait_card(False)
+        vcard.insert()
+        daemon.wait_card(True)
 
         def paired(way: str, name: str) -> float:
             """Median over rounds of (this way ÷ raw) within the same round: drift-proof."""
@@ -255,22 +295,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"## Driver overhead (median of {args.rounds} interleaved phases, delays off)\n")
         print(
             "Ratios are medians of the per-round ratios to raw SCardTransmit (each round runs"
-            " every way once, so a load burst on the shared machine hits a pair together).\n"
+            " every way once, so a load burst on the shared machine hits a pair together)."
+            " 'driver on the worker' is drivers.card + the PC/SC link timed inside a job,"
+            " against the raw replay timed inside a job on the same worker thread; the"
+            " others are against the raw replay on the caller's thread.\n"
         )
         print(
-            "| operation | APDUs | raw SCardTransmit ms | driver on the worker ms | ratio "
+            "| operation | APDUs | raw SCardTransmit ms | raw on the worker ms "
+            "| driver on the worker ms | ratio "
             "| via the service's future ms | ratio | drivers.card inline ms | ratio "
             "| pyscard CardConnection ms | ratio |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name in names:
             lo = _median_ms(samples["low", name])
+            rw = _median_ms(raw_on_worker[name])
             wk = _median_ms(in_worker[name])
             sv = _median_ms(samples["service", name])
             il = _median_ms(samples["inline", name])
             hi = _median_ms(samples["high", name])
             print(
-                f"| {name} | {len(commands[name])} | {lo:.3f} | {wk:.3f} "
+                f"| {name} | {len(commands[name])} | {lo:.3f} | {rw:.3f} | {wk:.3f} "
                 f"| {paired('worker', name):.3f} | {sv:.3f} | {paired('service', name):.3f} "
                 f"| {il:.3f} | {paired('inline', name):.3f} "
                 f"| {hi:.3f} | {paired('high', name):.3f} |"

@@ -167,6 +167,7 @@ _VERIFY = bytes([jpki.CLA_ISO, jpki.INS_VERIFY, 0x00, jpki.P2_VERIFY_LOCAL_PIN])
 _SIGN = bytes([jpki.CLA_PROPRIETARY, jpki.INS_SIGN, jpki.P1_SIGN, jpki.P2_SIGN])
 _GET_RESPONSE = bytes([jpki.CLA_ISO, jpki.INS_GET_RESPONSE, 0x00, 0x00])
 _SELECT_JPKI = jpki.select_ap(jpki.JPKI_AID)
+_VERIFY_EMPTY = jpki.verify_empty()
 
 
 def check_allowed(apdu: bytes | bytearray) -> None:
@@ -297,6 +298,32 @@ def enter_file(link: CardLink, ef: int) -> None:
         select_file(link, ef)
 
 
+def _on_file(link: CardLink, ef: int, command: bytes) -> bytes | bytearray:
+    """``command``'s raw answer, sent with ``ef`` selected (SELECT + command in one go).
+
+    The SELECT, when needed, goes out back-to-back with the command; the command is
+    sent only if the SELECT answered 90 00. Never for a VERIFY with a PIN.
+    """
+    enter_jpki(link)
+    session = _session(link)
+    if session.ef == ef:
+        return link.transmit(command)
+    session.ef = None
+    responses = _send_all(link, [jpki.select_ef(ef), command])
+    if responses[0] != _SW_OK_BYTES:
+        session.forget()
+        data, sw = split_response(responses[0])
+        raise_for_status(sw, "select_ef")
+        _expect_no_data(data, "select_ef")
+    session.ef = ef
+    return responses[1] if len(responses) > 1 else link.transmit(command)
+
+
+def _send_all(link: CardLink, commands: list[bytes]) -> list[bytes | bytearray]:
+    send_all = getattr(link, "transmit_all", None)
+    return send_all(commands) if send_all is not None else _transmit_each(link, commands)
+
+
 def read_binary(link: CardLink, offset: int, length: int) -> bytes | bytearray:
     """Read exactly ``length`` (<= 256) bytes of the current EF at ``offset``."""
     data = _exchange(link, jpki.read_binary(offset, length), "read")
@@ -308,9 +335,10 @@ def read_binary(link: CardLink, offset: int, length: int) -> bytes | bytearray:
 _READ_FIRST_CHUNK = jpki.read_binary(0, jpki.MAX_READ_CHUNK)
 
 
-def _read_first_chunk(link: CardLink) -> bytes | bytearray:
+def _read_first_chunk(link: CardLink, ef: int) -> bytes | bytearray:
     """A full-size READ BINARY at offset 0; a file shorter than that answers 62 82."""
-    data, sw = _collect_response(link, *split_response(link.transmit(_READ_FIRST_CHUNK)))
+    response = _on_file(link, ef, _READ_FIRST_CHUNK)
+    data, sw = _collect_response(link, *split_response(response))
     if sw != jpki.SW_END_OF_FILE:
         raise_for_status(sw, "read")
         if len(data) != jpki.MAX_READ_CHUNK:
@@ -323,8 +351,7 @@ def read_der_file(link: CardLink, ef: int, max_length: int = 4096) -> bytes:
 
     No separate header read: the DER length is in the first chunk's first bytes.
     """
-    enter_file(link, ef)
-    first = _read_first_chunk(link)
+    first = _read_first_chunk(link, ef)
     try:
         total = jpki.der_total_length(first)
     except ValueError as e:
@@ -341,8 +368,7 @@ def read_der_file(link: CardLink, ef: int, max_length: int = 4096) -> bytes:
         lengths.append(length)
         offset += length
     # The rest goes out back-to-back in one link call: most of a phase's APDUs are here.
-    send_all = getattr(link, "transmit_all", None)
-    responses = send_all(commands) if send_all is not None else _transmit_each(link, commands)
+    responses = _send_all(link, commands)
     for i, (command, length) in enumerate(zip(commands, lengths, strict=True)):
         response = responses[i] if i < len(responses) else link.transmit(command)
         if len(response) != length + 2 or response[-2:] != _SW_OK_BYTES:
@@ -377,10 +403,7 @@ def pin_tries_left(link: CardLink) -> int:
 
     Leaves EF 0018 selected, so a VERIFY that follows in this connection sends no SELECT.
     """
-    enter_file(link, jpki.EF_AUTH_PIN)
-    command = jpki.verify_empty()
-    check_allowed(command)
-    data, sw = split_response(link.transmit(command))
+    data, sw = split_response(_on_file(link, jpki.EF_AUTH_PIN, _VERIFY_EMPTY))
     if sw == jpki.SW_OK:
         raise UnexpectedCardAnswer("VERIFY without a PIN answered 90 00", sw)
     raise_for_status(sw, "tries")  # blocked (63 C0 or 69 84) and every other error
@@ -425,8 +448,10 @@ def verify_pin(link: CardLink, pin: bytearray) -> None:
 
 
 def sign_digest(link: CardLink, digest: bytes) -> bytes:
-    """Have the card sign a SHA-256 digest with the user-auth key (EF 0017 selected)."""
-    signature = _exchange(link, jpki.sign(jpki.digest_info_sha256(digest)), "sign")
+    """Have the card sign a SHA-256 digest with the user-auth key (selected with the SIGN)."""
+    response = _on_file(link, jpki.EF_AUTH_KEY, jpki.sign(jpki.digest_info_sha256(digest)))
+    signature, sw = _collect_response(link, *split_response(response))
+    raise_for_status(sw, "sign")
     if len(signature) != jpki.SIGNATURE_LENGTH:
         raise UnexpectedCardAnswer(f"signature of {len(signature)} bytes")
     return bytes(signature)
@@ -447,8 +472,7 @@ def sign_with_pin(link: CardLink, pin: bytearray, digest: bytes) -> bytes:
         enter_file(link, jpki.EF_AUTH_PIN)
         verify_pin(link, pin)
         try:
-            select_file(link, jpki.EF_AUTH_KEY)
-            return sign_digest(link, digest)
+            return sign_digest(link, digest)  # SELECT 0017 + SIGN
         finally:
             _drop_pin_state(link)
     finally:

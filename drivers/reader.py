@@ -174,8 +174,8 @@ class _PcscLink:
         """Several APDUs back-to-back (see drivers.card's CardLink): a lean loop, no PINs."""
         for apdu in apdus:
             card.check_allowed(apdu)
-            if apdu[1] == _INS_VERIFY:
-                raise ValueError("a VERIFY goes through transmit(), which wipes it")
+            if apdu[1] == _INS_VERIFY and len(apdu) > 4:
+                raise ValueError("a VERIFY with a PIN goes through transmit(), which wipes it")
         service, hcard, protocol = self._service, self._hcard, self._protocol
         responses = []
         for apdu in apdus:
