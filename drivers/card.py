@@ -338,6 +338,8 @@ _READ_FIRST_CHUNK = jpki.read_binary(0, jpki.MAX_READ_CHUNK)
 def _read_first_chunk(link: CardLink, ef: int) -> bytes | bytearray:
     """A full-size READ BINARY at offset 0; a file shorter than that answers 62 82."""
     response = _on_file(link, ef, _READ_FIRST_CHUNK)
+    if len(response) == jpki.MAX_READ_CHUNK + 2 and response[-2:] == _SW_OK_BYTES:
+        return response  # the status word stays on: the caller slices the DER out
     data, sw = _collect_response(link, *split_response(response))
     if sw != jpki.SW_END_OF_FILE:
         raise_for_status(sw, "read")
@@ -358,19 +360,22 @@ def read_der_file(link: CardLink, ef: int, max_length: int = 4096) -> bytes:
         raise UnexpectedCardAnswer(f"EF {ef:04X} does not start with DER: {e}") from None
     if not jpki.DER_HEADER_READ <= total <= max_length:
         raise UnexpectedCardAnswer(f"EF {ef:04X} claims {total} bytes")
-    if len(first) < min(total, jpki.MAX_READ_CHUNK):
+    chunk = jpki.MAX_READ_CHUNK
+    if min(len(first), chunk) < min(total, chunk):
         raise UnexpectedCardAnswer(f"EF {ef:04X} ends before the {total} bytes it claims")
-    parts = [first[:total]]
-    offset, commands, lengths = len(parts[0]), [], []
-    while offset < total:
-        length = min(jpki.MAX_READ_CHUNK, total - offset)
-        commands.append(jpki.read_binary(offset, length))
-        lengths.append(length)
-        offset += length
+    if total <= chunk:
+        return bytes(first[:total])
     # The rest goes out back-to-back in one link call: most of a phase's APDUs are here.
+    # (READ BINARY built inline: offset < 4096 and 1 <= Le <= 256 hold by the checks above.)
+    offsets = range(chunk, total, chunk)
+    commands = [
+        bytes((0x00, 0xB0, o >> 8, o & 0xFF, min(chunk, total - o) & 0xFF)) for o in offsets
+    ]
     responses = _send_all(link, commands)
-    for i, (command, length) in enumerate(zip(commands, lengths, strict=True)):
-        response = responses[i] if i < len(responses) else link.transmit(command)
+    parts = [first[:chunk]]
+    for i, offset in enumerate(offsets):
+        length = min(chunk, total - offset)
+        response = responses[i] if i < len(responses) else link.transmit(commands[i])
         if len(response) != length + 2 or response[-2:] != _SW_OK_BYTES:
             data, sw = _collect_response(link, *split_response(response))
             raise_for_status(sw, "read")

@@ -284,9 +284,14 @@ class CardService:
         """Stop the worker; jobs not yet run fail with ReaderUnavailable, PINs wiped."""
         self._stopping.set()
         self._jobs.put(None)  # wakes the worker
-        watch_ctx = self._watch_ctx
-        if watch_ctx is not None:
-            scard.SCardCancel(watch_ctx)  # wakes the watcher; result ignored
+        watcher, deadline = self._watcher, time.monotonic() + timeout
+        while watcher is not None and watcher.is_alive() and time.monotonic() < deadline:
+            # Wakes the watcher. Again and again: a cancel that comes just before the
+            # watcher enters SCardGetStatusChange is lost (pcsc-lite cancels waits only).
+            watch_ctx = self._watch_ctx
+            if watch_ctx is not None:
+                scard.SCardCancel(watch_ctx)  # result ignored
+            watcher.join(0.05)
         for thread in (self._thread, self._watchdog, self._watcher):
             if thread is not None:
                 thread.join(timeout)
