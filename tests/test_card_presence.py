@@ -41,8 +41,9 @@ def test_stop_does_not_wait_for_the_presence_timeout(pcscd, virtual_card, card_e
     service = CardService(pcscd.reader_name, card_events, presence_timeout=NEVER)
     service.start()
     card_events.wait_for("card_placed", timeout=TIMEOUT)
+    watchers = [t for t in threading.enumerate() if t.name == "card-presence"]
     service.stop(timeout=TIMEOUT)
-    assert not any(t.name == "card-presence" for t in threading.enumerate())
+    assert watchers and not any(t.is_alive() for t in watchers)
 
 
 @pytest.mark.slow
