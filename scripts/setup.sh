@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libgl1 libgl1-mesa-dri libgles2 libegl1 libmtdev1 # Kivy's window/GL runtime
   postgresql                                   # central service on PostgreSQL (tests start their own cluster)
   systemd                                      # systemd-analyze verify for the units
+  nginx                                        # the production mode: nginx in front of central workers
   python3-venv
 )
 
