@@ -390,7 +390,6 @@ class CentralServer(uvicorn.Server):
         config = self.config
         base = ProxiedH11Protocol if self.unix_socket else MutualTlsH11Protocol
         protocol_class = type(base.__name__, (base,), {"limits": self.limits})
-        cap = connection_cap(self.limits, raise_fd_limit())
 
         def create_protocol() -> GuardedH11Protocol:
             return protocol_class(
@@ -398,6 +397,7 @@ class CentralServer(uvicorn.Server):
             )
 
         try:
+            cap = connection_cap(self.limits, raise_fd_limit())
             if self.unix_socket:
                 sock = bind_unix_socket(self.unix_socket, config.backlog)
                 where, ssl_context = f"unix:{self.unix_socket}", None
