@@ -18,9 +18,11 @@ import requests
 
 from contract import wire
 from sim.central import _central_command
+from sim.waiting import eventually
 from tests.fixtures.central import CentralService, prepare_central
 from tests.fixtures.nginx import SHIPPED_CONF
 from tests.test_central_limits import read_response, request_head
+from tests.test_central_slow_clients import PATIENCE, closed_by_server
 
 pytest_plugins = ["tests.fixtures.central", "tests.fixtures.nginx"]
 
@@ -117,3 +119,10 @@ def test_a_worker_refuses_a_socket_directory_others_can_enter(tmp_path: Path, jp
     assert result.returncode != 0
     assert "must not be open to others" in result.stdout + result.stderr
     assert not (open_dir / "worker.sock").exists()
+
+
+def test_nginx_closes_a_connection_that_never_starts_tls(central: CentralService) -> None:
+    """nginx 1.22 has no ssl_handshake_timeout: client_header_timeout (5 s) bounds it."""
+    with socket.create_connection(("127.0.0.1", central.port), timeout=30) as idle:
+        idle.setblocking(False)
+        eventually(lambda: closed_by_server(idle), PATIENCE, "nginx closing an idle connection")
