@@ -77,8 +77,12 @@ class Limits:
     keepalive_timeout: float = 10.0
 
     def check(self) -> None:
-        for name in ("tls_handshake_timeout", "header_timeout", "body_timeout",
-                     "keepalive_timeout"):
+        for name in (
+            "tls_handshake_timeout",
+            "header_timeout",
+            "body_timeout",
+            "keepalive_timeout",
+        ):
             if not getattr(self, name) > 0:
                 raise CentralConfigError(f"config [limits] {name} must be more than 0 seconds")
         if self.max_connections < 1 or self.max_connections_per_ip < 0:
@@ -105,7 +109,9 @@ def connection_cap(limits: Limits, fd_limit: int) -> int:
     if limits.max_connections > room:
         log.warning(
             "connection_cap_lowered max_connections=%d fd_limit=%d cap=%d",
-            limits.max_connections, fd_limit, room,
+            limits.max_connections,
+            fd_limit,
+            room,
         )
     return min(limits.max_connections, room)
 
@@ -411,7 +417,12 @@ class CentralServer(uvicorn.Server):
         self.servers = [CappedListener(sock, create_protocol, ssl_context, self.limits, cap)]
         log.info(
             "central_listening on=%s max_connections=%d handshake=%ss head=%ss body=%ss"
-            " keepalive=%ss", where, cap, self.limits.tls_handshake_timeout,
-            self.limits.header_timeout, self.limits.body_timeout, self.limits.keepalive_timeout,
+            " keepalive=%ss",
+            where,
+            cap,
+            self.limits.tls_handshake_timeout,
+            self.limits.header_timeout,
+            self.limits.body_timeout,
+            self.limits.keepalive_timeout,
         )
         self.started = True

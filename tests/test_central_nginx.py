@@ -37,11 +37,13 @@ def central(central_behind_nginx: CentralService) -> CentralService:
 def enroll(svc: CentralService, codes: list[str]) -> dict:
     card = svc.pki.issue_card()
     service_code, user_id, right = svc.new_account("waon")
-    item, _ = svc.make_item(card, service_code=service_code, service_user_id=user_id,
-                            security_codes=codes or right)
+    item, _ = svc.make_item(
+        card, service_code=service_code, service_user_id=user_id, security_codes=codes or right
+    )
     with svc.session() as kiosk:
-        answer = kiosk.post(svc.base_url + wire.BATCH_PATH, json=wire.batch_body([item]),
-                            timeout=30)
+        answer = kiosk.post(
+            svc.base_url + wire.BATCH_PATH, json=wire.batch_body([item]), timeout=30
+        )
     assert answer.status_code == 200, answer.text
     return answer.json()["results"][0]
 
@@ -67,8 +69,9 @@ def test_both_workers_answer(central: CentralService) -> None:
 def test_a_client_without_a_certificate_is_refused_by_nginx(central: CentralService) -> None:
     with requests.Session() as anonymous:
         anonymous.trust_env = False
-        answer = anonymous.get(central.base_url + wire.HEALTH_PATH, verify=str(central.ca_cert),
-                               timeout=30)
+        answer = anonymous.get(
+            central.base_url + wire.HEALTH_PATH, verify=str(central.ca_cert), timeout=30
+        )
     assert answer.status_code == 400
     assert "No required SSL certificate" in answer.text
 
@@ -96,8 +99,10 @@ def test_an_oversized_body_is_refused_by_nginx_with_413(central: CentralService)
         status, headers, body = read_response(conn)
     assert status == 413
     assert headers["content-type"] == "application/json"
-    assert json.loads(body)["detail"] == {"reason": "body_too_large",
-                                          "max_bytes": wire.MAX_BATCH_BYTES}
+    assert json.loads(body)["detail"] == {
+        "reason": "body_too_large",
+        "max_bytes": wire.MAX_BATCH_BYTES,
+    }
 
 
 def test_the_shipped_body_limit_is_the_wire_limit() -> None:
@@ -112,9 +117,16 @@ def test_a_worker_refuses_a_socket_directory_others_can_enter(tmp_path: Path, jp
     open_dir.mkdir()
     open_dir.chmod(0o777)
     result = subprocess.run(
-        [*_central_command(), "--config", str(service.config_file),
-         "--unix-socket", str(open_dir / "worker.sock")],
-        capture_output=True, text=True, timeout=60,
+        [
+            *_central_command(),
+            "--config",
+            str(service.config_file),
+            "--unix-socket",
+            str(open_dir / "worker.sock"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "must not be open to others" in result.stdout + result.stderr

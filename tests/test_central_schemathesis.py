@@ -31,7 +31,8 @@ CASES = 12
 
 @pytest.fixture(scope="module")
 def central_with_schema(
-    tmp_path_factory: pytest.TempPathFactory, jpki  # noqa: ANN001
+    tmp_path_factory: pytest.TempPathFactory,
+    jpki,  # noqa: ANN001
 ) -> Iterator[CentralService]:
     service = start_central(tmp_path_factory.mktemp("central-openapi"), pki=jpki, openapi=True)
     yield service

@@ -35,7 +35,9 @@ def central_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_worker_unit_verifies(central_root: Path) -> None:
     result = subprocess.run(
         ["systemd-analyze", "verify", f"--root={central_root}", "mynapoint-central@1.service"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0 and result.stderr == "", result.stderr
 
@@ -43,9 +45,18 @@ def test_the_worker_unit_verifies(central_root: Path) -> None:
 @pytest.mark.slow
 def test_the_worker_unit_exposure_score_is_low(central_root: Path) -> None:
     result = subprocess.run(
-        ["systemd-analyze", "security", "--offline=true", f"--root={central_root}",
-         f"--threshold={MAX_EXPOSURE_TENTHS}", "--no-pager", "mynapoint-central@1.service"],
-        capture_output=True, text=True, timeout=60,
+        [
+            "systemd-analyze",
+            "security",
+            "--offline=true",
+            f"--root={central_root}",
+            f"--threshold={MAX_EXPOSURE_TENTHS}",
+            "--no-pager",
+            "mynapoint-central@1.service",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     score = re.search(r"Overall exposure level for \S+: ([\d.]+)", result.stdout)
     assert result.returncode == 0, result.stdout[-400:] + result.stderr
