@@ -29,7 +29,6 @@ from fastapi import Body, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from central.catalog import Catalog
 from central.config import CentralConfig
@@ -37,6 +36,7 @@ from central.errors import CentralError, ChallengeInvalid, Rejection
 from central.provider import FileAccountsProvider
 from central.sealing import SealingKeyring, write_new_sealing_key
 from central.service import RETRY_AFTER_SECONDS, EnrollmentService, kiosk_health
+from central.serving import CentralServer, MutualTlsH11Protocol
 from central.store import StoreUnavailable, open_store
 from central.trust import JpkiVerifier, RevocationUnknown
 from contract import wire
@@ -44,31 +44,7 @@ from contract import wire
 log = logging.getLogger("central")
 
 
-# -- the client certificate's CN, handed from the TLS layer to the app --------------------
-def _common_name(peercert: dict[str, Any] | None) -> str | None:
-    for rdn in (peercert or {}).get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                return value
-    return None
-
-
-class MutualTlsH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol that puts the client certificate's CN into the ASGI scope."""
-
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        ssl_object = transport.get_extra_info("ssl_object")
-        kiosk_id = _common_name(ssl_object.getpeercert() if ssl_object else None)
-        app = self.app
-
-        async def app_with_tls(scope: Any, receive: Any, send: Any) -> None:
-            scope.setdefault("extensions", {})["tls"] = {"client_cert_cn": kiosk_id}
-            await app(scope, receive, send)
-
-        self.app = app_with_tls
-
-
+# -- the client certificate's CN, handed from the TLS layer (central/serving.py) --------
 def kiosk_id(request: Request) -> str:
     """The calling kiosk: the CN of its TLS client certificate."""
     cn = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_cn")
@@ -334,11 +310,19 @@ def uvicorn_options(config: CentralConfig) -> dict[str, Any]:
         "log_level": "info",
         "access_log": False,
         "timeout_graceful_shutdown": config.shutdown_grace_seconds,
+        "timeout_keep_alive": config.limits.keepalive_timeout,
     }
 
 
+def make_server(config: CentralConfig, app: FastAPI, **uvicorn_config: Any) -> CentralServer:
+    """The server for ``app``: capped connections and deadlines (central/serving.py), on
+    HTTPS or, with ``config.unix_socket``, on the unix socket behind nginx."""
+    options = {**uvicorn_options(config), **uvicorn_config}
+    return CentralServer(uvicorn.Config(app, **options), config.limits, config.unix_socket)
+
+
 def serve(config: CentralConfig, app: FastAPI | None = None) -> None:
-    uvicorn.run(app or create_app(config), **uvicorn_options(config))
+    make_server(config, app or create_app(config)).run()
 
 
 def init_directory(
@@ -385,6 +369,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, help="central.toml")
     parser.add_argument("--port", type=int, help="override the configured port")
     parser.add_argument("--dsn", help="PostgreSQL DSN (overrides the configured database)")
+    parser.add_argument(
+        "--unix-socket",
+        type=Path,
+        help="listen on this unix socket behind nginx (docs/central.md), not on HTTPS",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.command == "init":
@@ -399,6 +388,8 @@ def main(argv: list[str] | None = None) -> None:
             overrides["port"] = args.port
         if args.dsn:
             overrides["dsn"] = args.dsn
+        if args.unix_socket:
+            overrides["unix_socket"] = args.unix_socket.resolve()
         config = replace(config, **overrides)
         config.check_files()
         app = create_app(config)

@@ -11,6 +11,16 @@ Paths in the file are relative to the file's own directory. Example::
     status_challenge_seconds = 120
     shutdown_grace_seconds = 2            # in-flight requests get this long on SIGTERM
     openapi = false                       # true serves /openapi.json, /docs and /redoc
+    # unix_socket = "/run/mynapoint-central/worker-1.sock"  # behind nginx only (docs/central.md)
+
+    [limits]                              # one process's limits (central/serving.py)
+    max_connections = 2048                # open at once, TLS handshakes included; lowered
+                                          # to fit the file-descriptor limit (less 64)
+    max_connections_per_ip = 256          # from one address (0: no such cap)
+    tls_handshake_timeout = 5             # seconds from accept to a finished handshake
+    header_timeout = 10                   # seconds from a request's first byte to its head
+    body_timeout = 60                     # seconds from the head to the body's last byte
+    keepalive_timeout = 10                # seconds a connection may sit with no request
 
     [tls]
     cert = "tls/server.pem"
@@ -40,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from central.errors import CentralConfigError
+from central.serving import Limits
 
 _REPO_DATA = Path(__file__).resolve().parent.parent / "kiosk" / "data"
 
@@ -64,6 +75,8 @@ class CentralConfig:
     status_challenge_seconds: float = 120.0
     shutdown_grace_seconds: float = 2.0
     openapi: bool = False
+    limits: Limits = Limits()
+    unix_socket: Path | None = None
 
     @classmethod
     def load(cls, path: Path) -> CentralConfig:
@@ -117,6 +130,8 @@ class CentralConfig:
             status_challenge_seconds=float(doc.get("status_challenge_seconds", 120.0)),
             shutdown_grace_seconds=float(doc.get("shutdown_grace_seconds", 2.0)),
             openapi=_boolean(doc, "openapi"),
+            limits=_limits(doc.get("limits", {})),
+            unix_socket=path_of("", "unix_socket", required=False),
         )
 
     def check_files(self) -> None:
@@ -143,6 +158,22 @@ class CentralConfig:
         if len(key) < 32:
             raise CentralConfigError("the hash key must hold at least 32 random bytes")
         return key
+
+
+def _limits(section: dict[str, Any]) -> Limits:
+    fields = Limits.__dataclass_fields__
+    unknown = sorted(set(section) - set(fields))
+    if unknown:
+        raise CentralConfigError(f"config [limits] has unknown keys: {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for key, value in section.items():
+        kind = int if key.startswith("max_") else float
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise CentralConfigError(f"config [limits] {key} must be a number")
+        values[key] = kind(value)
+    limits = Limits(**values)
+    limits.check()
+    return limits
 
 
 def _boolean(doc: dict[str, Any], key: str) -> bool:

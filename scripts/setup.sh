@@ -12,6 +12,7 @@ APT_PACKAGES=(
   postgresql                                   # central service on PostgreSQL (tests start their own cluster)
   systemd                                      # systemd-analyze verify for the units
   libfribidi0                                  # Pillow's raqm layout: variation selectors, combining marks on receipts
+  nginx                                        # the production mode: nginx in front of central workers
   python3-venv
 )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -66,6 +67,8 @@ class CentralService:
     crl_dir: Path
     dsn: str | None = None
     kiosk_id: str = KIOSK_ID
+    #: RLIMIT_NOFILE (soft and hard) the process starts with; None: this process's own
+    fd_limit: int | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
     server: Any = field(default=None, repr=False)  # uvicorn.Server, when served in this process
     _thread: threading.Thread | None = field(default=None, repr=False)
@@ -219,6 +222,12 @@ class CentralService:
         command = [*_central_command(), "--config", str(self.config_file)]
         if self.dsn:
             command += ["--dsn", self.dsn]
+        fd_limit = self.fd_limit
+
+        def limit_fds() -> None:
+            if fd_limit is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
                 command,
@@ -226,6 +235,7 @@ class CentralService:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd=self.directory,
+                preexec_fn=limit_fds if fd_limit is not None else None,
             )
         self._wait_ready(timeout)
         return self
@@ -238,18 +248,15 @@ class CentralService:
         The same app over the same HTTPS and mutual TLS; a test moves ``clock`` forward
         (``sim.clock.SkipAheadClock``) instead of sleeping until a kiosk turns stale.
         """
-        import uvicorn
-
-        from central.app import create_app, uvicorn_options
+        from central.app import create_app, make_server
         from central.config import CentralConfig
 
         config = CentralConfig.load(self.config_file)
         if self.dsn:
             config = replace(config, dsn=self.dsn)
         config.check_files()
-        options = uvicorn_options(config)
         app = create_app(config, clock=clock)
-        self.server = uvicorn.Server(uvicorn.Config(app, log_config=None, **options))
+        self.server = make_server(config, app, log_config=None)
         self._thread = threading.Thread(target=self.server.run, name="central", daemon=True)
         self._thread.start()
         self._wait_ready(timeout)
@@ -321,10 +328,14 @@ def prepare_central(
     campaigns_file: Path | None = None,
     shared_with: CentralService | None = None,
     openapi: bool = False,
+    limits: dict[str, float] | None = None,
+    fd_limit: int | None = None,
 ) -> CentralService:
     """Write a complete central setup in ``directory`` (not started).
 
     ``openapi`` serves ``/openapi.json``, ``/docs`` and ``/redoc`` (off, as in production).
+    ``limits`` is the config's ``[limits]`` section (central/serving.py); ``fd_limit``
+    the RLIMIT_NOFILE the process is started with (a small file-descriptor budget).
 
     ``shared_with`` reuses another service's TLS PKI, sealing key, hash key, JPKI trust,
     accounts file and CRLs: a second process behind the same load balancer.
@@ -371,6 +382,8 @@ def prepare_central(
         f'services = "{services_file or empty}"',
         f'campaigns = "{campaigns_file or empty}"',
     ]
+    if limits:
+        lines += ["[limits]", *(f"{key} = {value}" for key, value in limits.items())]
     if dsn:
         lines.insert(1, f'dsn = "{dsn}"')
     (directory / "central.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -386,6 +399,7 @@ def prepare_central(
         crl_dir=crl_dir,
         dsn=dsn,
         kiosk_id=kiosk_id,
+        fd_limit=fd_limit,
     )
     return service
 
