@@ -39,7 +39,7 @@ _INFO_PREFIX = b"mynapoint-enrollment-v1"
 # Result statuses the central service answers per item.
 ACCEPTED = "accepted"  # stored; carries mykey_id
 REJECTED = "rejected"  # final; carries a reason code (see REJECTION_REASONS)
-RETRY = "retry"  # transient on the central side (e.g. adapter down); resend later
+RETRY = "retry"  # central cannot answer now (adapter down, lacks a key or CA): resend later
 CONFLICT = "conflict"  # same enrollment id, different payload (HTTP 422 semantics); final
 
 REJECTION_REASONS = (
@@ -57,6 +57,13 @@ REJECTION_REASONS = (
     "malformed",
     "kiosk_mismatch",  # the item names a kiosk other than the client certificate's CN
 )
+# Refusals that may come from the set-up of the central service or the kiosk (a deleted
+# sealing key, a trust store missing a CA generation, a kiosk id that does not match its
+# certificate) rather than from the person's own data (issue 12, finding 8). The central
+# service never stores them (a resend is judged afresh) and today answers `retry` where it
+# knows it lacks a key or a trust anchor; a kiosk keeps the sealed data of a row refused
+# for one of them (until the retention limit) so staff can send it again once fixed.
+SERVER_SIDE_REASONS = ("bad_seal", "certificate_untrusted", "kiosk_mismatch")
 
 # HTTP API of the central service (mutual TLS; the client certificate's CN is the kiosk id).
 #   POST BATCH_PATH  body {"items": [outer_item, ...]} (a bare JSON list is accepted too)
@@ -78,6 +85,11 @@ HEALTH_PATH = "/v1/health"  # GET, no body: 200 when the service can take enroll
 # A heartbeat's printer and reader fields: a short status code ("ok", "unknown",
 # "printer_no_paper"...), never a driver's free text.
 STATUS_CODE_PATTERN = r"[a-z][a-z0-9_]{0,63}"
+# A heartbeat's staff-PIN fields (issue 12, finding 15): "staff_locked" (a JSON boolean:
+# the staff PIN is locked now after too many wrong tries) and "staff_lockouts" (how many
+# times it locked since the kiosk started, an integer 0..MAX_STAFF_LOCKOUTS; the kiosk
+# reports at most that).
+MAX_STAFF_LOCKOUTS = 1_000_000
 MAX_BATCH_ITEMS = 500
 # The largest legitimate outer item, JSON-encoded: a certificate of up to 12,000 DER bytes
 # (16,000 base64 characters, the bound POST STATUS_PATH puts on one), an RSA-4096
