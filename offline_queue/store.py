@@ -40,8 +40,9 @@ from contract.wire import (
     SERVER_SIDE_REASONS,
     WIRE_VERSION,
     SealingKey,
-    canonical_bytes,
+    canonical_buffer,
     seal_for_central,
+    wipe,
 )
 from offline_queue import policy
 from offline_queue.db import open_queue_db, write_transaction
@@ -136,10 +137,13 @@ def verify_card_signature(
         raise QueueInputInvalid("certificate is not DER X.509") from error
     if not isinstance(public_key, rsa.RSAPublicKey):
         raise QueueInputInvalid("certificate key is not RSA")
+    signed = canonical_buffer(payload)  # wiped at once: it holds the ID and the code
     try:
-        public_key.verify(signature, canonical_bytes(payload), padding.PKCS1v15(), hashes.SHA256())
+        public_key.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature as error:
         raise EnrollmentSignatureInvalid("card signature does not match the payload") from error
+    finally:
+        wipe(signed)
 
 
 def _row_to_enrollment(row: dict[str, Any]) -> Enrollment:
