@@ -173,6 +173,11 @@ class EnrollmentService:
         # Only a signed payload learns whether its id has an answer, and only among this
         # kiosk's own ids (issue 12, finding 5).
         stored = self.store.stored_answer(client_kiosk_id, enrollment_id)
+        if stored is not None and self._server_side_refusal(stored, digest.hex()):
+            # stored by an older version: judged afresh now the set-up may be fixed
+            self.store.forget_answer(client_kiosk_id, enrollment_id, digest.hex())
+            log.info("stored_refusal_forgotten id=%s reason=%s", enrollment_id, stored[1]["reason"])
+            stored = None
         if stored is not None:
             return self._same_payload_or_conflict(stored, digest.hex())
         # From here the payload is the card holder's own: answers are stored forever.
@@ -233,6 +238,15 @@ class EnrollmentService:
             service_code=payload["service_code"],
             cert_ref=cert_ref,
             account_ref=account_ref,
+        )
+
+    @staticmethod
+    def _server_side_refusal(stored: tuple[str, dict[str, Any]], digest_hex: str) -> bool:
+        stored_digest, answer = stored
+        return (
+            hmac.compare_digest(stored_digest, digest_hex)
+            and answer.get("status") == wire.REJECTED
+            and answer.get("reason") in wire.SERVER_SIDE_REASONS
         )
 
     @staticmethod

@@ -181,3 +181,38 @@ def test_staff_resend_sends_rows_refused_for_server_side_reasons_again(
             worker.close()
         assert [outbox.get(q.enrollment_id).state for q in server_refused] == ["accepted"] * 2
         assert outbox.get(own_fault.enrollment_id).reason == "bad_signature"
+
+
+def test_a_refusal_an_older_version_stored_for_a_missing_ca_is_judged_afresh(
+    central_service: CentralService,
+) -> None:
+    """Before this fix the service stored certificate_untrusted for a card of a CA
+    generation missing from its trust store; once the trust store is fixed, the resend
+    (staff can ask for it) must be accepted, not handed the old answer."""
+    import json
+    import sqlite3
+
+    svc = central_service
+    code, user_id, codes = svc.new_account()
+    item, payload = svc.make_item(
+        svc.pki.issue_card(), service_code=code, service_user_id=user_id, security_codes=codes
+    )
+    old_answer = {"status": "rejected", "reason": "certificate_untrusted"}
+    conn = sqlite3.connect(svc.database_file, timeout=10)
+    try:
+        with conn:
+            conn.execute(
+                "INSERT INTO enrollments (enrollment_id, payload_digest, kiosk_id, receipt_no,"
+                " status, answer, answered_at) VALUES (?, ?, ?, '', 'rejected', ?, ?)",
+                (
+                    item["enrollment_id"],
+                    wire.payload_digest(payload).hex(),
+                    svc.kiosk_id,
+                    json.dumps(old_answer),
+                    wire.utc_now_text(),
+                ),
+            )
+    finally:
+        conn.close()
+    assert post_one(svc, item)["status"] == wire.ACCEPTED
+    assert central_answers(svc)[item["enrollment_id"]] == ("accepted", 1)
