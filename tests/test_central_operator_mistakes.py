@@ -27,7 +27,7 @@ from sim.enrollments import (
     quick_worker,
 )
 from sim.pki import TestPKI
-from tests.fixtures.central import CentralService
+from tests.fixtures.central import CentralService, card_sign
 
 pytest_plugins = ["tests.fixtures.central"]
 
@@ -105,6 +105,17 @@ def test_a_trust_store_missing_a_generation_answers_retry_and_stores_nothing(
     assert first["status"] == wire.RETRY and first["retry_after"] > 0
     assert item["enrollment_id"] not in central_answers(svc)
     assert "central_trust_anchor_missing" in svc.log_tail(80)
+    # the card's status query cannot be judged either: 503 + Retry-After, not "untrusted"
+    with svc.session() as session:
+        nonce = session.post(svc.base_url + wire.STATUS_CHALLENGE_PATH, timeout=10).json()
+        digest = wire.status_challenge_digest(nonce["nonce"], svc.kiosk_id)
+        body = {
+            "nonce": nonce["nonce"],
+            "certificate": wire.b64e(card.certificate_der),
+            "signature": wire.b64e(card_sign(card, digest)),
+        }
+        status = session.post(svc.base_url + wire.STATUS_PATH, json=body, timeout=10)
+    assert status.status_code == 503 and int(status.headers["Retry-After"]) > 0
 
     svc.stop()  # fixed
     trust.write_bytes(svc.pki.trusted_ca_pem())
