@@ -180,13 +180,15 @@ def test_staff_resend_sends_rows_refused_for_server_side_reasons_again(
             ledger.close()
         for q in [*server_refused, own_fault]:
             outbox.mark_shown(q.enrollment_id)  # the person saw the refusal
-        assert outbox.count_server_refused() == 2
-        with caplog.at_level(logging.INFO, logger="offline_queue.store"):
-            assert outbox.resend_server_refused() == 2
-        assert "staff_resend_server_refused rows=2" in caplog.text
-        assert outbox.get(own_fault.enrollment_id).state == policy.REJECTED
         worker = quick_worker(db, central_client(central_service))
         try:
+            worker.run_once()  # retention: the shown refusal of the person's own data is wiped
+            assert not outbox.get(own_fault.enrollment_id).has_sealed_data
+            assert outbox.count_server_refused() == 2  # these kept their seal
+            with caplog.at_level(logging.INFO, logger="offline_queue.store"):
+                assert outbox.resend_server_refused() == 2
+            assert "staff_resend_server_refused rows=2" in caplog.text
+            assert outbox.get(own_fault.enrollment_id).state == policy.REJECTED
             worker.run_once()
         finally:
             worker.close()
