@@ -3,11 +3,11 @@
 One place for the outside world's constants (Epson's ESC/POS command reference,
 Japanese models with Kanji mode), as OpenSC keeps its APDUs in one header:
 
-- commands we send (initialize, Kanji mode with Shift_JIS, emphasis, double size,
-  justification, native QR ``GS ( k``, raster image ``GS v 0``, partial cut),
+- commands we send (initialize, international set USA, Kanji mode with Shift_JIS,
+  emphasis, double size, justification, native QR ``GS ( k``, raster image ``GS v 0``, partial cut),
 - status bytes we read (real-time ``DLE EOT n``, in-order ``GS r 1``),
-- the character grid (12 x 24 dot cells, full-width characters take two) and the
-  Shift_JIS encoding used in Kanji mode,
+- the character grid (12 x 24 dot cells; a character takes as many as the bytes sent
+  for it) and the Shift_JIS encoding used in Kanji mode,
 - the bitmap rendering of that grid with Noto Sans Mono CJK, used in raster mode,
   for the on-screen receipt and by the virtual printer.
 
@@ -45,6 +45,11 @@ CHARACTER_TABLE_KATAKANA = ESC + b"t\x01"  # ESC t 1: bytes A1-DF are half-width
 KANJI_MODE_ON = FS + b"&"  # FS &: two-byte characters from here on
 KANJI_MODE_OFF = FS + b"."  # FS .
 KANJI_CODE_SHIFT_JIS = FS + b"C\x01"  # FS C 1: Kanji code system = Shift_JIS
+# ESC R n: international character set. ESC @ restores the printer's default, which on
+# Japanese models is the Japan set (n = 8): 0x5C prints as ¥ and 0x7E as ‾. Sent after
+# every ESC @ so that \ and ~ print as themselves on every printer.
+INTERNATIONAL_USA = ESC + b"R\x00"
+INTERNATIONAL_JAPAN = 8
 
 
 class Align(IntEnum):
@@ -224,11 +229,47 @@ def is_transmit_status(byte: int) -> bool:
 DOTS_PER_COLUMN = 12  # Font A: 12 x 24 dots; a Kanji is 24 x 24, two columns
 GLYPH_DOTS = 24
 LINE_DOTS = 30  # default line spacing (ESC 2)
-WIDE = frozenset("FWA")  # east_asian_width classes that take two columns (two SJIS bytes)
+WIDE = frozenset("FWA")  # east_asian_width classes drawn two columns wide (raster only)
+VARIATION_SELECTORS = ((0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
 
 
+def is_combining(ch: str) -> bool:
+    """A mark drawn on the character before it (か + ゜, 葛 + an ideographic variation
+    selector): it takes no column of its own and never starts a line."""
+    code = ord(ch)
+    if any(low <= code <= high for low, high in VARIATION_SELECTORS):
+        return True
+    return unicodedata.category(ch) in ("Mn", "Me")
+
+
+def clusters(text: str) -> Iterator[str]:
+    """``text`` as characters with their combining marks attached (one cell each)."""
+    cluster = ""
+    for ch in text:
+        if cluster and is_combining(ch):
+            cluster += ch
+            continue
+        if cluster:
+            yield cluster
+        cluster = ch
+    if cluster:
+        yield cluster
+
+
+@cache
 def cells(ch: str) -> int:
-    """Columns one character takes: full-width (and ambiguous, two bytes in SJIS) take 2."""
+    """Columns one character takes on the printer.
+
+    Counted from the bytes the Kanji-mode encoder sends for it, as the printer counts:
+    one byte is one 12-dot column, a two-byte Shift_JIS code is two (so ¥ and − take
+    two columns though Unicode calls them narrow). A character Shift_JIS lacks is only
+    ever drawn (raster mode): two columns when Unicode calls it wide or ambiguous.
+    A combining mark takes none: it is drawn on the character before it."""
+    if is_combining(ch):
+        return 0
+    encoded = kanji_bytes(ch)
+    if encoded is not None:
+        return len(encoded)
     return 2 if unicodedata.east_asian_width(ch) in WIDE else 1
 
 
@@ -239,7 +280,9 @@ def text_cells(text: str) -> int:
 # --- Shift_JIS for Kanji mode ----------------------------------------------------------------
 
 REPLACEMENT = "〓"  # geta: Japanese typesetting's mark for a character that cannot be set
-# Characters Windows (cp932) input produces for which JIS X 0208 has its own code point.
+# Characters Windows (cp932) input produces for which JIS X 0208 has its own code point,
+# and the two that Python's shift_jis codec would send as the single bytes 0x5C and 0x7E:
+# with the USA set (ESC R 0) those print \ and ~, so ¥ and ‾ go as JIS X 0208's ￥ and ￣.
 SJIS_EQUIVALENTS = str.maketrans(
     {
         "～": "〜",
@@ -250,6 +293,7 @@ SJIS_EQUIVALENTS = str.maketrans(
         "￢": "¬",
         "—": "―",
         "¥": "￥",
+        "‾": "￣",
     }
 )
 
@@ -259,23 +303,23 @@ def to_sjis_repertoire(text: str) -> str:
     return text.translate(SJIS_EQUIVALENTS)
 
 
-def sjis_encodable(text: str) -> bool:
+@cache
+def kanji_bytes(ch: str) -> bytes | None:
+    """The bytes Kanji mode sends for ``ch``, or None when Shift_JIS lacks it."""
     try:
-        to_sjis_repertoire(text).encode("shift_jis")
+        return to_sjis_repertoire(ch).encode("shift_jis")
     except UnicodeEncodeError:
-        return False
-    return True
+        return None
+
+
+def sjis_encodable(text: str) -> bool:
+    return all(kanji_bytes(ch) is not None for ch in text)
 
 
 def encode_kanji_text(text: str) -> bytes:
     """Text for Kanji mode; a character Shift_JIS lacks becomes 〓 rather than an error."""
-    out = bytearray()
-    for ch in to_sjis_repertoire(text):
-        try:
-            out += ch.encode("shift_jis")
-        except UnicodeEncodeError:
-            out += REPLACEMENT.encode("shift_jis")
-    return bytes(out)
+    replacement = REPLACEMENT.encode("shift_jis")
+    return b"".join(kanji_bytes(ch) or replacement for ch in text)
 
 
 # --- drawing the grid (raster mode, the screen, the virtual printer) ----------------------
@@ -345,14 +389,18 @@ def has_glyph(ch: str) -> bool:
 
 def drawable_text(text: str) -> str:
     """``text`` with characters the font cannot draw (emoji...) replaced by 〓."""
-    return "".join(ch if has_glyph(ch) else REPLACEMENT for ch in text)
+    return "".join(
+        cluster if has_glyph(cluster[0]) else REPLACEMENT for cluster in clusters(text)
+    )
 
 
 def _glyph_positions(text: str) -> Iterator[tuple[int, str, int]]:
+    """(column, character with its marks, columns): the marks are shaped with their base
+    (raqm applies ideographic variation selectors and places combining marks)."""
     column = 0
-    for ch in text:
-        width = cells(ch)
-        yield column, ch, width
+    for cluster in clusters(text):
+        width = max(cells(cluster[0]), 1)
+        yield column, cluster, width
         column += width
 
 

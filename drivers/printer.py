@@ -1,6 +1,8 @@
-"""The receipt printer: ESC/POS over a serial port (pyserial), on one worker thread.
+"""The receipt printer: ESC/POS over a serial port, USB or TCP 9100, on one worker thread.
 
     >>> printer = ReceiptPrinter("/dev/ttyUSB0", mode="kanji", columns=42)  # doctest: +SKIP
+    >>> printer = ReceiptPrinter(open_transport("usb", "/dev/usb/lp0"))  # doctest: +SKIP
+    >>> printer = ReceiptPrinter(open_transport("network", "192.0.2.10"))  # doctest: +SKIP
     >>> printer.print_receipt(receipt).result()  # doctest: +SKIP
     PrintResult(mode='kanji', bytes_sent=..., status_after=PrinterStatus(...))
 
@@ -18,7 +20,8 @@ vanishing is reported within ``poll_interval``. Paper near its end is a warning 
 ``PrintResult.status_after``, not an error.
 
 The receipt is anything with ``to_escpos(mode, columns) -> bytes`` (``kiosk.receipt.
-Receipt`` has it; drivers do not import kiosk), or raw ESC/POS bytes.
+Receipt`` has it; drivers do not import kiosk), or raw ESC/POS bytes. The bytes are
+the same on every transport (``drivers/printer_transports.py`` only moves them).
 """
 
 from __future__ import annotations
@@ -29,8 +32,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, TypeVar
-
-import serial
 
 from drivers import escpos
 from drivers.escpos import StatusKind
@@ -46,6 +47,12 @@ from drivers.printer_status import (  # noqa: F401 - the driver's errors, import
     PrintResult,
     transmission_seconds,
 )
+from drivers.printer_transports import (  # noqa: F401 - importable here too
+    SerialTransport,
+    Transport,
+    WriteTimeout,
+    open_transport,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +64,12 @@ class Printable(Protocol):
 
 
 class ReceiptPrinter:
-    """One ESC/POS printer on a serial port. Open lazily, reopened after a disconnect."""
+    """One ESC/POS printer on a transport (a serial port path: pyserial). Opened lazily,
+    reopened after a disconnect."""
 
     def __init__(
         self,
-        port: str,
+        port: str | Transport,
         baudrate: int = 115200,
         mode: str = "kanji",
         columns: int = 42,
@@ -73,12 +81,14 @@ class ReceiptPrinter:
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        self.port, self.baudrate, self.mode, self.columns = port, baudrate, mode, columns
+        if isinstance(port, str):
+            port = SerialTransport(port, baudrate, rtscts)
+        self.transport: Transport = port
+        self.port, self.baudrate, self.mode, self.columns = port.address, baudrate, mode, columns
         self.status_timeout = status_timeout
         self.print_timeout = print_timeout
         self.poll_interval = poll_interval
         self.rtscts = rtscts
-        self._serial: serial.Serial | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="printer")
         self._job_done = False
         self._printing = False
@@ -136,47 +146,36 @@ class ReceiptPrinter:
         return print_mode(self.mode) if callable(print_mode) else self.mode
 
     def _guarded(self, action: Callable[..., T], *args: object) -> T:
-        """Run ``action``; a failing port becomes PrinterDisconnected and is closed."""
+        """Run ``action``; a failing transport becomes PrinterDisconnected and is closed."""
         try:
             return action(*args)
-        except serial.SerialTimeoutException as exc:
+        except WriteTimeout as exc:
             self._close_port()
             raise PrinterTimeout("write to the printer timed out", during_print=True) from exc
-        except (serial.SerialException, OSError, termios.error) as exc:
+        except (OSError, termios.error) as exc:  # pyserial's SerialException is an OSError
             self._close_port()
             raise PrinterDisconnected(
-                f"port {self.port} failed: {exc}", during_print=self._printing
+                f"{self.transport.kind} printer {self.port} failed: {exc}",
+                during_print=self._printing,
             ) from exc
         finally:
             self._printing = False
 
-    def _open(self) -> serial.Serial:
-        if self._serial is None:
-            self._serial = serial.Serial(
-                self.port,
-                self.baudrate,
-                timeout=self.status_timeout,
-                write_timeout=self.print_timeout,
-                rtscts=self.rtscts,
-            )
-        return self._serial
+    def _open(self) -> Transport:
+        self.transport.open()
+        return self.transport
 
     def _close_port(self) -> None:
-        if self._serial is not None:
-            try:
-                self._serial.close()
-            except (serial.SerialException, OSError):
-                pass
-            self._serial = None
+        self.transport.close()
 
     def _query(self, kind: StatusKind) -> int:
         """Send DLE EOT ``kind``, return its answer; note a GS r answer seen meanwhile."""
         port = self._open()
         self._drain_stray_answers(port)
-        port.write(escpos.realtime_status(kind))
+        port.write(escpos.realtime_status(kind), self.status_timeout)
         deadline = time.monotonic() + self.status_timeout
-        while time.monotonic() < deadline:
-            answer = port.read(1)
+        while (left := deadline - time.monotonic()) > 0:
+            answer = port.read(1, left)
             if not answer:
                 break
             if escpos.is_realtime_status(answer[0]):
@@ -185,13 +184,12 @@ class ReceiptPrinter:
                 self._job_done = True
         raise PrinterTimeout(f"no answer to DLE EOT {int(kind)}")
 
-    def _drain_stray_answers(self, port: serial.Serial) -> None:
+    def _drain_stray_answers(self, port: Transport) -> None:
         """Drop answers nobody asked for: a printer answers DLE EOT n wherever those
         bytes occur, image data included. Keep the news of a GS r answer among them."""
-        while port.in_waiting:
-            for byte in port.read(port.in_waiting):
-                if escpos.is_transmit_status(byte):
-                    self._job_done = True
+        for byte in port.pending():
+            if escpos.is_transmit_status(byte):
+                self._job_done = True
 
     def _read_status(self) -> PrinterStatus:
         answers = [self._query(kind) for kind in StatusKind]
@@ -204,7 +202,7 @@ class ReceiptPrinter:
 
     def _print(self, data: bytes, mode: str) -> PrintResult:
         port = self._open()
-        port.reset_input_buffer()
+        port.pending()  # answers from before this job mean nothing now
         self._raise_on_problem(self._read_status(), during_print=False)
         self._job_done = False
         self._printing = True  # from here on, part of the receipt may be on paper
@@ -214,30 +212,24 @@ class ReceiptPrinter:
         self._raise_on_problem(after, during_print=True)
         return PrintResult(mode, len(data), after)
 
-    def _send(self, port: serial.Serial, data: bytes) -> None:
+    def _send(self, port: Transport, data: bytes) -> None:
         """Write the job; a stalled write (flow control held by a stopped printer) is
         explained by the printer's status when it can still answer."""
-        port.write_timeout = transmission_seconds(len(data), self.baudrate) * 2 + self.print_timeout
         try:
-            port.write(data)
-            port.flush()
-        except serial.SerialTimeoutException:
+            port.write(data, port.seconds_on_wire(len(data)) * 2 + self.print_timeout)
+        except WriteTimeout:
             self._raise_on_problem(self._read_status(), during_print=True)
             raise
 
     def _wait_until_printed(self, n_bytes: int) -> None:
         """Wait for the GS r answer, polling DLE EOT so a stop is reported at once."""
         port = self._open()
-        limit = transmission_seconds(n_bytes, self.baudrate) + self.print_timeout
+        limit = port.seconds_on_wire(n_bytes) + self.print_timeout
         deadline = time.monotonic() + limit
         while not self._job_done:
             if time.monotonic() > deadline:
                 raise PrinterTimeout(f"receipt not printed within {limit:.0f} s", during_print=True)
-            port.timeout = self.poll_interval
-            try:
-                answer = port.read(1)
-            finally:
-                port.timeout = self.status_timeout
+            answer = port.read(1, self.poll_interval)
             if answer and escpos.is_transmit_status(answer[0]):
                 return
             if not answer:  # quiet for a poll interval: ask why

@@ -1,7 +1,7 @@
 """What a receipt printer's status means for a print job, and the errors a person can meet.
 
 Pure (no serial port), so the flow's error table and the fast tests need no pyserial:
-the driver on the port is ``drivers/printer.py``.
+the driver is ``drivers/printer.py``, its transports ``drivers/printer_transports.py``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from contract.errors import KioskError
 from drivers import escpos
 
 MODES = ("kanji", "raster")
+TRANSPORTS = ("serial", "usb", "network")  # drivers/printer_transports.py
 BITS_PER_BYTE_ON_WIRE = 10  # 8N1: start bit, 8 data bits, stop bit
 
 
@@ -46,7 +47,8 @@ class PrinterOffline(PrinterError):
 
 
 class PrinterDisconnected(PrinterError):
-    """The serial port cannot be opened or has gone away (cable, USB adapter)."""
+    """The printer cannot be reached or has gone away: serial port or USB printer device
+    missing or unplugged, network printer refusing or resetting the connection."""
 
     kind = "printer_disconnected"
 

@@ -31,6 +31,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from contract.errors import KioskError
+from drivers.printer_profiles import PROFILES, UnsupportedPrinter
+from drivers.printer_status import TRANSPORTS
 from kiosk.i18n import LANGUAGES
 
 DEFAULT_PATH = Path("/etc/mynapoint-kiosk/kiosk.toml")
@@ -73,11 +75,19 @@ class CardConfig:
 
 @dataclass(frozen=True)
 class PrinterConfig:
-    port: str
+    port: str  # serial or USB device path ("" for a network printer)
     baudrate: int
     mode: str
     columns: int
     rtscts: bool  # hardware flow control (RTS/CTS), for printers wired for it
+    transport: str = "serial"  # serial | usb | network
+    host: str = ""  # network printer: "host" or "host:port" (raw TCP, 9100 by default)
+    profile: str = ""  # drivers/data/printer_profiles.toml; "" = columns and mode as given
+
+    @property
+    def address(self) -> str:
+        """What the transport opens: the device path, or host[:port]."""
+        return self.host if self.transport == "network" else self.port
 
 
 @dataclass(frozen=True)
@@ -271,22 +281,100 @@ def _card(c: _Checker, doc: Mapping[str, Any]) -> CardConfig:
     )
 
 
+def _network_address(value: str) -> bool:
+    host, sep, port = value.strip().rpartition(":")
+    if sep and "]" not in port:
+        return bool(host) and port.isdigit() and 0 < int(port) < 65536
+    return bool(value.strip())
+
+
 def _printer(c: _Checker, doc: Mapping[str, Any]) -> PrinterConfig:
     t = c.table(doc, "printer")
     c.unknown_keys(t, _names(PrinterConfig), "printer.")
     bauds = ", ".join(map(str, BAUDRATES))
+    transport = c.get(
+        t,
+        "printer.transport",
+        str,
+        "one of " + ", ".join(TRANSPORTS),
+        "serial",
+        lambda v: v in TRANSPORTS,
+    )
+    port = host = ""
+    if transport == "network":
+        host = (
+            c.get(
+                t,
+                "printer.host",
+                str,
+                'the network printer\'s host name or address, with ":port" if not 9100',
+                check=_network_address,
+            )
+            or ""
+        )
+        if "port" in t:
+            c.problems.append(
+                'printer.port: not used with transport = "network"; give printer.host'
+            )
+    else:
+        device = (
+            "a USB printer device path such as /dev/usb/lp0"
+            if transport == "usb"
+            else "a serial device path such as /dev/ttyUSB0"
+        )
+        port = c.get(t, "printer.port", str, device) or ""
+        if "host" in t:
+            c.problems.append(
+                f'printer.host: only used with transport = "network"; got {transport!r}'
+            )
+    profile_id = c.get(
+        t,
+        "printer.profile",
+        str,
+        "one of " + ", ".join(PROFILES),
+        "",
+        lambda v: v in PROFILES,
+    )
+    profile = PROFILES.get(profile_id) if profile_id else None
+    if profile is not None:
+        try:
+            profile.check_supported()
+        except UnsupportedPrinter as refused:
+            c.problems.append(f"printer.profile: {refused}")
+    mode = c.get(
+        t,
+        "printer.mode",
+        str,
+        "one of kanji, raster",
+        profile.default_mode if profile else "kanji",
+        lambda v: v in PRINTER_MODES,
+    )
+    if profile is not None and mode is not None:
+        try:
+            profile.check_mode(mode)
+        except UnsupportedPrinter as refused:
+            c.problems.append(f"printer.mode: {refused}")
+    most = profile.max_columns if profile else 64
+    where = f" for profile {profile_id}" if profile else ""
+    columns = c.get(
+        t,
+        "printer.columns",
+        int,
+        f"a whole number from 24 to {most}{where}",
+        profile.max_columns if profile else 42,
+        lambda v: 24 <= v <= most,
+    )
     return PrinterConfig(
-        port=c.get(t, "printer.port", str, "a serial device path such as /dev/ttyUSB0") or "",
+        port=port,
         baudrate=c.get(
             t, "printer.baudrate", int, f"one of {bauds}", 115200, lambda v: v in BAUDRATES
         ),
-        mode=c.get(
-            t, "printer.mode", str, "one of kanji, raster", "kanji", lambda v: v in PRINTER_MODES
-        ),
-        columns=c.get(
-            t, "printer.columns", int, "a whole number from 24 to 64", 42, lambda v: 24 <= v <= 64
-        ),
+        mode=mode,
+        columns=columns,
         rtscts=c.get(t, "printer.rtscts", bool, "true or false", False),
+        transport=transport,
+        host=host,
+        profile=profile_id or "",
     )
 
 

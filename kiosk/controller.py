@@ -223,7 +223,7 @@ class Controller:
     @classmethod
     def from_config(cls, config: Any, catalog: Any) -> Controller:
         """Every part built from the kiosk's configuration (``kiosk.config.KioskConfig``)."""
-        from drivers.printer import ReceiptPrinter
+        from drivers.printer import ReceiptPrinter, open_transport
         from drivers.reader import CardService
         from kiosk import heartbeat
         from kiosk.central_link import CentralLink
@@ -242,7 +242,12 @@ class Controller:
                 config.card.reader_pattern, on_event, config.card.transceive_timeout
             ),
             printer=ReceiptPrinter(
-                config.printer.port,
+                open_transport(
+                    config.printer.transport,
+                    config.printer.address,
+                    baudrate=config.printer.baudrate,
+                    rtscts=config.printer.rtscts,
+                ),
                 config.printer.baudrate,
                 config.printer.mode,
                 config.printer.columns,

@@ -11,10 +11,12 @@ comes from ``kiosk/locales/<lang>/receipt.toml``. The same receipt renders to
   shows when the printer cannot print (the receipt's content is never lost with the
   paper).
 
-Text wraps at the printer's columns, full-width characters counting two. Characters
-outside Shift_JIS (𠮷, ①, 髙, emoji) never crash: a receipt holding one is printed in
-raster mode even on a Kanji printer, so 𠮷 still prints as 𠮷; a character the font
-cannot draw either (emoji) becomes 〓. ``effective_mode`` says which mode a receipt gets.
+Text wraps at the printer's columns, each character counted by the bytes Kanji mode
+sends for it (two-byte codes such as ¥ and − take two). Characters outside Shift_JIS
+(𠮷, ①, 髙, emoji) and combining marks NFC cannot compose (か゚, 葛󠄀) never crash:
+a receipt holding one is printed in raster mode even on a Kanji printer, so 𠮷 still
+prints as 𠮷; a character the font cannot draw either (emoji) becomes 〓.
+``effective_mode`` says which mode a receipt gets.
 
     >>> receipt = layout(data)  # doctest: +SKIP
     >>> escpos = render_escpos(receipt, mode="kanji", columns=42)  # doctest: +SKIP
@@ -187,14 +189,22 @@ def mask_service_user_id(value: str) -> str:
 
 
 def printable(text: str) -> str:
-    """NFC text without control characters, so data can never inject printer commands."""
+    """NFC text without control characters, so data can never inject printer commands.
+
+    Combining marks and variation selectors that NFC cannot compose (か + ゜, 葛 +
+    U+E0100) stay on their character, so the receipt goes out in raster mode and shows
+    them (they are never dropped silently); only a mark with no character to sit on
+    (at the start, or after a space) is dropped."""
     text = unicodedata.normalize("NFC", text)
-    kept = []
+    kept: list[str] = []
     for ch in text:
         category = unicodedata.category(ch)
         if category in ("Cc", "Cf", "Zl", "Zp"):
             kept.append(" ")
-        elif category not in ("Mn", "Me"):
+        elif escpos.is_combining(ch):
+            if kept and not kept[-1].isspace():
+                kept.append(ch)
+        else:
             kept.append(ch)
     return "".join(kept)
 
@@ -297,18 +307,25 @@ _TOKENS = re.compile(r"\s+|\S+")
 
 
 # Kinsoku (禁則): characters that may not begin a line, and ones that may not end one.
+# Half-width katakana too: its (han)dakuten ﾞ ﾟ are characters of their own (ﾍﾟ is two
+# bytes, two columns) and must stay with their kana.
 NO_LINE_START = frozenset(
     "、。，．,.・：；:;？！?!）」』】〕〉》)]}ーぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々"
+    "ﾞﾟ｡､｣･ｰｧｨｩｪｫｬｭｮｯ"
 )
-NO_LINE_END = frozenset("（「『【〔〈《([{")
+NO_LINE_END = frozenset("（「『【〔〈《([{｢")
 
 
 def _kinsoku_carry(line: str, next_char: str) -> str:
-    """The end of ``line`` to move down so that no line starts or ends wrongly."""
-    if len(line) < 2 or line[-2].isspace():
+    """The end of ``line`` to move down so that no line starts or ends wrongly (the last
+    character moves with its combining marks)."""
+    start = len(line) - 1
+    while start > 0 and escpos.is_combining(line[start]):
+        start -= 1
+    if start < 1 or line[start - 1].isspace():
         return ""
-    if next_char in NO_LINE_START or line[-1] in NO_LINE_END:
-        return line[-1]
+    if next_char in NO_LINE_START or line[start] in NO_LINE_END:
+        return line[start:]
     return ""
 
 
@@ -387,8 +404,13 @@ def _style_commands(style: Style, align: Align, current: tuple[Style, Align] | N
 
 
 def _qr_bytes(block: QRCode) -> bytes:
-    return escpos.justification(Align.CENTER) + escpos.qr_code(
-        block.payload.encode("utf-8"), QR_MODULE_DOTS
+    """The QR code centred, then left justification again: ESC a applies to raster
+    images too (Epson's reference), and the bands after it are cropped to their ink,
+    so a centred band would be centred by its own width and land to the right."""
+    return (
+        escpos.justification(Align.CENTER)
+        + escpos.qr_code(block.payload.encode("utf-8"), QR_MODULE_DOTS)
+        + escpos.justification(Align.LEFT)
     )
 
 
@@ -445,7 +467,7 @@ def render_escpos(receipt: Receipt, mode: str = "kanji", columns: int = 42) -> b
         body = _kanji_body(print_items(receipt, columns))
     else:
         body = _raster_body(receipt, columns)
-    return escpos.INITIALIZE + body
+    return escpos.INITIALIZE + escpos.INTERNATIONAL_USA + body
 
 
 # --- image ----------------------------------------------------------------------------------

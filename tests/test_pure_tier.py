@@ -35,6 +35,8 @@ PURE_TIER = (
     "tests/test_doctests.py",
     "tests/test_card_model.py",
     "tests/test_escpos_parser.py",
+    "tests/test_receipt_exact.py",
+    "tests/test_printer_profiles.py",
     "tests/test_futures.py",
     "tests/test_queue_receipt.py",
     "tests/test_queue_keys.py",

@@ -13,7 +13,7 @@ import serial
 
 from drivers import escpos
 from drivers.escpos import StatusKind
-from drivers.printer import ReceiptPrinter
+from drivers.printer import ReceiptPrinter, open_transport
 from kiosk.receipt import layout
 from sim.printer.samples import make_receipt_data
 
@@ -97,3 +97,19 @@ def test_command_line_prints_the_port_and_each_receipt(tmp_path):
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=10)
     assert (tmp_path / "receipt-0001.png").exists()
+
+
+@pytest.mark.slow
+def test_command_line_listens_on_tcp_as_a_network_printer(tmp_path):
+    command = [sys.executable, "-m", "sim.printer", "--out", str(tmp_path), "--tcp", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, bufsize=0, cwd=REPO)
+    try:
+        first = read_line(process)
+        assert first.startswith("virtual printer on 127.0.0.1:")
+        address = first.split()[-1]
+        with ReceiptPrinter(open_transport("network", address)) as printer:
+            printer.print_receipt(layout(make_receipt_data())).result(timeout=10)
+        assert read_line(process).startswith("--- receipt ")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)

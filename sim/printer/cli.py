@@ -3,7 +3,10 @@
     mynapoint-vprinter --out /tmp/receipts --link /tmp/mynapoint-printer
 
 prints the pty's path, then each receipt as it is cut (its PNG path and text lines),
-until Ctrl-C or SIGTERM. Point the kiosk's printer port at the ``--link`` path.
+until Ctrl-C or SIGTERM. Point the kiosk's printer port at the ``--link`` path (serial,
+or usb: the pty stands in for ``/dev/usb/lp0``). ``--tcp 9100`` listens on loopback TCP
+instead, as a network printer (``transport = "network"``, ``host = "127.0.0.1:9100"``;
+``--tcp 0`` picks a free port).
 """
 
 from __future__ import annotations
@@ -26,9 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paper", choices=PAPER_STATES, default="ok")
     parser.add_argument("--cover-open", action="store_true")
     parser.add_argument("--offline", action="store_true")
+    parser.add_argument("--tcp", type=int, metavar="PORT", help="listen on 127.0.0.1:PORT")
     args = parser.parse_args(argv)
+    if args.tcp is not None and args.link:
+        parser.error("--link names a pty; a TCP printer is reached by its address")
 
-    printer = VirtualPrinter(args.out, columns=args.columns)
+    link_kind = "pty" if args.tcp is None else "tcp"
+    printer = VirtualPrinter(args.out, columns=args.columns, link=link_kind, tcp_port=args.tcp or 0)
     port = printer.start()
     printer.paper, printer.cover_open, printer.offline = args.paper, args.cover_open, args.offline
     link = Path(args.link) if args.link else None

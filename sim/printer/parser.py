@@ -46,6 +46,7 @@ class PrintedText:
     double_width: bool = False
     double_height: bool = False
     align: Align = Align.LEFT
+    dots: int = field(default=0, compare=False)  # width on paper, from the bytes received
 
 
 @dataclass(frozen=True)
@@ -106,26 +107,45 @@ class _Modes:
     qr_module: int = 3
     qr_ec: str = "L"
     qr_data: bytes = b""
+    international: int = 0  # ESC R n (ESC @ restores the printer's default)
+
+
+# What the Japan international set (ESC R 8) prints for the two ASCII codes it changes.
+JAPAN_SET = {0x5C: "¥", 0x7E: "‾"}
+
+
+def _is_sjis_lead(byte: int) -> bool:
+    return 0x81 <= byte <= 0x9F or 0xE0 <= byte <= 0xFC
 
 
 class EscPosParser:
     """A printer's interpretation of the byte stream, and its answers. No I/O.
 
     ``on_receipt(receipt)`` is called as each receipt is torn off, before it joins
-    ``receipts`` (the virtual printer saves its picture there).
+    ``receipts`` (the virtual printer saves its picture there). ``international`` is
+    the character set ``ESC @`` restores (``ESC R n``): the Japan set (8) by default,
+    as on Japanese models, so ``\\`` prints as ¥ and ``~`` as ‾ until ``ESC R 0``.
+    ``dots`` is the printable width that ``ESC a`` centres raster bands on (a profile's
+    ``dots_per_line``); by default the columns' width.
     """
 
     def __init__(
-        self, columns: int = 42, on_receipt: Callable[[PrintedReceipt], None] | None = None
+        self,
+        columns: int = 42,
+        on_receipt: Callable[[PrintedReceipt], None] | None = None,
+        international: int = escpos.INTERNATIONAL_JAPAN,
+        dots: int | None = None,
     ) -> None:
         self.columns = columns
+        self.dots = dots  # printable width (512 on a TM-T88VI); None: columns x 12
+        self.default_international = international
         self.on_receipt = on_receipt
         self.receipts: list[PrintedReceipt] = []
         self.unknown_commands: list[bytes] = []
         self._paper = "ok"
         self.cover_open = False
         self.offline = False
-        self._modes = _Modes()
+        self._modes = _Modes(international=international)
         self._line = bytearray()
         self._line_modes: _Modes | None = None
         self._current = PrintedReceipt()
@@ -228,7 +248,7 @@ class EscPosParser:
             return 0
         command = buf[1:2]
         if command == b"@":
-            self._modes = _Modes()
+            self._modes = _Modes(international=self.default_international)
             self._line.clear()
             return 2
         if command == b"2":
@@ -242,10 +262,12 @@ class EscPosParser:
             self._set_mode(align=Align(n % 48 if n >= 48 else n))
         elif command == b"t":
             self._modes.katakana_table = n == 1
+        elif command == b"R":
+            self._modes.international = n
         elif command == b"d":
             for _ in range(n):
                 self._end_line()
-        elif command not in (b"!", b"-", b"3", b"M", b"G", b"R", b"J"):
+        elif command not in (b"!", b"-", b"3", b"M", b"G", b"J"):
             self.unknown_commands.append(bytes(buf[:3]))
         return 3
 
@@ -343,32 +365,56 @@ class EscPosParser:
             self._line_modes = _Modes(**vars(self._modes))
         self._line.append(byte)
 
-    def _decode_line(self) -> str:
+    def _decode_line(self) -> list[tuple[str, int]]:
+        """The line's characters, each with the columns the printer gives it: one per
+        single byte, two per two-byte Kanji code."""
         modes = self._line_modes or self._modes
-        if modes.kanji:
-            return bytes(self._line).decode("shift_jis", errors="replace")
-        chars = []
-        for byte in self._line:
+        chars: list[tuple[str, int]] = []
+        line, i = bytes(self._line), 0
+        while i < len(line):
+            byte = line[i]
+            if modes.kanji and _is_sjis_lead(byte) and i + 1 < len(line):
+                chars.append((line[i : i + 2].decode("shift_jis", errors="replace"), 2))
+                i += 2
+                continue
             if byte < 0x80:
-                chars.append(chr(byte))
-            elif modes.katakana_table and 0xA1 <= byte <= 0xDF:
-                chars.append(chr(0xFF61 + byte - 0xA1))
+                japan = modes.international == escpos.INTERNATIONAL_JAPAN
+                chars.append((JAPAN_SET.get(byte, chr(byte)) if japan else chr(byte), 1))
+            elif (modes.kanji or modes.katakana_table) and 0xA1 <= byte <= 0xDF:
+                chars.append((chr(0xFF61 + byte - 0xA1), 1))
             else:
-                chars.append("?")
-        return "".join(chars)
+                chars.append(("?", 1))
+            i += 1
+        return chars
+
+    def _printer_lines(self, chars: list[tuple[str, int]], scale: int) -> list[tuple[str, int]]:
+        """The line as the printer puts it on paper, (text, dots) per printed line: text
+        wider than the printable width wraps where the printer wraps it, mid-word."""
+        paper = self.dots or self.columns * escpos.DOTS_PER_COLUMN
+        lines, text, dots = [], "", 0
+        for ch, columns in chars:
+            width = columns * escpos.DOTS_PER_COLUMN * scale
+            if text and dots + width > paper:
+                lines.append((text, dots))
+                text, dots = "", 0
+            text, dots = text + ch, dots + width
+        return lines + [(text, dots)]
 
     def _end_line(self) -> None:
         if self.online:
             modes = self._line_modes or self._modes
-            self._current.items.append(
-                PrintedText(
-                    self._decode_line(),
-                    modes.bold,
-                    modes.double_width,
-                    modes.double_height,
-                    modes.align,
+            scale = 2 if modes.double_width else 1
+            for text, dots in self._printer_lines(self._decode_line(), scale):
+                self._current.items.append(
+                    PrintedText(
+                        text,
+                        modes.bold,
+                        modes.double_width,
+                        modes.double_height,
+                        modes.align,
+                        dots=dots,
+                    )
                 )
-            )
         self._line.clear()
         self._line_modes = None
 
@@ -377,9 +423,12 @@ class EscPosParser:
             self._end_line()
 
     def _add_image(self, band: Image.Image) -> None:
-        """Stack a GS v 0 band under the previous one, left-aligned on the paper's width."""
+        """Stack a GS v 0 band under the previous one, placed on the paper's width as the
+        justification in force says (``ESC a`` applies to raster images too)."""
         items = self._current.items
-        paper = max(self.columns * escpos.DOTS_PER_COLUMN, band.width)
+        paper = max(self.dots or self.columns * escpos.DOTS_PER_COLUMN, band.width)
+        free = paper - band.width
+        x = {Align.LEFT: 0, Align.CENTER: free // 2, Align.RIGHT: free}[self._modes.align]
         above = items[-1].image if items and isinstance(items[-1], PrintedImage) else None
         if above is None:
             self._end_pending_line()
@@ -388,7 +437,7 @@ class EscPosParser:
         if above is not None:
             merged.paste(above, (0, 0))
             items.pop()
-        merged.paste(band, (0, height - band.height))
+        merged.paste(band, (x, height - band.height))
         items.append(PrintedImage(merged))
 
     def _finish_receipt(self, complete: bool) -> None:

@@ -1,19 +1,27 @@
-"""The virtual receipt printer on a pseudo-terminal: the demo's and the tests' printer.
+"""The virtual receipt printer on a pseudo-terminal or a TCP port: the demo's and the
+tests' printer.
 
 ``start()`` opens a pty and returns the slave's path (``/dev/pts/N``), which the driver
-opens as its serial port. What arrives on the master side goes to the parser
-(``sim/printer/parser.py``) and its answers go back at once; each receipt torn off is
-saved as ``out_dir/receipt-NNNN.png`` and ``.txt`` (``sim/printer/render.py``).
+opens as its serial port, or as the stand-in for a USB printer class device
+(``/dev/usb/lp0``: a character device read and written with plain ``os.read`` /
+``os.write``, as the pty slave is). With ``link="tcp"`` it listens on a loopback port
+instead and returns ``"127.0.0.1:PORT"``, as a network printer's raw port 9100. What
+arrives goes to the parser (``sim/printer/parser.py``) and its answers go back at once;
+each receipt torn off is saved as ``out_dir/receipt-NNNN.png`` and ``.txt``
+(``sim/printer/render.py``).
 
 ``run_out_of_paper_after(n)`` / ``open_cover_after(n)`` make the paper end or the cover
 open ``n`` bytes later, in the middle of a receipt; ``vanish()`` (or
-``vanish_after(n)``) makes the port disappear, like a pulled cable.
+``vanish_after(n)``) makes the port disappear, like a pulled cable (on TCP: the
+connection is reset and further connections are refused).
 """
 
 from __future__ import annotations
 
 import os
 import select
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -43,12 +51,33 @@ class _ParserState:
             setattr(printer.parser, self.name, self.convert(value))
 
 
-class VirtualPrinter:
-    """A printer on a pty: ``start()`` gives the port path, ``receipts`` what it printed."""
+LINKS = ("pty", "tcp")
 
-    def __init__(self, out_dir: str | os.PathLike[str], columns: int = 42) -> None:
+
+class VirtualPrinter:
+    """A printer on a pty (or TCP): ``start()`` gives the port, ``receipts`` what it printed."""
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike[str],
+        columns: int = 42,
+        *,
+        link: str = "pty",
+        international: int | None = None,
+        save_pictures: bool = True,
+        tcp_port: int = 0,
+        dots: int | None = None,
+    ) -> None:
+        if link not in LINKS:
+            raise ValueError(f"link must be one of {LINKS}, got {link!r}")
         self.out_dir = Path(out_dir)
-        self.parser = EscPosParser(columns, on_receipt=self._save)
+        extra = {} if international is None else {"international": international}
+        self.parser = EscPosParser(columns, on_receipt=self._save, dots=dots, **extra)
+        self.link = link
+        self.tcp_port = tcp_port  # link="tcp": 0 = any free loopback port
+        self.save_pictures = save_pictures  # False: no PNG per receipt (benchmarks)
+        self._listener: socket.socket | None = None
+        self._connection: socket.socket | None = None
         self.bytes_received = 0
         self._event: tuple[int, Callable[[], None]] | None = None  # (bytes left, what)
         self._master: int | None = None
@@ -63,7 +92,12 @@ class VirtualPrinter:
     def start(self) -> str:
         """Open the pty and start answering; returns the path the driver opens."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._master, self._slave, self.port = raw_pty()
+        if self.link == "tcp":
+            self._listener = socket.create_server(("127.0.0.1", self.tcp_port))
+            host, port = self._listener.getsockname()[:2]
+            self.port = f"{host}:{port}"
+        else:
+            self._master, self._slave, self.port = raw_pty()
         self._stop.clear()
         self._thread = threading.Thread(target=self._serve, name="vprinter", daemon=True)
         self._thread.start()
@@ -82,9 +116,21 @@ class VirtualPrinter:
                 except OSError:
                     pass
         self._master = self._slave = None
+        self._reset_connection()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def _reset_connection(self) -> None:
+        """Close the TCP connection with a reset (RST), as a printer switched off does."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
 
     def vanish(self) -> None:
-        """The port disappears, as when the USB-serial cable is pulled."""
+        """The port disappears, as when the USB cable is pulled (on TCP: connection reset,
+        then refused)."""
         self.stop()
 
     def __enter__(self) -> VirtualPrinter:
@@ -142,17 +188,32 @@ class VirtualPrinter:
     # --- the serving thread --------------------------------------------------------------
 
     def _serve(self) -> None:
-        master = self._master
-        while not self._stop.is_set() and master is not None:
+        while not self._stop.is_set():
+            source = self._master if self.link == "pty" else self._connection or self._listener
+            if source is None:
+                return
             try:
-                ready, _, _ = select.select([master], [], [], 0.05)
+                ready, _, _ = select.select([source], [], [], 0.05)
                 if not ready:
                     continue
-                data = os.read(master, 65536)
+                if source is self._listener:
+                    self._connection, _ = self._listener.accept()
+                    continue
+                data = (
+                    source.recv(65536)
+                    if isinstance(source, socket.socket)
+                    else os.read(source, 65536)
+                )
             except OSError:
-                return
+                if self.link == "pty":
+                    return
+                self._connection = None
+                continue
             if data:
                 self._receive(data)
+            elif self.link == "tcp" and self._connection is not None:
+                self._connection.close()  # the kiosk hung up: wait for the next connection
+                self._connection = None
 
     def _receive(self, data: bytes) -> None:
         with self._changed:
@@ -164,7 +225,7 @@ class VirtualPrinter:
                 data = data[left:]
             elif self._event is not None:
                 self._event = (self._event[0] - len(data), self._event[1])
-            if self._master is not None:
+            if self._master is not None or self._connection is not None:
                 self._take(data)
             self._changed.notify_all()
 
@@ -173,12 +234,18 @@ class VirtualPrinter:
         self._write(self.parser.parse(data))
 
     def _write(self, answers: bytes) -> None:
-        if answers and self._master is not None:
-            try:
+        if not answers:
+            return
+        try:
+            if self._connection is not None:
+                self._connection.sendall(answers)
+            elif self._master is not None:
                 os.write(self._master, answers)
-            except OSError:
-                pass
+        except OSError:
+            pass
 
     def _save(self, receipt: PrintedReceipt) -> None:
+        if not self.save_pictures:
+            return
         number = len(self.parser.receipts) + 1
         save_receipt(receipt, self.out_dir / f"receipt-{number:04d}.png", self.parser.columns)
