@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 
 from central.catalog import Catalog
 from central.config import CentralConfig
-from central.errors import CentralError, ChallengeInvalid, Rejection
+from central.errors import CannotJudge, CentralError, ChallengeInvalid, Rejection
 from central.provider import FileAccountsProvider
 from central.sealing import SealingKeyring, write_new_sealing_key
 from central.service import RETRY_AFTER_SECONDS, EnrollmentService, kiosk_health
@@ -153,6 +153,8 @@ class Heartbeat(BaseModel):
     printer: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
     reader: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
     last_sync: str | None = Field(default=None, max_length=64, pattern=r"^[0-9T:.Z+-]+$")
+    staff_locked: bool = Field(default=False, strict=True)  # the staff PIN is locked now
+    staff_lockouts: int = Field(default=0, ge=0, le=wire.MAX_STAFF_LOCKOUTS, strict=True)
 
 
 def build_service(
@@ -290,8 +292,9 @@ def create_app(
     def store_unavailable(request: Request, exc: StoreUnavailable) -> Response:
         return Response(status_code=503, headers={"Retry-After": "5"})
 
+    @app.exception_handler(CannotJudge)  # status check for a CA the trust store lacks
     @app.exception_handler(RevocationUnknown)  # status check while the CRLs are stale
-    def revocation_unknown(request: Request, exc: RevocationUnknown) -> Response:
+    def revocation_unknown(request: Request, exc: CentralError) -> Response:
         return Response(status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     return app

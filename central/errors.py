@@ -38,6 +38,17 @@ class ProviderUnavailable(CentralError):
     kind = "provider_unavailable"
 
 
+class CannotJudge(CentralError):
+    """The service lacks what it needs to judge the item (issue 12, finding 8): the sealing
+    private key its key id names, or the trust anchor (a JPKI CA generation) its card
+    certificate names. An operator's set-up, not the person's data: the answer is
+    ``retry`` and nothing is stored, so the item is judged afresh once it is fixed."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
 class ChallengeInvalid(CentralError):
     """A status challenge that is unknown, used, expired or from another kiosk."""
 

@@ -13,8 +13,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from central.errors import CentralConfigError, Rejection
+from central.errors import CannotJudge, CentralConfigError, Rejection
 from contract import wire
+
+#: The kind of CannotJudge when no key of the service has the item's key id.
+SEALING_KEY_MISSING = "central_sealing_key_missing"
 
 
 class SealingKeyring:
@@ -52,10 +55,12 @@ class SealingKeyring:
         )
 
     def open(self, key_id: str, enrollment_id: str, sealed: bytes) -> tuple[dict, bytes, bytes]:
-        """(payload, certificate DER, signature), or Rejection('bad_seal')."""
+        """(payload, certificate DER, signature); Rejection('bad_seal') when the key it names
+        does not open it; CannotJudge when the service does not hold that key (an old key
+        deleted too early, or one not yet installed): retry, never a final answer."""
         key = self._keys.get(key_id)
         if key is None:
-            raise Rejection("bad_seal")
+            raise CannotJudge(SEALING_KEY_MISSING)
         try:
             return wire.open_sealed(key, key_id, enrollment_id, sealed)
         except Exception as exc:  # any failure to open is the same answer: bad seal

@@ -10,6 +10,11 @@ conflict.
 
 Answers are stored only once the payload is known to come from the certificate it
 carries (the signature verified), so nobody can take an enrollment id with garbage.
+Only the person's own data earns a stored, final refusal (issue 12, finding 8): when the
+service lacks what it needs to judge (the sealing key the item names, the CA generation
+its card names) the answer is ``retry`` and nothing is stored; and a refusal whose reason
+is in ``wire.SERVER_SIDE_REASONS`` is never stored either, so once the operator has fixed
+the set-up, the kiosk's resend (staff can ask for it) is judged afresh.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any
 from cryptography import x509
 
 from central.catalog import Catalog
-from central.errors import ChallengeInvalid, ProviderUnavailable, Rejection
+from central.errors import CannotJudge, ChallengeInvalid, ProviderUnavailable, Rejection
 from central.provider import PaymentProvider
 from central.sealing import SealingKeyring
 from central.store import NewEnrollment, RecordAnswer, Store, StoreUnavailable, Write
@@ -138,7 +143,7 @@ class EnrollmentService:
             return self._decide(item, enrollment_id, client_kiosk_id)
         except Rejection as rejection:
             return {"status": wire.REJECTED, "reason": rejection.reason}
-        except (ProviderUnavailable, StoreUnavailable, RevocationUnknown) as exc:
+        except (ProviderUnavailable, StoreUnavailable, RevocationUnknown, CannotJudge) as exc:
             log.warning("enrollment_retry id=%s kind=%s", enrollment_id, exc.kind)
             return {"status": wire.RETRY, "retry_after": RETRY_AFTER_SECONDS}
         except ValueError:  # a malformed outer item (bad base64, wrong types)
@@ -168,6 +173,11 @@ class EnrollmentService:
         # Only a signed payload learns whether its id has an answer, and only among this
         # kiosk's own ids (issue 12, finding 5).
         stored = self.store.stored_answer(client_kiosk_id, enrollment_id)
+        if stored is not None and self._server_side_refusal(stored, digest.hex()):
+            # stored by an older version: judged afresh now the set-up may be fixed
+            self.store.forget_answer(client_kiosk_id, enrollment_id, digest.hex())
+            log.info("stored_refusal_forgotten id=%s reason=%s", enrollment_id, stored[1]["reason"])
+            stored = None
         if stored is not None:
             return self._same_payload_or_conflict(stored, digest.hex())
         # From here the payload is the card holder's own: answers are stored forever.
@@ -185,6 +195,8 @@ class EnrollmentService:
             answer = {"status": wire.REJECTED, "reason": rejection.reason}
             if rejection.service_code:
                 answer["service_code"] = rejection.service_code
+            if rejection.reason in wire.SERVER_SIDE_REASONS:
+                return answer  # never stored: a resend after the operator's fix is judged anew
             return replace(record, answer=answer)
 
     def _judge(
@@ -226,6 +238,15 @@ class EnrollmentService:
             service_code=payload["service_code"],
             cert_ref=cert_ref,
             account_ref=account_ref,
+        )
+
+    @staticmethod
+    def _server_side_refusal(stored: tuple[str, dict[str, Any]], digest_hex: str) -> bool:
+        stored_digest, answer = stored
+        return (
+            hmac.compare_digest(stored_digest, digest_hex)
+            and answer.get("status") == wire.REJECTED
+            and answer.get("reason") in wire.SERVER_SIDE_REASONS
         )
 
     @staticmethod

@@ -201,6 +201,16 @@ class Store:
         with self.transaction(write=False) as tx:
             return self._stored(tx, kiosk_id, enrollment_id)
 
+    def forget_answer(self, kiosk_id: str, enrollment_id: str, payload_digest: str) -> None:
+        """Delete a stored answer (only a refusal for a server-side reason that an older
+        version stored: such a refusal links nothing, so nothing else refers to it)."""
+        with self.transaction() as tx:
+            tx.all(
+                "DELETE FROM enrollments WHERE kiosk_id = ? AND enrollment_id = ?"
+                " AND payload_digest = ? AND status = 'rejected'",
+                (kiosk_id, enrollment_id, payload_digest),
+            )
+
     @staticmethod
     def _stored(tx: Tx, kiosk_id: str, enrollment_id: str) -> tuple[str, dict[str, Any]] | None:
         row = tx.one(

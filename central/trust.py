@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from central.errors import CentralConfigError, CentralError, Rejection
+from central.errors import CannotJudge, CentralConfigError, CentralError, Rejection
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,30 @@ def load_ca_certificates(paths: Iterable[Path]) -> list[x509.Certificate]:
     if not certs:
         raise CentralConfigError("no trusted JPKI CA certificate configured")
     return certs
+
+
+#: The kind of CannotJudge when a card names a CA the trust store does not hold.
+TRUST_ANCHOR_MISSING = "central_trust_anchor_missing"
+
+
+def _subject_key_id(ca: x509.Certificate) -> bytes | None:
+    """The CA's key identifier as certificates it issued name it (RFC 5280 4.2.1.2)."""
+    try:
+        return ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        try:
+            return x509.SubjectKeyIdentifier.from_public_key(ca.public_key()).digest  # type: ignore[arg-type]
+        except (TypeError, ValueError, UnsupportedAlgorithm):
+            return None
+
+
+def _authority_key_id(cert: x509.Certificate) -> bytes | None:
+    """The key identifier of the CA a certificate names as its issuer, if it says."""
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+    return ext.value.key_identifier
 
 
 def ca_key_id(ca: x509.Certificate) -> bytes:
@@ -177,6 +201,7 @@ class JpkiVerifier:
 
     def __init__(self, ca_certificates: list[x509.Certificate], crl_dir: Path | None) -> None:
         self._cas = ca_certificates
+        self._ca_key_ids = {k for k in map(_subject_key_id, ca_certificates) if k is not None}
         self._crls = RevocationLists(crl_dir, ca_certificates)
 
     @classmethod
@@ -192,7 +217,19 @@ class JpkiVerifier:
             except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
                 continue
             return ca
-        raise Rejection("certificate_untrusted")
+        # No trusted CA signed it. That is the card's own fault only when it names (by
+        # its authority key identifier) a CA key we hold; a card naming a CA key we do not
+        # hold, or naming none, may be of a CA generation missing from the trust store
+        # (an operator's set-up, issue 12 finding 8): no final answer then, retry.
+        named = _authority_key_id(cert)
+        if named is not None and named in self._ca_key_ids:
+            raise Rejection("certificate_untrusted")
+        log.warning(
+            "trust_anchor_missing kind=%s names_ca_key=%s",
+            TRUST_ANCHOR_MISSING,
+            named.hex()[:40] if named is not None else "-",
+        )
+        raise CannotJudge(TRUST_ANCHOR_MISSING)
 
     def check_certificate(
         self, certificate_der: bytes, now: dt.datetime | None = None

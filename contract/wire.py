@@ -39,7 +39,7 @@ _INFO_PREFIX = b"mynapoint-enrollment-v1"
 # Result statuses the central service answers per item.
 ACCEPTED = "accepted"  # stored; carries mykey_id
 REJECTED = "rejected"  # final; carries a reason code (see REJECTION_REASONS)
-RETRY = "retry"  # transient on the central side (e.g. adapter down); resend later
+RETRY = "retry"  # central cannot answer now (adapter down, lacks a key or CA): resend later
 CONFLICT = "conflict"  # same enrollment id, different payload (HTTP 422 semantics); final
 
 REJECTION_REASONS = (
@@ -57,6 +57,13 @@ REJECTION_REASONS = (
     "malformed",
     "kiosk_mismatch",  # the item names a kiosk other than the client certificate's CN
 )
+# Refusals that may come from the set-up of the central service or the kiosk (a deleted
+# sealing key, a trust store missing a CA generation, a kiosk id that does not match its
+# certificate) rather than from the person's own data (issue 12, finding 8). The central
+# service never stores them (a resend is judged afresh) and today answers `retry` where it
+# knows it lacks a key or a trust anchor; a kiosk keeps the sealed data of a row refused
+# for one of them (until the retention limit) so staff can send it again once fixed.
+SERVER_SIDE_REASONS = ("bad_seal", "certificate_untrusted", "kiosk_mismatch")
 
 # HTTP API of the central service (mutual TLS; the client certificate's CN is the kiosk id).
 #   POST BATCH_PATH  body {"items": [outer_item, ...]} (a bare JSON list is accepted too)
@@ -78,6 +85,11 @@ HEALTH_PATH = "/v1/health"  # GET, no body: 200 when the service can take enroll
 # A heartbeat's printer and reader fields: a short status code ("ok", "unknown",
 # "printer_no_paper"...), never a driver's free text.
 STATUS_CODE_PATTERN = r"[a-z][a-z0-9_]{0,63}"
+# A heartbeat's staff-PIN fields (issue 12, finding 15): "staff_locked" (a JSON boolean:
+# the staff PIN is locked now after too many wrong tries) and "staff_lockouts" (how many
+# times it locked since the kiosk started, an integer 0..MAX_STAFF_LOCKOUTS; the kiosk
+# reports at most that).
+MAX_STAFF_LOCKOUTS = 1_000_000
 MAX_BATCH_ITEMS = 500
 # The largest legitimate outer item, JSON-encoded: a certificate of up to 12,000 DER bytes
 # (16,000 base64 characters, the bound POST STATUS_PATH puts on one), an RSA-4096
@@ -96,16 +108,56 @@ MAX_BATCH_BYTES = MAX_BATCH_ITEMS * MAX_ITEM_BYTES
 MAX_ITEM_SEPARATORS = 32
 
 
+_CANONICAL: dict[str, Any] = {
+    "sort_keys": True,
+    "separators": (",", ":"),
+    "ensure_ascii": False,
+    "allow_nan": False,
+}
+
+
+def json_buffer(value: Any, **options: Any) -> bytearray:
+    """``json.dumps(value, **options)`` in UTF-8, built into a bytearray the caller can
+    :func:`wipe` (issue 12, finding 13).
+
+    The encoder's small pieces (a key, a value, a bracket) pass through short-lived
+    ``str`` and ``bytes`` objects, but the whole document exists only in the returned
+    buffer, which is allocated once at its final size (never grown, so no copy of it is
+    left behind by a reallocation).
+    """
+    pieces = [piece.encode("utf-8") for piece in json.JSONEncoder(**options).iterencode(value)]
+    buffer = bytearray(sum(map(len, pieces)))
+    at = 0
+    for piece in pieces:
+        buffer[at : at + len(piece)] = piece
+        at += len(piece)
+    return buffer
+
+
+def wipe(buffer: bytearray) -> None:
+    """Overwrite a buffer with zeros in place (same length: no reallocation)."""
+    buffer[:] = bytes(len(buffer))
+
+
+def canonical_buffer(payload: dict[str, Any]) -> bytearray:
+    """The canonical payload in a buffer to :func:`wipe` once used (signed or verified)."""
+    return json_buffer(payload, **_CANONICAL)
+
+
 def canonical_bytes(payload: dict[str, Any]) -> bytes:
-    """The one byte encoding of a payload that is signed and verified."""
-    return json.dumps(
-        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    """The one byte encoding of a payload that is signed and verified (an immutable copy:
+    on the kiosk use :func:`canonical_buffer` and wipe it)."""
+    return json.dumps(payload, **_CANONICAL).encode("utf-8")
 
 
 def payload_digest(payload: dict[str, Any]) -> bytes:
-    """SHA-256 of the canonical payload: what the card signs."""
-    return hashlib.sha256(canonical_bytes(payload)).digest()
+    """SHA-256 of the canonical payload: what the card signs. The encoding it hashes is
+    wiped before this returns."""
+    buffer = canonical_buffer(payload)
+    try:
+        return hashlib.sha256(buffer).digest()
+    finally:
+        wipe(buffer)
 
 
 def utc_now_text() -> str:
@@ -189,18 +241,23 @@ def generate_sealing_keypair() -> tuple[bytes, bytes]:
 def seal_for_central(
     key: SealingKey, payload: dict[str, Any], certificate_der: bytes, signature: bytes
 ) -> bytes:
-    """HPKE-seal payload, certificate and signature to the central service."""
-    inner = json.dumps(
+    """HPKE-seal payload, certificate and signature to the central service. The sealing
+    input (the payload with the 決済サービスID and security code) is built in a buffer
+    that is zeroed once sealed."""
+    inner = json_buffer(
         {
             "payload": payload,
             "certificate": b64e(certificate_der),
             "signature": b64e(signature),
         },
         ensure_ascii=False,
-    ).encode("utf-8")
-    return HPKE_SUITE.encrypt(
-        inner, key.public_key, info=hpke_info(key.key_id, payload["enrollment_id"])
     )
+    try:
+        return HPKE_SUITE.encrypt(
+            inner, key.public_key, info=hpke_info(key.key_id, payload["enrollment_id"])
+        )
+    finally:
+        wipe(inner)
 
 
 def open_sealed(

@@ -103,6 +103,7 @@ class OutboxPart(Protocol):
     def mark_shown(self, enrollment_id: str) -> None: ...
     def wake_sync(self) -> bool: ...
     def already_enrolled_here(self, issuer_serial_key: bytes) -> bool: ...
+    def resend_server_refused(self) -> int: ...
     def status(self) -> Any: ...
     def close(self) -> None: ...
 
@@ -516,6 +517,12 @@ class Controller:
         printed: Future[Any] = Future()
         self._begin("printer", printed, self._printed, data)
         return printed
+
+    def resend_server_refused(self) -> Future[int]:
+        """Staff action: rows refused for a server-side reason go back to pending (how many)."""
+        return self._workers["queue"].submit(
+            lambda: self._ready_outbox().resend_server_refused()
+        )
 
     def staff_status(self) -> Future[dict[str, Any]]:
         """Queue counts and age, reader and printer state, as a future: nothing of any person.

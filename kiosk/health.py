@@ -44,6 +44,7 @@ class HealthMonitor:
         interval: float,
         catalog_refresh_interval: float,
         heartbeat_interval: float,
+        staff_gate: Any = None,
     ) -> None:
         self.central = central  # kiosk.central_link.CentralLink, or None
         self.heartbeat = heartbeat  # kiosk.heartbeat.Heartbeat, or None
@@ -57,6 +58,7 @@ class HealthMonitor:
         self.interval = interval
         self.catalog_refresh_interval = catalog_refresh_interval
         self.heartbeat_interval = heartbeat_interval
+        self.staff_gate = staff_gate  # kiosk.staff.StaffGate: its lockout goes in the heartbeat
         #: Whether the central service answered the last probe (None before the first).
         self.online: bool | None = None
         self._catalog_refreshed_at: float | None = None
@@ -117,7 +119,9 @@ class HealthMonitor:
         def report(done: tuple[Future[Any], ...]) -> Health:
             queue, printer = (part.result(timeout=0) for part in done)
             reader = "ok" if self.card.reader_available else "no_reader"
-            return collect_health(queue, printer=printer.problem or "ok", reader=reader)
+            return collect_health(
+                queue, printer=printer.problem or "ok", reader=reader, staff_gate=self.staff_gate
+            )
 
         return then(gather(self.queue_status(), self.printer_status()), report)
 

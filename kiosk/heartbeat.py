@@ -4,10 +4,12 @@ So an operator sees a stuck kiosk before a shopper does: the central service lis
 every kiosk's last report (``GET /v1/kiosks``) and flags the ones gone quiet.
 
 A report holds the software version, the queue's depth and the age of its oldest
-undelivered enrollment, the printer's and the card reader's status codes and the
-time of the last delivery. Never personal data: counts, ages, times and short status
-codes only (a status that is not a plain code is sent as ``unknown``). The kiosk id
-is not in the body: the central service takes it from the client certificate.
+undelivered enrollment, the printer's and the card reader's status codes, the
+time of the last delivery, and whether the staff PIN is locked now after too many
+wrong tries and how often it locked since start (``kiosk/staff.py``).
+Never personal data: counts, ages, times and short status codes only (a status that
+is not a plain code is sent as ``unknown``). The kiosk id is not in the body: the
+central service takes it from the client certificate.
 
 Sending never blocks the caller and never raises: the post runs on its own worker
 thread, a report is dropped when the previous one is still in flight (a central
@@ -40,7 +42,7 @@ from typing import Any
 import requests
 
 from contract.errors import KioskError
-from contract.wire import HEARTBEAT_PATH, STATUS_CODE_PATTERN
+from contract.wire import HEARTBEAT_PATH, MAX_STAFF_LOCKOUTS, STATUS_CODE_PATTERN
 from offline_queue import policy
 from offline_queue.store import QueueStatus
 from offline_queue.transport import mtls_session, transport_error_kind
@@ -65,6 +67,8 @@ class Health:
     printer: str
     reader: str
     last_sync: str | None
+    staff_locked: bool = False
+    staff_lockouts: int = 0
 
     def body(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,9 +100,15 @@ def _utc_text(epoch: float | None) -> str | None:
 
 
 def collect_health(
-    queue: QueueStatus, *, printer: object, reader: object, version: str | None = None
+    queue: QueueStatus,
+    *,
+    printer: object,
+    reader: object,
+    version: str | None = None,
+    staff_gate: Any = None,
 ) -> Health:
-    """The report for the queue's status and the devices' status codes."""
+    """The report for the queue's status, the devices' status codes and the staff PIN's
+    lockout (``staff_gate``, a ``kiosk.staff.StaffGate``, when there is one)."""
     depth = sum(queue.counts.get(state, 0) for state in policy.OPEN_STATES)
     age = queue.oldest_pending_age_s
     return Health(
@@ -108,6 +118,8 @@ def collect_health(
         printer=status_code(printer),
         reader=status_code(reader),
         last_sync=_utc_text(queue.last_success_at),
+        staff_locked=bool(staff_gate is not None and staff_gate.locked),
+        staff_lockouts=0 if staff_gate is None else min(staff_gate.lockouts, MAX_STAFF_LOCKOUTS),
     )
 
 

@@ -166,12 +166,29 @@ class UiSession:
                 )
         elif name == "staff_test_print" and self.controller is not None:
             self.controller.test_print()
+        elif name == "staff_resend_refused" and self.controller is not None:
+            asked = self._staff_asked
+            self.controller.resend_server_refused().add_done_callback(
+                lambda resent: self._on_ui(self._staff_resent, asked, resent)
+            )
         elif name == "staff_closed" and self.staff_open:
             self.staff_open = False
             self._staff_asked += 1  # figures still on their way are for nobody
             self.app.screen("staff").wipe()
             self._last_view = None
             self.render()
+
+    def _staff_resent(self, asked: int, resent: Future[int]) -> None:
+        """Rows refused for server-side reasons were sent back to pending: say how many."""
+        if not self.staff_open or asked != self._staff_asked:
+            return
+        try:
+            count = resent.result(timeout=0)
+        except Exception as error:
+            kind = getattr(error, "kind", type(error).__name__)
+            log.warning("staff_resend_failed error=%s", kind)
+            return
+        self.app.screen("staff").show_resent(count)
 
     def _staff_figures_came(self, asked: int, figures: Future[dict[str, Any]]) -> None:
         """The staff figures, an event on the UI thread: shown if that screen still waits."""

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from contract.wire import ACCEPTED, CONFLICT, REJECTED, RETRY, outer_item
+from contract.wire import ACCEPTED, CONFLICT, REJECTED, RETRY, SERVER_SIDE_REASONS, outer_item
 from offline_queue import policy
 from offline_queue.db import open_queue_db, write_transaction
 from offline_queue.policy import Backoff
@@ -163,10 +163,19 @@ class DeliveryLedger:
         """Wipe sealed data and delete rows past their retention; returns rows deleted."""
         now = self.clock() if now is None else now
         with write_transaction(self._db) as db:
+            # A row refused for a server-side reason keeps its seal after it was shown, until
+            # the hold ends, so staff can resend it once the operator fixed the set-up.
             db.execute(
                 "UPDATE enrollments SET sealed = NULL WHERE sealed IS NOT NULL"
-                " AND state IN (?, ?) AND (shown_at IS NOT NULL OR answered_at < ?)",
-                [policy.REJECTED, policy.DEAD, now - policy.SEALED_HOLD_AFTER_ANSWER_S],
+                " AND state IN (?, ?) AND ((shown_at IS NOT NULL AND NOT (state = ? AND reason"
+                " IN (SELECT value FROM json_each(?)))) OR answered_at < ?)",
+                [
+                    policy.REJECTED,
+                    policy.DEAD,
+                    policy.REJECTED,
+                    json.dumps(SERVER_SIDE_REASONS),
+                    now - policy.SEALED_HOLD_AFTER_ANSWER_S,
+                ],
             )
             cursor = db.execute(
                 "DELETE FROM enrollments WHERE state IN (?, ?, ?) AND answered_at < ?",

@@ -19,6 +19,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import json
+import logging
 import sqlite3
 import threading
 import time
@@ -34,7 +36,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from contract.wire import WIRE_VERSION, SealingKey, canonical_bytes, seal_for_central
+from contract.wire import (
+    SERVER_SIDE_REASONS,
+    WIRE_VERSION,
+    SealingKey,
+    canonical_buffer,
+    seal_for_central,
+    wipe,
+)
 from offline_queue import policy
 from offline_queue.db import open_queue_db, write_transaction
 from offline_queue.errors import (
@@ -45,6 +54,8 @@ from offline_queue.errors import (
 )
 from offline_queue.receipt import new_receipt_no, normalize_receipt_no
 from offline_queue.wake import send_wake
+
+log = logging.getLogger("offline_queue.store")
 
 T = TypeVar("T")
 _GUARD_TAG = b"mynapoint-card-guard-v1|"
@@ -126,10 +137,13 @@ def verify_card_signature(
         raise QueueInputInvalid("certificate is not DER X.509") from error
     if not isinstance(public_key, rsa.RSAPublicKey):
         raise QueueInputInvalid("certificate key is not RSA")
+    signed = canonical_buffer(payload)  # wiped at once: it holds the ID and the code
     try:
-        public_key.verify(signature, canonical_bytes(payload), padding.PKCS1v15(), hashes.SHA256())
+        public_key.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature as error:
         raise EnrollmentSignatureInvalid("card signature does not match the payload") from error
+    finally:
+        wipe(signed)
 
 
 def _row_to_enrollment(row: dict[str, Any]) -> Enrollment:
@@ -240,15 +254,54 @@ class Outbox:
         """The answer was shown (to the person, or to staff for dead rows): wipe the seal.
 
         For a dead row, call this only from the staff screen once staff has dealt with it:
-        without the sealed data the enrollment can no longer be resent.
+        without the sealed data the enrollment can no longer be resent. A row refused for a
+        server-side reason (``wire.SERVER_SIDE_REASONS``) keeps its sealed data until the
+        retention limit, so staff can still resend it (:meth:`resend_server_refused`).
         """
         with write_transaction(self._db) as db:
             db.execute(
                 "UPDATE enrollments SET shown_at = coalesce(shown_at, ?),"
-                " sealed = CASE WHEN state IN (?, ?, ?) THEN NULL ELSE sealed END"
+                " sealed = CASE WHEN state IN (?, ?, ?) AND NOT (state = ? AND reason IN"
+                " (SELECT value FROM json_each(?))) THEN NULL ELSE sealed END"
                 " WHERE enrollment_id = ?",
-                [time.time(), *policy.FINAL_STATES, enrollment_id],
+                [
+                    time.time(),
+                    *policy.FINAL_STATES,
+                    policy.REJECTED,
+                    json.dumps(SERVER_SIDE_REASONS),
+                    enrollment_id,
+                ],
             )
+
+    @_serialized
+    def resend_server_refused(self) -> int:
+        """Staff action: send again every row the central service refused for a reason of
+        its own set-up (``wire.SERVER_SIDE_REASONS``: a lost sealing key, a trust store
+        missing a CA generation...), once the operator has fixed it. Returns how many rows
+        went back to pending; logs the count and nothing of any person."""
+        with write_transaction(self._db) as db:
+            cursor = db.execute(
+                "UPDATE enrollments SET state = ?, strikes = 0, next_attempt_at = ?,"
+                " answered_at = NULL, shown_at = NULL, reason = NULL, service_code = NULL,"
+                " last_error_kind = NULL"
+                " WHERE state = ? AND sealed IS NOT NULL"
+                " AND reason IN (SELECT value FROM json_each(?))",
+                [policy.PENDING, time.time(), policy.REJECTED, json.dumps(SERVER_SIDE_REASONS)],
+            )
+            count = cursor.rowcount
+        log.info("staff_resend_server_refused rows=%d", count)
+        if count:
+            self.wake_sync()
+        return count
+
+    @_serialized
+    def count_server_refused(self) -> int:
+        """Rows refused for a server-side reason that staff could still resend."""
+        return self._db.execute(
+            "SELECT count(*) FROM enrollments WHERE state = ? AND sealed IS NOT NULL"
+            " AND reason IN (SELECT value FROM json_each(?))",
+            [policy.REJECTED, json.dumps(SERVER_SIDE_REASONS)],
+        ).fetchone()[0]
 
     @_serialized
     def retry_dead(self, enrollment_id: str) -> bool:

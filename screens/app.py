@@ -323,8 +323,12 @@ class KioskApp(App):
         self.send("open_staff")
 
 
-def build_engine(config: Any, keys: dict[int, Callable[[], None]] | None = None) -> Any:
-    """The session engine for a configuration: catalog, controller (devices), flow."""
+def build_engine(
+    config: Any, keys: dict[int, Callable[[], None]] | None = None, staff_gate: Any = None
+) -> Any:
+    """The session engine for a configuration: catalog, controller (devices), flow.
+
+    ``staff_gate`` (the UI's ``StaffGate``) lets the heartbeat report its lockout."""
     from kiosk.catalog import Catalog
     from kiosk.controller import Controller, context_for
     from kiosk.session import UiSession
@@ -332,6 +336,7 @@ def build_engine(config: Any, keys: dict[int, Callable[[], None]] | None = None)
 
     catalog = Catalog.load()
     controller = Controller.from_config(config, catalog)
+    controller.health.staff_gate = staff_gate
     return UiSession(
         context_for(config, catalog),
         controller,
@@ -355,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = UiSettings.from_config(config)
     configure_kivy(settings)
     register_fonts()
-    KioskApp(settings, build_engine(config)).run()
+    KioskApp(settings, build_engine(config, staff_gate=settings.staff_gate)).run()
     return 0
 
 

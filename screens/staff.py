@@ -26,10 +26,15 @@ class StaffScreen(KioskScreen):
         else:  # wrong, or locked after too many wrong ones (kiosk/staff.py)
             self.ids.pin_message.text = self.tr(f"staff.{answer}_pin")
 
+    def show_resent(self, count: int) -> None:
+        """How many refused-for-server-reasons rows went back to the queue."""
+        self.ids.resend_message.text = self.tr("staff.resent", count=count)
+
     def close(self) -> None:
         self.unlocked = False
         self.ids.keypad.wipe()
         self.ids.pin_message.text = ""
+        self.ids.resend_message.text = ""
         self.send("staff_closed")
 
     def on_wipe(self) -> None:

@@ -249,7 +249,7 @@ def run_kiosk(
 
     from screens.app import KioskApp
 
-    engine = build_engine(config, keys={F2: rig.toggle_card})
+    engine = build_engine(config, keys={F2: rig.toggle_card}, staff_gate=settings.staff_gate)
     app = KioskApp(settings, engine)
     if script is not None:
         from sim.autopilot import Autopilot

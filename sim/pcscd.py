@@ -3,7 +3,15 @@
 pcscd's daemon socket is hard-coded to /run/pcscd, but the PC/SC client library
 honours ``PCSCLITE_CSOCK_NAME``. As root we can run pcscd in a private mount
 namespace with a temporary directory bound over /run/pcscd, and a vpcd reader on a
-free port, so it disturbs neither the system pcscd nor another session's::
+free port, so it disturbs neither the system pcscd nor another session's.
+
+vpcd's reader ports listen on every address (its server mode binds INADDR_ANY, and
+its reversed mode, where vpcd connects out to the card, aborts pcscd in the Debian
+build: "bit out of range 0 - FD_SETSIZE on fd_set"). So pcscd also runs in a network
+namespace of its own, with only a loopback interface: nothing outside can reach the
+ports, and from the host nothing listens at all (issue 12, finding 16). The virtual
+card enters that namespace to connect: ``vpcd.netns`` next to the daemon socket is a
+link to the running pcscd's ``/proc/<pid>/ns/net`` (``sim/card/vpcd.py`` follows it)::
 
     daemon = PrivatePcscd(Path(tempfile.mkdtemp()))
     os.environ["PCSCLITE_CSOCK_NAME"] = str(daemon.socket_path)  # before any context
@@ -27,8 +35,18 @@ VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 START_TIMEOUT = 10.0
 
 
+#: Next to the daemon socket: a link to the running pcscd's network namespace.
+NETNS_LINK = "vpcd.netns"
+
+
+def netns_link_for(socket_path: str | Path) -> Path:
+    """Where the network namespace of the pcscd serving ``socket_path`` is linked."""
+    return Path(socket_path).with_name(NETNS_LINK)
+
+
 def _free_port_pair() -> int:
-    """A port p such that p and p+1 are free on loopback (vpcd has two slots)."""
+    """A port p such that p and p+1 are free on loopback (vpcd has two slots; in pcscd's
+    own network namespace any pair is free, this keeps them distinct across sessions)."""
     for _ in range(200):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -37,8 +55,8 @@ def _free_port_pair() -> int:
             continue
         try:
             with socket.socket() as a, socket.socket() as b:
-                a.bind(("0.0.0.0", port))
-                b.bind(("0.0.0.0", port + 1))
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
         except OSError:
             continue
         return port
@@ -69,6 +87,7 @@ class PrivatePcscd:
         self.conf_dir = base / "conf"
         self.socket_path = self.run_dir / "pcscd.comm"
         self.log_path = base / "pcscd.log"
+        self.netns_link = netns_link_for(self.socket_path)
         self._proc: subprocess.Popen[bytes] | None = None
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.conf_dir.mkdir(parents=True, exist_ok=True)
@@ -108,6 +127,11 @@ class PrivatePcscd:
         return {**os.environ, "PCSCLITE_CSOCK_NAME": str(self.socket_path)}
 
     @property
+    def pid(self) -> int | None:
+        """pcscd's process id (``unshare`` and ``sh`` exec it), None when not started."""
+        return None if self._proc is None else self._proc.pid
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
@@ -121,18 +145,23 @@ class PrivatePcscd:
             (self.run_dir / stale).unlink(missing_ok=True)
         (self.conf_dir / "vpcd").write_text(self._reader_conf if with_reader else "")
         script = (
-            f"mkdir -p /run/pcscd && mount --bind '{self.run_dir}' /run/pcscd "
+            "ip link set lo up "
+            f"&& mkdir -p /run/pcscd && mount --bind '{self.run_dir}' /run/pcscd "
             f"&& exec pcscd --foreground --config '{self.conf_dir}'"
         )
         log = self.log_path.open("ab")
-        self._proc = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        self._proc = subprocess.Popen(  # unshare and sh exec: the pid is pcscd's
+            ["unshare", "--mount", "--net", "--propagation", "private", "sh", "-c", script],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         log.close()
+        link = self.netns_link.with_name(NETNS_LINK + ".new")
+        link.unlink(missing_ok=True)
+        link.symlink_to(f"/proc/{self._proc.pid}/ns/net")
+        os.replace(link, self.netns_link)  # cards follow it to the new pcscd
         if with_reader:
             self._wait(lambda: self.reader_name in self.readers(), "pcscd to list the reader")
         else:

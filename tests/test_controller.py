@@ -27,6 +27,7 @@ from kiosk.central_link import CentralLink
 from kiosk.controller import Controller, context_for
 from kiosk.receipt import layout, render_image
 from kiosk.receipt_facts import ReceiptSettings, receipt_data
+from kiosk.staff import MAX_WRONG, StaffGate
 from offline_queue import policy
 from offline_queue.store import Outbox
 from sim.enrollments import central_client, quick_worker
@@ -384,6 +385,10 @@ guard_secret_path = "guard.secret"
         "ja",
     )
     controller = Controller.from_config(config, Catalog.load())
+    gate = StaffGate(lambda _pin: False)  # someone tried the staff PIN five times
+    for _ in range(MAX_WRONG):
+        gate.check(bytearray(b"0000"))
+    controller.health.staff_gate = gate  # as screens.app.build_engine hands it over
     worker = quick_worker(config.queue.db_path, central_client(central), idle_poll_s=0.5)
     sync = threading.Thread(target=worker.run_forever, name="sync", daemon=True)
     sync.start()
@@ -392,6 +397,7 @@ guard_secret_path = "guard.secret"
         assert kiosk.enroll(central.new_account("waon")).result == flow.RESULT_ACCEPTED
         report = _wait_for_heartbeat(central, config.kiosk_id)
         assert (report["reader"], report["printer"]) == ("ok", "ok")
+        assert (report["staff_locked"], report["staff_lockouts"]) == (True, 1)
     finally:
         controller.stop()
         worker.stop()

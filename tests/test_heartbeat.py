@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from contract.wire import KIOSKS_PATH
+from contract.wire import HEARTBEAT_PATH, KIOSKS_PATH
 from kiosk.heartbeat import (
     Health,
     Heartbeat,
@@ -23,6 +23,7 @@ from kiosk.heartbeat import (
     send_collected,
     status_code,
 )
+from kiosk.staff import LOCKOUT_S, MAX_WRONG, StaffGate
 from offline_queue import policy
 from offline_queue.errors import QueueUnavailable
 from offline_queue.store import QueueStatus
@@ -146,7 +147,44 @@ def test_report_holds_only_counts_ages_times_and_status_codes() -> None:
         "printer": "ok",
         "reader": "ok",
         "last_sync": "2026-05-28T20:26:40Z",
+        "staff_locked": False,
+        "staff_lockouts": 0,
     }
+
+
+def test_a_staff_pin_lockout_is_seen_by_the_operator_in_the_kiosk_list(central_service) -> None:
+    """Five wrong staff PINs lock the staff screen (kiosk/staff.py); the next heartbeat tells
+    the central service, which lists it, and the one after the lockout says it is over."""
+    now = [0.0]
+    gate = StaffGate(lambda pin: pin == bytearray(b"2580"), clock=lambda: now[0])
+    for _ in range(MAX_WRONG):
+        gate.check(bytearray(b"0000"))
+    status = QueueStatus({}, oldest_pending_age_s=None, last_success_at=None, last_error_kind=None)
+    heartbeat = heartbeat_for(central_service)
+    try:
+        locked = collect_health(status, printer="ok", reader="ok", staff_gate=gate)
+        assert heartbeat.send(locked).result(timeout=15) is True
+        listed = listed_kiosks(central_service)[central_service.kiosk_id]
+        assert (listed["staff_locked"], listed["staff_lockouts"]) == (True, 1)
+        now[0] += LOCKOUT_S
+        over = collect_health(status, printer="ok", reader="ok", staff_gate=gate)
+        assert heartbeat.send(over).result(timeout=15) is True
+    finally:
+        heartbeat.close()
+    listed = listed_kiosks(central_service)[central_service.kiosk_id]
+    assert (listed["staff_locked"], listed["staff_lockouts"]) == (False, 1)
+
+
+@pytest.mark.parametrize(
+    "field", [{"staff_locked": "yes"}, {"staff_lockouts": -1}, {"staff_lockouts": "5 times"}]
+)
+def test_the_central_service_refuses_a_staff_lockout_that_is_not_a_flag_and_a_count(
+    central_service, field: dict
+) -> None:
+    with central_service.session() as session:
+        url = central_service.base_url + HEARTBEAT_PATH
+        response = session.post(url, json={**healthy().body(), **field}, timeout=10)
+    assert response.status_code == 422
 
 
 def test_free_text_device_status_is_sent_as_unknown() -> None:

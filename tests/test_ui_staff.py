@@ -91,3 +91,21 @@ def test_five_wrong_staff_pins_lock_the_staff_screen_even_against_the_right_one(
     assert report["error"] is None, report["error"]
     # still asking for the PIN: unlocked, that line would show the queue's figures
     assert t("screens.staff.enter_pin") in report["dumps"]["after_the_right_pin"]["staff"]
+
+
+def test_staff_can_send_refusals_of_the_set_up_again_from_the_staff_screen(run_kiosk_ui) -> None:
+    """The staff screen's resend button (issue 12, finding 8): rows refused for a reason of
+    the central service's set-up go back to the queue, and the screen says how many (none
+    here: the store and worker test, tests/test_central_operator_mistakes.py, has rows)."""
+    script = [
+        ["wait", "welcome"],
+        *open_staff_screen(),
+        ["tap", "staff_pin_ok"],
+        ["expect", t("screens.staff.resend_refused")],
+        ["tap", "staff_resend_refused"],
+        ["expect", t("screens.staff.resent", "ja", count=0)],
+        ["tap", "staff_close"],
+        ["wait", "welcome"],
+    ]
+    report = run_kiosk_ui(script, cards={})
+    assert report["error"] is None, report["error"]

@@ -11,11 +11,19 @@ the delays set per step (a real card signs in about 0.5 s)::
     card = VirtualCard(card_dir, port=35963, delays={"sign": 0.5})
     card.insert(); ...; card.remove()
     card.apdu_log   # [(command, response), ...]; response b"" when it never answered
+
+A private pcscd (``sim/pcscd.py``) runs in its own network namespace, so its vpcd ports
+are reachable on its loopback only: the card's thread enters that namespace before each
+connection, through the link ``netns`` (default: ``vpcd.netns`` next to the daemon socket
+named by ``PCSCLITE_CSOCK_NAME``; no link there: the card's own namespace, for a system
+pcscd).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import socket
 import struct
 import threading
@@ -29,6 +37,31 @@ from sim.card.model import step_of
 
 VPCD_DEFAULT_PORT = 35963
 VPCD_CTRL_OFF, VPCD_CTRL_ON, VPCD_CTRL_RESET, VPCD_CTRL_ATR = 0, 1, 2, 4
+CLONE_NEWNET = 0x40000000
+NETNS_LINK = "vpcd.netns"  # sim/pcscd.py writes it
+
+
+def default_netns() -> Path | None:
+    """The link to the private pcscd's network namespace, next to its socket."""
+    socket_name = os.environ.get("PCSCLITE_CSOCK_NAME")
+    return Path(socket_name).with_name(NETNS_LINK) if socket_name else None
+
+
+def enter_netns(link: Path) -> bool:
+    """Move the calling thread into the network namespace ``link`` points to (False when
+    it is not there yet, or is still the process's own: pcscd is starting; the main
+    thread never moves, so /proc/self is the namespace the process started in)."""
+    try:
+        if os.stat(link).st_ino == os.stat("/proc/self/ns/net").st_ino:
+            return False
+        fd = os.open(link, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.setns(fd, CLONE_NEWNET) == 0
+    finally:
+        os.close(fd)
 
 
 class VirtualCard:
@@ -41,8 +74,10 @@ class VirtualCard:
         host: str = "127.0.0.1",
         delays: dict[str, float] | None = None,
         fault: Fault | str | None = None,
+        netns: Path | str | None = None,
     ) -> None:
         self.card_dir = Path(card_dir)
+        self.netns = Path(netns) if netns is not None else default_netns()
         self.model = load_card(self.card_dir)
         self.port, self.host = port, host
         self.delays = dict(delays or {})
@@ -109,6 +144,9 @@ class VirtualCard:
     def _serve(self) -> None:
         while self._inserted.is_set():
             try:
+                if self.netns is not None and os.path.lexists(self.netns):
+                    if not enter_netns(self.netns):
+                        raise ConnectionRefusedError("pcscd's namespace is not there yet")
                 sock = socket.create_connection((self.host, self.port), timeout=1.0)
             except OSError:
                 time.sleep(0.05)  # the reader (pcscd) is not there yet: keep the card in
