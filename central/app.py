@@ -177,6 +177,7 @@ class Heartbeat(BaseModel):
     printer: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
     reader: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
     last_sync: str | None = Field(default=None, max_length=64, pattern=r"^[0-9T:.Z+-]+$")
+    speech: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
 
 
 def build_service(

@@ -65,6 +65,7 @@ class Health:
     printer: str
     reader: str
     last_sync: str | None
+    speech: str = "off"  # ok, off, no_engine, no_voice (kiosk/voice.py)
 
     def body(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,7 +97,12 @@ def _utc_text(epoch: float | None) -> str | None:
 
 
 def collect_health(
-    queue: QueueStatus, *, printer: object, reader: object, version: str | None = None
+    queue: QueueStatus,
+    *,
+    printer: object,
+    reader: object,
+    version: str | None = None,
+    speech: object = "off",
 ) -> Health:
     """The report for the queue's status and the devices' status codes."""
     depth = sum(queue.counts.get(state, 0) for state in policy.OPEN_STATES)
@@ -108,6 +114,7 @@ def collect_health(
         printer=status_code(printer),
         reader=status_code(reader),
         last_sync=_utc_text(queue.last_success_at),
+        speech=status_code(speech),
     )
 
 

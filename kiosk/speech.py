@@ -313,7 +313,11 @@ def lines_for(view: dict[str, Any]) -> list[str]:
     speak = _SCREENS.get(state)
     if speak is not None:
         lines += speak(view, lang)
-    return [line.strip() for line in lines if line.strip()]
+    said: dict[str, None] = {}  # each line once (a notice may equal the screen's thanks)
+    for line in lines:
+        if line.strip():
+            said.setdefault(line.strip())
+    return list(said)
 
 
 def countdown_line(seconds: int, lang: str) -> str:

@@ -54,6 +54,12 @@ class KButton(ButtonBehavior, Label):
     action = StringProperty("")
     selected = BooleanProperty(False)
 
+    def on_release(self) -> None:
+        """Every accepted touch clicks (``screens/sound.py``); the kv rule does the rest."""
+        app = App.get_running_app()
+        if app is not None and hasattr(app, "cue"):
+            app.cue("accept")
+
 
 class Title(Label):
     """The one sentence that says what this screen is for."""
