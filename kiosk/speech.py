@@ -333,7 +333,8 @@ def digits_entered(count: int, lang: str) -> str:
 
 def character_by_character(text: str, lang: str) -> list[str]:
     """An ID read back on request (handset mode only): one clip per character."""
-    return [_say("speech.character_space", lang) if c == " " else c for c in text]
+    words = {" ": "speech.character_space", "-": "speech.character_hyphen"}
+    return [_say(words[c], lang) if c in words else c for c in text]
 
 
 def sample_views(catalog: Any, lang: str) -> list[dict[str, Any]]:
@@ -389,8 +390,8 @@ def prompt_lines(catalog: Any, lang: str, countdown_seconds: int = 20) -> list[s
     for key in ("speech.handset_on", "speech.handset_off", "speech.slower", "speech.faster",
                 "speech.louder", "speech.quieter", "speech.read_back_handset_only"):
         seen.setdefault(_say(key, lang))
-    for character in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-":
-        seen.setdefault(character)
+    for clip in character_by_character("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ- ", lang):
+        seen.setdefault(clip)
     return list(seen)
 
 

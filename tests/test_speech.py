@@ -91,7 +91,7 @@ def test_the_pin_screen_says_how_many_digits_never_which() -> None:
 
 
 def test_a_read_back_is_one_clip_per_character() -> None:
-    assert speech.character_by_character("A1 2", "en") == ["A", "1", "space", "2"]
+    assert speech.character_by_character("A1 2-", "en") == ["A", "1", "space", "2", "dash"]
 
 
 def test_every_one_of_the_thirteen_languages_has_a_voice() -> None:
