@@ -43,6 +43,9 @@ VOICE_FILE = "mei_normal.htsvoice"
 #: Where ``scripts/setup.sh`` puts the HTS voice: inside the virtual environment.
 DEFAULT_VOICE_DIR = Path(sys.prefix) / "share" / "mynapoint-kiosk" / "voices"
 ESPEAK_WORDS_PER_MINUTE = 165
+#: Open JTalk speaks at the voice's 48 kHz; clips are stored at this rate (half the size,
+#: no audible loss for speech) when sox is there to resample them.
+CLIP_SAMPLE_RATE = 22050
 RENDER_TIMEOUT_S = 30.0
 
 STATUS_OK = "ok"
@@ -202,6 +205,8 @@ class VoiceCache:
                     f"{command[0]} failed ({done.returncode}) for {lang}: "
                     f"{done.stderr.decode(errors='replace')[-200:]}"
                 )
+            if voice_for(lang).engine == ENGINE_JTALK:
+                self._resample(Path(temporary))
             os.replace(temporary, path)
             with self._lock:
                 self.rendered += 1
@@ -211,6 +216,23 @@ class VoiceCache:
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
+
+    def _resample(self, clip: Path) -> None:
+        """Open JTalk's 48 kHz clip at :data:`CLIP_SAMPLE_RATE` (kept as it is without sox)."""
+        sox = shutil.which("sox")
+        if sox is None:
+            return
+        smaller = clip.with_name(clip.stem + "-22k.wav")
+        try:
+            done = subprocess.run(
+                [sox, str(clip), "-r", str(CLIP_SAMPLE_RATE), str(smaller)],
+                capture_output=True, timeout=RENDER_TIMEOUT_S, check=False,
+            )
+            if done.returncode == 0 and smaller.is_file():
+                os.replace(smaller, clip)
+        finally:
+            if smaller.exists():
+                smaller.unlink()
 
     def build(self, lines_by_language: dict[str, list[str]], rate: float = 1.0) -> dict[str, int]:
         """Render every line not cached yet; the number of clips per language that exist."""
