@@ -142,6 +142,7 @@ class VoiceCache:
         self.languages = tuple(languages or LANGUAGES)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speech")
         self._lock = threading.Lock()
+        self._closed = threading.Event()  # a build in progress stops at the next line
         self.rendered = 0  # clips this process synthesised (the rest came from the cache)
 
     # --- state ---------------------------------------------------------------------------
@@ -244,6 +245,8 @@ class VoiceCache:
                 continue
             made = 0
             for line in lines:
+                if self._closed.is_set():
+                    return counts
                 try:
                     self.clip(line, lang, rate)
                     made += 1
@@ -261,6 +264,8 @@ class VoiceCache:
         return sum(p.stat().st_size for p in folder.glob("*.wav")) if folder.is_dir() else 0
 
     def close(self) -> None:
+        """Stop: a build in progress ends after its current line, queued renders are dropped."""
+        self._closed.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 

@@ -231,6 +231,9 @@ class KioskApp(App):
             self._tick_event.cancel()
         if self.engine is not None:
             self.engine.detach()
+            voices = getattr(self.engine, "voices", None)
+            if voices is not None:
+                voices.close()  # a prompt build in progress stops at its current line
 
     def _on_window_size(self, _window: Any, size: tuple[int, int]) -> None:
         self.u = size[1] / UNITS_PER_HEIGHT

@@ -105,6 +105,12 @@ def test_building_the_cache_renders_each_line_once(cache: VoiceCache) -> None:
     assert cache.cached("Thank you", "en") is not None
 
 
+def test_a_closed_cache_stops_building_at_once(cache: VoiceCache) -> None:
+    cache.close()
+    assert cache.build({"en": ["Thank you", "Goodbye"]}) == {}
+    assert cache.rendered == 0
+
+
 def test_without_the_engines_on_the_path_the_cache_is_silent_and_says_why(
     tmp_path: Path,
 ) -> None:
