@@ -23,8 +23,24 @@ STAFF_PIN = "2580"
 WRONG_PIN = "9876"
 
 
+def read_back_twice(user_id: str) -> list[list[Any]]:
+    """At the ID entry: read-back on the loudspeaker (refused), then in handset mode."""
+    return [
+        ["wait", "enter_ids"],
+        ["type", user_id],
+        ["tap", "speech_menu"],
+        ["tap", "read_back"],
+        ["tap", "handset_toggle"],
+        ["tap", "read_back"],
+        ["tap", "handset_toggle"],
+        ["tap", "speech_menu"],
+    ]
+
+
 def enrollment_with_speech_controls(account: tuple[str, str, list[str]]) -> list[list[Any]]:
     """An enrollment with a wrong PIN first, the speech bar used on the way."""
+    service, user_id, codes = account
+    enter = choose_and_enter(account, shots=False)
     return [
         *start_and_place_card(shots=False),
         ["tap", "speech_menu"],
@@ -33,7 +49,9 @@ def enrollment_with_speech_controls(account: tuple[str, str, list[str]]) -> list
         ["tap", "speech_repeat"],
         ["tap", "speech_louder"],
         ["tap", "speech_menu"],
-        *choose_and_enter(account, shots=False),
+        enter[0],  # the service
+        *read_back_twice(user_id),
+        *enter[3:],  # next, the code(s), confirm
         ["tap", "confirm"],
         ["wait", "pin"],
         ["pin", WRONG_PIN],
@@ -64,6 +82,9 @@ def test_every_screen_speaks_and_no_spoken_string_holds_a_pin_an_id_or_a_code(
         t("screens.take_card.thanks"),
         t("speech.slower"),
         t("speech.louder"),
+        t("speech.read_back_handset_only"),
+        t("speech.handset_on"),
+        t("speech.handset_off"),
     ):
         assert line in spoken, f"never said {line!r}; said {spoken}"
     secrets = [DEMO_PIN, WRONG_PIN, user_id, user_id[-4:], *codes]
