@@ -174,3 +174,32 @@ def test_the_jack_state_file_is_read_as_plugged_or_not(
 
 def test_speech_actions_have_default_keys_to_bind() -> None:
     assert set(speech.DEFAULT_SPEECH_KEYS.values()) == set(speech.SPEECH_ACTIONS)
+
+
+# --- the [speech] table of the configuration ----------------------------------------
+def speech_config(tmp_path, table: str):
+    from tests.test_config import write_config
+
+    path = write_config(tmp_path, (r"^\[speech\][^\[]*", table + "\n"))
+    return path
+
+
+def test_the_example_speech_table_is_read(tmp_path) -> None:
+    from kiosk import config as kc
+    from tests.test_config import write_config
+
+    speech_table = kc.load_config(write_config(tmp_path)).speech
+    assert speech_table.enabled and speech_table.cues and not speech_table.blank_screen_in_handset
+
+
+def test_a_bad_speech_value_names_its_key(tmp_path) -> None:
+    from kiosk import config as kc
+
+    path = speech_config(tmp_path, '[speech]\nenabled = "yes"\nvolume = 3\n'
+                                   'jack_plugged_pattern = "(("')
+    with pytest.raises(kc.ConfigInvalid) as caught:
+        kc.load_config(path)
+    text = "\n".join(caught.value.problems)
+    assert "speech.enabled: expected true or false" in text
+    assert "unknown key 'speech.volume'" in text
+    assert "speech.jack_plugged_pattern: expected a regular expression" in text
