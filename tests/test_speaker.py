@@ -47,3 +47,44 @@ def test_the_handset_key_is_a_speech_action_and_the_next_session_starts_on_the_s
     speaker.session_ended()
     assert not speaker.route.handset and routes == ["handset", "speaker"]
     assert not speaker.action("no_such_action")
+
+
+def silent_speaker(tmp_path: Path) -> Speaker:
+    """A speaker whose engines are missing: it says nothing, but records what it was sent."""
+    from kiosk.voice import Engines, VoiceCache
+
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    voices = VoiceCache(tmp_path / "speech", Engines.find(path=str(empty)), languages=("en",))
+    return Speaker(voices)
+
+
+def test_a_screen_is_said_once_and_the_countdown_once_when_it_starts(tmp_path: Path) -> None:
+    speaker = silent_speaker(tmp_path)
+    view = {"state": "welcome", "lang": "en"}
+    speaker.screen_shown(view)
+    said = list(speaker.spoken)
+    assert said[0] == "Mynapoint application" and len(said) == 3
+    speaker.screen_shown(view)
+    assert speaker.spoken == said  # the same screen again says nothing
+    speaker.screen_shown({**view, "countdown": 20})
+    speaker.screen_shown({**view, "countdown": 19})
+    assert speaker.spoken[len(said):] == [
+        "No activity: returning to the start in 20 s"
+    ]
+
+
+def test_the_pin_keypad_is_answered_with_a_count_and_a_read_back_needs_the_handset(
+    tmp_path: Path,
+) -> None:
+    speaker = silent_speaker(tmp_path)
+    speaker.digits_entered(1, "en")
+    speaker.read_back("1234567890", "en")
+    assert speaker.spoken == [
+        "1 digit entered",
+        "What you typed is read back only through the handset",
+    ]
+    speaker.action("handset_toggle")
+    before = list(speaker.spoken)
+    speaker.read_back("1234567890", "en")
+    assert speaker.spoken == before  # read back, and never recorded
