@@ -122,6 +122,7 @@ class Header(BoxLayout):
     """Store name on the left, the language switch on the right."""
 
     show_language = BooleanProperty(True)
+    show_speech = BooleanProperty(True)  # the speech controls' button (not on the staff screen)
 
 
 class Footer(HiddenIgnoresTouch, BoxLayout):

@@ -95,6 +95,13 @@ def test_every_screen_speaks_and_no_spoken_string_holds_a_pin_an_id_or_a_code(
     assert cues.count("accept") >= 10 and "error" in cues
 
 
+def brightest(png: str) -> int:
+    from PIL import Image
+
+    with Image.open(png) as image:
+        return max(image.convert("L").getextrema())
+
+
 def test_without_its_voice_the_kiosk_enrolls_silently_and_the_staff_screen_says_so(
     run_kiosk_ui, ui_central, tmp_path
 ) -> None:
@@ -112,6 +119,13 @@ def test_without_its_voice_the_kiosk_enrolls_silently_and_the_staff_screen_says_
         ["expect", "mei_normal.htsvoice"],
         ["shot", "17b_staff_no_voice"],
         ["tap", "staff_close"],
+        ["wait", "welcome"],
+        ["tap", "speech_menu"],
+        ["tap", "handset_toggle"],  # handset mode with blank_screen_in_handset
+        ["shot", "handset_privacy"],
+        ["tap", "handset_toggle"],
+        ["tap", "speech_menu"],
+        ["shot", "handset_off"],
         *start_and_place_card(shots=False),
         *choose_and_enter(account, shots=False),
         ["tap", "confirm"],
@@ -120,8 +134,12 @@ def test_without_its_voice_the_kiosk_enrolls_silently_and_the_staff_screen_says_
         *finish_and_take_card(shots=False),
     ]
     report = run_kiosk_ui(
-        script, speech={"enabled": True, "prebuild": False, "voice_dir": str(no_voice)}
+        script,
+        speech={"enabled": True, "prebuild": False, "voice_dir": str(no_voice),
+                "blank_screen_in_handset": True},
     )
     assert report["error"] is None, report["error"]
     assert "result" in report["screens_seen"]
+    assert brightest(report["shots"]["handset_privacy"]) < 16  # dark for privacy
+    assert brightest(report["shots"]["handset_off"]) > 200  # and back
     assert t("screens.welcome.title") in report["spoken"]  # sent, though nothing could say it
