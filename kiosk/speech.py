@@ -103,13 +103,6 @@ DEFAULT_SPEECH_KEYS = {
     "f12": "read_back",
 }
 
-#: View values a line may quote: names, dates, counts. Never an ID, a code or a PIN.
-SPEAKABLE_VALUES = frozenset(
-    {"campaign_name", "closed_campaign_name", "closed_campaign_starts", "closed_campaign_ends",
-     "tries_left", "processing_phase", "notice", "state", "lang"}
-)
-
-
 def voice_for(lang: str) -> Voice:
     """The voice of ``lang``; an unknown code is a bug in the caller."""
     try:

@@ -77,7 +77,12 @@ class Speaker:
             return
         state, lang = view.get("state", ""), view.get("lang") or "ja"
         countdown = int(view.get("countdown") or 0)
-        lines = speech.lines_for(view)
+        try:
+            lines = speech.lines_for(view)
+        except (KeyError, ValueError) as error:  # a language without a voice entry or text
+            log.warning("speech_no_lines state=%s lang=%s error=%s", state, lang,
+                        type(error).__name__)
+            return
         if state != self._last_state or lines != self._last_lines or lang != self._lang:
             self._last_state, self._last_lines = state, lines
             self._counting_down = countdown > 0

@@ -88,3 +88,9 @@ def test_the_pin_keypad_is_answered_with_a_count_and_a_read_back_needs_the_hands
     before = list(speaker.spoken)
     speaker.read_back("1234567890", "en")
     assert speaker.spoken == before  # read back, and never recorded
+
+
+def test_a_language_without_a_voice_entry_is_silent_not_a_crash(tmp_path: Path) -> None:
+    speaker = silent_speaker(tmp_path)
+    speaker.screen_shown({"state": "welcome", "lang": "xx"})
+    assert speaker.spoken == []
