@@ -155,6 +155,7 @@ class Heartbeat(BaseModel):
     last_sync: str | None = Field(default=None, max_length=64, pattern=r"^[0-9T:.Z+-]+$")
     staff_locked: bool = Field(default=False, strict=True)  # the staff PIN is locked now
     staff_lockouts: int = Field(default=0, ge=0, le=wire.MAX_STAFF_LOCKOUTS, strict=True)
+    speech: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
 
 
 def build_service(

@@ -117,6 +117,21 @@ class DisplayConfig:
 
 
 @dataclass(frozen=True)
+class SpeechConfig:
+    """Spoken guidance and sound cues (``[speech]``; see docs/speech.md)."""
+
+    enabled: bool = True
+    cues: bool = True  # a tone on every accepted touch or key, another on errors
+    cache_dir: Path = Path("/var/cache/mynapoint-kiosk/speech")
+    voice_dir: Path | None = None  # where mei_normal.htsvoice is (default: in the venv)
+    prebuild: bool = True  # render every prompt at first start (else: when first needed)
+    blank_screen_in_handset: bool = False
+    handset_device: str = ""  # ALSA device of the handset (aplay -D); "" = the default output
+    jack_state_file: str = ""  # a file saying whether headphones are plugged in
+    jack_plugged_pattern: str = ""  # regular expression for "plugged" in that file
+
+
+@dataclass(frozen=True)
 class KioskConfig:
     kiosk_id: str
     language: str
@@ -131,6 +146,7 @@ class KioskConfig:
     queue: QueueConfig
     display: DisplayConfig
     source: Path
+    speech: SpeechConfig = SpeechConfig()
 
     def staff_pin_matches(self, pin: bytearray) -> bool:
         """Check the staff PIN typed on the hidden staff screen (constant time)."""
@@ -450,6 +466,41 @@ def _display(c: _Checker, doc: Mapping[str, Any]) -> DisplayConfig:
     )
 
 
+def _speech(c: _Checker, doc: Mapping[str, Any]) -> SpeechConfig:
+    t = c.table(doc, "speech")
+    c.unknown_keys(t, _names(SpeechConfig), "speech.")
+    d = SpeechConfig()
+    flag = "true or false"
+    voice_dir = c.get(t, "speech.voice_dir", str, "a folder path", "")
+    cache_dir = c.get(t, "speech.cache_dir", str, "a folder path", str(d.cache_dir))
+    pattern = c.get(t, "speech.jack_plugged_pattern", str, "a regular expression", "",
+                    _is_regex)
+    return SpeechConfig(
+        enabled=c.get(t, "speech.enabled", bool, flag, d.enabled),
+        cues=c.get(t, "speech.cues", bool, flag, d.cues),
+        cache_dir=_relative_to(c.base_dir, cache_dir or str(d.cache_dir)),
+        voice_dir=_relative_to(c.base_dir, voice_dir) if voice_dir else None,
+        prebuild=c.get(t, "speech.prebuild", bool, flag, d.prebuild),
+        blank_screen_in_handset=c.get(t, "speech.blank_screen_in_handset", bool, flag, False),
+        handset_device=c.get(t, "speech.handset_device", str, "an ALSA device name", ""),
+        jack_state_file=c.get(t, "speech.jack_state_file", str, "a file path", ""),
+        jack_plugged_pattern=pattern,
+    )
+
+
+def _relative_to(base: Path, text: str) -> Path:
+    path = Path(text)
+    return path if path.is_absolute() else base / path
+
+
+def _is_regex(text: str) -> bool:
+    try:
+        re.compile(text)
+    except re.error:
+        return False
+    return True
+
+
 _TOP_KEYS = [f.name for f in fields(KioskConfig) if f.name != "source"]
 
 
@@ -486,6 +537,7 @@ def parse_config(doc: Mapping[str, Any], source: Path, *, check_files: bool = Tr
         central=_central(c, doc),
         queue=_queue(c, doc),
         display=_display(c, doc),
+        speech=_speech(c, doc),
     )
     if c.problems:
         raise ConfigInvalid([f"{source.name}: {problem}" for problem in c.problems])

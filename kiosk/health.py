@@ -65,6 +65,8 @@ class HealthMonitor:
         self._heartbeat_sent_at: float | None = None
         self._next: Timer | None = None
         self._running = False
+        #: Whether the kiosk can speak (kiosk.voice.VoiceCache.status); None: no speech part.
+        self.speech_status: Callable[[], Any] = lambda: None
 
     # --- rounds ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -119,8 +121,13 @@ class HealthMonitor:
         def report(done: tuple[Future[Any], ...]) -> Health:
             queue, printer = (part.result(timeout=0) for part in done)
             reader = "ok" if self.card.reader_available else "no_reader"
+            speech = self.speech_status()
             return collect_health(
-                queue, printer=printer.problem or "ok", reader=reader, staff_gate=self.staff_gate
+                queue,
+                printer=printer.problem or "ok",
+                reader=reader,
+                staff_gate=self.staff_gate,
+                speech=speech.code if speech is not None else "off",
             )
 
         return then(gather(self.queue_status(), self.printer_status()), report)
@@ -140,6 +147,10 @@ class HealthMonitor:
             "card_present": bool(self.card.card_present),
             "online": self.online,
         }
+        speech = self.speech_status()
+        if speech is not None:  # engines and voices only: nothing of any person
+            info["speech"] = speech.code
+            info["speech_missing"] = ", ".join((*speech.missing, *speech.silent_languages))
         try:
             status = queue.result(timeout=0)
             info.update(

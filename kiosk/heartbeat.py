@@ -69,6 +69,7 @@ class Health:
     last_sync: str | None
     staff_locked: bool = False
     staff_lockouts: int = 0
+    speech: str = "off"  # ok, off, no_engine, no_voice (kiosk/voice.py)
 
     def body(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,6 +107,7 @@ def collect_health(
     reader: object,
     version: str | None = None,
     staff_gate: Any = None,
+    speech: object = "off",
 ) -> Health:
     """The report for the queue's status, the devices' status codes and the staff PIN's
     lockout (``staff_gate``, a ``kiosk.staff.StaffGate``, when there is one)."""
@@ -120,6 +122,7 @@ def collect_health(
         last_sync=_utc_text(queue.last_success_at),
         staff_locked=bool(staff_gate is not None and staff_gate.locked),
         staff_lockouts=0 if staff_gate is None else min(staff_gate.lockouts, MAX_STAFF_LOCKOUTS),
+        speech=status_code(speech),
     )
 
 

@@ -54,6 +54,7 @@ class UiSession:
         self._farewell_lang: str | None = None  # "take your card" in the leaving person's language
         self._last_view: tuple[str, dict[str, Any]] | None = None
         self.events_seen = 0
+        self.voices: Any = None  # kiosk.voice.VoiceCache: the prompts the app's speaker plays
 
     # --- wiring ---------------------------------------------------------------------
     def attach(self, app: Any) -> None:

@@ -234,6 +234,8 @@ def staff_figures(info: dict[str, Any]) -> dict[str, Any]:
         "printer": info.get("printer_problem") or "OK",
         "reader": "OK" if info.get("reader_available") else "-",
         "last_sync": info.get("last_sync_error") or "-",
+        "speech": info.get("speech") or "off",
+        "speech_missing": info.get("speech_missing") or "",
     }
 
 

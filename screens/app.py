@@ -53,6 +53,7 @@ class UiSettings:
     sound: bool = True
     version: str = field(default_factory=lambda: _version())
     staff_gate: StaffGate = field(default_factory=lambda: StaffGate(lambda _pin: False))
+    speech: Any = None  # kiosk.config.SpeechConfig: spoken guidance, handset, cues
 
     @classmethod
     def from_config(cls, config: Any) -> UiSettings:
@@ -67,6 +68,7 @@ class UiSettings:
             show_cursor=display.show_cursor,
             default_language=config.language,
             staff_gate=StaffGate(config.staff_pin_matches),
+            speech=getattr(config, "speech", None),
         )
 
 
@@ -141,6 +143,9 @@ class KioskApp(App):
     brand_name = StringProperty("")
     countdown = NumericProperty(0)
     card_cue = BooleanProperty(False)
+    privacy_blank = BooleanProperty(False)  # handset mode with speech.blank_screen_in_handset
+    speech_ready = BooleanProperty(False)  # a speaker runs: the header offers its controls
+    speech_bar_open = BooleanProperty(False)
     c_primary = ColorProperty()
     c_on_primary = ColorProperty()
     c_accent = ColorProperty()
@@ -169,6 +174,7 @@ class KioskApp(App):
         self.started_at = time.monotonic()
         self._tick_event = None
         self._last_still_here = 0.0
+        self.speaker: Any = None  # screens.speaker.Speaker, once started
 
     # --- set-up ------------------------------------------------------------------------
     def _apply_theme(self, theme: Theme) -> None:
@@ -210,6 +216,7 @@ class KioskApp(App):
 
         self._tick_event = Clock.schedule_interval(self._tick, TICK_SECONDS)
         clock.start_kivy_watchdog()
+        self.start_speech()
         if self.engine is not None:
             self.engine.attach(self)
         else:
@@ -224,6 +231,9 @@ class KioskApp(App):
             self._tick_event.cancel()
         if self.engine is not None:
             self.engine.detach()
+            voices = getattr(self.engine, "voices", None)
+            if voices is not None:
+                voices.close()  # a prompt build in progress stops at its current line
 
     def _on_window_size(self, _window: Any, size: tuple[int, int]) -> None:
         self.u = size[1] / UNITS_PER_HEIGHT
@@ -233,11 +243,15 @@ class KioskApp(App):
             listener("drawn", self.manager.current if hasattr(self, "manager") else "")
 
     def _on_keyboard(self, _window: Any, key: int, *_args: Any) -> bool:
+        if self._speech_key(key):
+            return True
         if self.engine is not None and hasattr(self.engine, "on_key"):
             return bool(self.engine.on_key(key))
         return False
 
     def _tick(self, _dt: float) -> None:
+        if self.speaker is not None:
+            self.speaker.poll_jack()
         if self.engine is not None:
             self.engine.tick()
 
@@ -294,12 +308,15 @@ class KioskApp(App):
             self.screen_changed_at = time.monotonic()
             for listener in self.listeners:
                 listener("shown", name)
+        self._speak_and_cue(name, view)
 
     @on_ui_thread
     def wipe_screens(self) -> None:
         """The session ended: empty every screen ever loaded (views, keyboards, keypads)."""
         for screen in self._screens.values():
             screen.wipe()
+        if self.speaker is not None:
+            self.speaker.session_ended()
 
     def post(self, func: Callable[..., Any], *args: Any) -> None:
         """Run ``func(*args)`` on the UI thread (the engine's device answers come here)."""
@@ -317,6 +334,78 @@ class KioskApp(App):
             from screens.sound import beep
 
             beep()
+
+    # --- speech and sound cues (docs/speech.md) ---------------------------------------------
+    def start_speech(self) -> None:
+        """The speaker, on the prompt cache the engine brought (none: the kiosk is silent)."""
+        from screens.speaker import Speaker
+
+        config = self.settings.speech
+        voices = getattr(self.engine, "voices", None)
+        if config is None or not config.enabled or voices is None:
+            return
+        from kiosk.speech import AudioRoute
+
+        self.speaker = Speaker(
+            voices,
+            route=AudioRoute(blank_in_handset=config.blank_screen_in_handset),
+            handset_device=config.handset_device,
+            jack_state_file=config.jack_state_file,
+            jack_plugged_pattern=config.jack_plugged_pattern,
+            on_route=lambda route: setattr(self, "privacy_blank", route.blank_screen),
+        )
+        self.speech_ready = True
+
+    @property
+    def cues_on(self) -> bool:
+        config = self.settings.speech
+        return self.settings.sound and (config is None or config.cues)
+
+    def cue(self, name: str) -> None:
+        """A sound cue (``accept``, ``error``): see ``screens/sound.py``."""
+        if self.cues_on:
+            from screens.sound import play_cue
+
+            play_cue(name)
+
+    def _speak_and_cue(self, name: str, view: dict[str, Any]) -> None:
+        refused = bool(view.get("input_error")) or name == "error"
+        previous = getattr(self, "_last_refusal", None)
+        refusal = (name, view.get("input_error"), view.get("error_kind"))
+        if refused and refusal != previous:
+            self.cue("error")
+        self._last_refusal = refusal if refused else None
+        if self.speaker is not None and name != "staff":
+            self.speaker.screen_shown({**view, "state": name})
+
+    def speech_action(self, name: str) -> bool:
+        """A speech control (``kiosk.speech.SPEECH_ACTIONS``), from a button or a key."""
+        if self.speaker is None:
+            return False
+        if name == "read_back":
+            screen = self._screens.get(self.manager.current)
+            text = screen.read_back_text() if hasattr(screen, "read_back_text") else ""
+            if text:
+                self.speaker.read_back(text, self.lang)
+            return True
+        return self.speaker.action(name)
+
+    def _speech_key(self, key: int) -> bool:
+        from kivy.core.window import Keyboard
+
+        from kiosk.speech import DEFAULT_SPEECH_KEYS
+
+        names = {code: name for name, code in Keyboard.keycodes.items()}
+        action = DEFAULT_SPEECH_KEYS.get(names.get(key, ""))
+        if action is None or self.speaker is None:
+            return False
+        self.cue("accept")
+        return self.speech_action(action)
+
+    def digits_entered(self, count: int) -> None:
+        """The PIN keypad took a key: a click, and "1 digit entered" (never the digit)."""
+        if self.speaker is not None:
+            self.speaker.digits_entered(count, self.lang)
 
     def open_staff(self) -> None:
         """The hidden gesture on the store name: staff PIN, then the staff screen."""
@@ -337,13 +426,31 @@ def build_engine(
     catalog = Catalog.load()
     controller = Controller.from_config(config, catalog)
     controller.health.staff_gate = staff_gate
-    return UiSession(
+    engine = UiSession(
         context_for(config, catalog),
         controller,
         receipt_view=receipt_view_for(controller),
         staff_view=staff_view_for(controller),
         keys=keys,
     )
+    engine.voices = start_voices(config, catalog)
+    controller.health.speech_status = engine.voices.status
+    return engine
+
+
+def start_voices(config: Any, catalog: Any) -> Any:
+    """The prompt cache; at first start every prompt is rendered on its worker thread."""
+    from kiosk.voice import Engines, VoiceCache, all_prompts
+
+    speech = config.speech
+    voices = VoiceCache(
+        speech.cache_dir, Engines.find(speech.voice_dir), enabled=speech.enabled
+    )
+    status = voices.status()
+    log.info("speech status=%s missing=%s", status.code, ",".join(status.missing) or "-")
+    if speech.enabled and speech.prebuild:
+        voices.build_async(all_prompts(catalog, voices.languages, int(config.countdown_seconds)))
+    return voices
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,6 +48,10 @@ class EnterIdsScreen(KioskScreen):
         keys.max_length = field.get("max_length", 20)
         keys.text = self.values.get(field.get("name", ""), "")
 
+    def read_back_text(self) -> str:
+        """What is typed in the current field, for the handset's read-back (on request only)."""
+        return str(self.ids.keyboard.text)
+
     def typed(self, text: str) -> None:
         if self.field:
             self.values[self.field["name"]] = text

@@ -20,5 +20,12 @@ class PinScreen(KioskScreen):
         if self.view.get("input_error"):
             self.ids.keypad.wipe()
 
+    def on_kv_post(self, base_widget: object) -> None:
+        self.ids.keypad.bind(filled=self._filled)
+
+    def _filled(self, _keypad: object, filled: float) -> None:
+        """Spoken guidance says how many digits are in, never which (docs/speech.md)."""
+        self.app.digits_entered(int(filled))
+
 
 SCREEN = PinScreen

@@ -54,6 +54,12 @@ class KButton(ButtonBehavior, Label):
     action = StringProperty("")
     selected = BooleanProperty(False)
 
+    def on_release(self) -> None:
+        """Every accepted touch clicks (``screens/sound.py``); the kv rule does the rest."""
+        app = App.get_running_app()
+        if app is not None and hasattr(app, "cue"):
+            app.cue("accept")
+
 
 class Title(Label):
     """The one sentence that says what this screen is for."""
@@ -116,6 +122,7 @@ class Header(BoxLayout):
     """Store name on the left, the language switch on the right."""
 
     show_language = BooleanProperty(True)
+    show_speech = BooleanProperty(True)  # the speech controls' button (not on the staff screen)
 
 
 class Footer(HiddenIgnoresTouch, BoxLayout):

@@ -153,6 +153,20 @@ install_venv() {
   CHANGED=1
 }
 
+# The Japanese voice for spoken guidance (docs/speech.md), copied from this checkout's
+# virtual environment (scripts/setup.sh put it there from a PyPI wheel), so an offline
+# install needs no download. Without it the kiosk runs, silent in Japanese, and says so.
+install_voice() {
+  local voices=$SRC/.venv/share/mynapoint-kiosk/voices f
+  if [ ! -f "$voices/mei_normal.htsvoice" ]; then
+    say "no Japanese voice in $voices (scripts/install_voice.sh makes it): Japanese speech stays silent"
+    return 0
+  fi
+  for f in mei_normal.htsvoice LICENSE_mei_normal.htsvoice; do
+    put "$VENV/share/mynapoint-kiosk/voices/$f" "$voices/$f"
+  done
+}
+
 # A venv built under --root names DIR/opt/... in its scripts; make them name /opt/...
 relocate_venv() {
   local f
@@ -230,6 +244,7 @@ enable_units() {
 install_packages
 install_files
 install_venv
+install_voice
 create_users_and_dirs
 enable_units
 if [ ! -f "$R$ETC/kiosk.toml" ]; then

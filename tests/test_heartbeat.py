@@ -149,6 +149,7 @@ def test_report_holds_only_counts_ages_times_and_status_codes() -> None:
         "last_sync": "2026-05-28T20:26:40Z",
         "staff_locked": False,
         "staff_lockouts": 0,
+        "speech": "off",
     }
 
 

@@ -93,6 +93,13 @@ def test_installed_code_runs_from_the_venv(installed_root: Path) -> None:
     assert result.stdout.startswith(str(installed_root / APP / "venv"))
 
 
+def test_the_installed_kiosk_has_its_japanese_voice_and_licence(installed_root: Path) -> None:
+    """The HTS voice is copied where kiosk/voice.py looks: <venv>/share/mynapoint-kiosk/voices."""
+    voices = installed_root / APP / "venv/share/mynapoint-kiosk/voices"
+    assert (voices / "mei_normal.htsvoice").stat().st_size > 100_000
+    assert "Creative Commons" in (voices / "LICENSE_mei_normal.htsvoice").read_text()
+
+
 def test_installed_commands_name_the_final_path_not_the_build_root(installed_root: Path) -> None:
     for script in ("mynapoint-kiosk", "mynapoint-sync"):
         first_line = (installed_root / APP / "venv/bin" / script).read_text().splitlines()[0]

@@ -41,6 +41,7 @@ PURE_TIER = (
     "tests/test_queue_receipt.py",
     "tests/test_queue_keys.py",
     "tests/test_sync_ledger.py",
+    "tests/test_speech.py",
 )
 NOT_INSTALLED = ("kivy", "serial", "fastapi", "uvicorn", "starlette")
 

@@ -1,0 +1,96 @@
+"""The speaker's handset hook (screens/speaker.py): the headphone jack's state file and
+the handset key move speech between the loudspeaker and the handset, and blank the
+screen when configured. No audio device: the speaker here has no voices, so it routes
+without playing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kiosk.speech import AudioRoute
+from screens.speaker import Speaker
+
+
+def test_plugging_headphones_in_and_out_moves_speech_and_blanks_the_screen(
+    tmp_path: Path,
+) -> None:
+    jack = tmp_path / "state"
+    jack.write_text("HEADPHONE=0\n")
+    blanked: list[bool] = []
+    speaker = Speaker(
+        None,
+        route=AudioRoute(blank_in_handset=True),
+        jack_state_file=str(jack),
+        on_route=lambda route: blanked.append(route.blank_screen),
+    )
+    speaker.poll_jack()
+    assert not speaker.route.handset and blanked == []
+    jack.write_text("HEADPHONE=1\n")
+    speaker.poll_jack()
+    speaker.poll_jack()  # no change, no second report
+    assert speaker.route.handset and blanked == [True]
+    jack.write_text("HEADPHONE=0\n")
+    speaker.poll_jack()
+    assert not speaker.route.handset and blanked == [True, False]
+
+
+def test_a_jack_file_that_vanishes_changes_nothing(tmp_path: Path) -> None:
+    speaker = Speaker(None, jack_state_file=str(tmp_path / "gone"))
+    speaker.poll_jack()
+    assert not speaker.route.handset
+
+
+def test_the_handset_key_is_a_speech_action_and_the_next_session_starts_on_the_speaker() -> None:
+    routes: list[str] = []
+    speaker = Speaker(None, on_route=lambda route: routes.append(route.output))
+    assert speaker.action("handset_toggle") and speaker.route.handset
+    speaker.session_ended()
+    assert not speaker.route.handset and routes == ["handset", "speaker"]
+    assert not speaker.action("no_such_action")
+
+
+def silent_speaker(tmp_path: Path) -> Speaker:
+    """A speaker whose engines are missing: it says nothing, but records what it was sent."""
+    from kiosk.voice import Engines, VoiceCache
+
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    voices = VoiceCache(tmp_path / "speech", Engines.find(path=str(empty)), languages=("en",))
+    return Speaker(voices)
+
+
+def test_a_screen_is_said_once_and_the_countdown_once_when_it_starts(tmp_path: Path) -> None:
+    speaker = silent_speaker(tmp_path)
+    view = {"state": "welcome", "lang": "en"}
+    speaker.screen_shown(view)
+    said = list(speaker.spoken)
+    assert said[0] == "Mynapoint application" and len(said) == 3
+    speaker.screen_shown(view)
+    assert speaker.spoken == said  # the same screen again says nothing
+    speaker.screen_shown({**view, "countdown": 20})
+    speaker.screen_shown({**view, "countdown": 19})
+    assert speaker.spoken[len(said):] == [
+        "No activity: returning to the start in 20 s"
+    ]
+
+
+def test_the_pin_keypad_is_answered_with_a_count_and_a_read_back_needs_the_handset(
+    tmp_path: Path,
+) -> None:
+    speaker = silent_speaker(tmp_path)
+    speaker.digits_entered(1, "en")
+    speaker.read_back("1234567890", "en")
+    assert speaker.spoken == [
+        "1 digit entered",
+        "What you typed is read back only through the handset",
+    ]
+    speaker.action("handset_toggle")
+    before = list(speaker.spoken)
+    speaker.read_back("1234567890", "en")
+    assert speaker.spoken == before  # read back, and never recorded
+
+
+def test_a_language_without_a_voice_entry_is_silent_not_a_crash(tmp_path: Path) -> None:
+    speaker = silent_speaker(tmp_path)
+    speaker.screen_shown({"state": "welcome", "lang": "xx"})
+    assert speaker.spoken == []
