@@ -31,6 +31,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from central import insurer
 from central.catalog import Catalog
 from central.config import CentralConfig
 from central.errors import CentralError, ChallengeInvalid, Rejection
@@ -191,6 +192,7 @@ def build_service(
         hash_key=config.hash_key(),
         status_challenge_seconds=config.status_challenge_seconds,
         clock=clock,
+        procedures=insurer.judges(config.insurer_file),
     )
 
 
@@ -362,13 +364,16 @@ def init_directory(
     accounts = directory / "accounts.json"
     if not accounts.exists():
         accounts.write_text('{"accounts": []}\n', encoding="utf-8")
+    insurer_file = directory / "insurer.json"
+    if not insurer_file.exists():  # every insurer covered, nobody registered yet
+        insurer_file.write_text('{"default": "covered"}\n', encoding="utf-8")
     config = directory / "central.toml"
     ca_list = ", ".join(f'"{p.resolve()}"' for p in jpki_ca)
     config.write_text(
         f'port = {port}\ndatabase = "central.sqlite3"\nhash_key_file = "hash.key"\n'
         f'[tls]\ncert = "tls/server.pem"\nkey = "tls/server.key.pem"\nclient_ca = "tls/ca.pem"\n'
         f'[sealing]\nkeys_dir = "sealing"\n[trust]\njpki_ca = [{ca_list}]\ncrl_dir = "crl"\n'
-        f'[provider]\naccounts = "accounts.json"\n',
+        f'[provider]\naccounts = "accounts.json"\n[insurer]\nfile = "insurer.json"\n',
         encoding="utf-8",
     )
     return config

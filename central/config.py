@@ -27,6 +27,9 @@ Paths in the file are relative to the file's own directory. Example::
     [provider]
     accounts = "accounts.json"            # the reference payment-provider adapter's file
 
+    [insurer]
+    file = "insurer.json"                 # the reference insurer adapter's file (健康保険証)
+
     [data]
     services = "../kiosk/data/services.toml"
     campaigns = "../kiosk/data/campaigns.toml"
@@ -64,6 +67,7 @@ class CentralConfig:
     status_challenge_seconds: float = 120.0
     shutdown_grace_seconds: float = 2.0
     openapi: bool = False
+    insurer_file: Path | None = None  # central/insurer.py's file; None: every item retries
 
     @classmethod
     def load(cls, path: Path) -> CentralConfig:
@@ -103,6 +107,7 @@ class CentralConfig:
             crl_dir=path_of("trust", "crl_dir", required=False),
             hash_key_file=path_of("", "hash_key_file"),  # type: ignore[arg-type]
             accounts_file=path_of("provider", "accounts", required=False),
+            insurer_file=path_of("insurer", "file", required=False),
             services_file=(base / data["services"]).resolve()
             if data.get("services")
             else _REPO_DATA / "services.toml",
