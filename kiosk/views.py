@@ -20,6 +20,7 @@ from typing import Any
 
 from drivers import card
 from kiosk import errors_table, flow
+from kiosk import procedures as procedures_data
 from kiosk.futures import then
 from kiosk.i18n import t
 from kiosk.search import normalise_for_search
@@ -165,7 +166,9 @@ def procedure_view(session: flow.Session, context: flow.FlowContext, lang: str) 
                 "title": _text(p.text_key("title"), lang, p.id),
                 "summary": _text(p.text_key("summary"), lang),
                 "open": p.is_open(context.today),
-                "tag": t(
+                "tag": ""
+                if p.form == procedures_data.KIND_STATUS
+                else t(
                     "procedures.menu."
                     + (
                         "elsewhere"
