@@ -1,7 +1,8 @@
 """The 行政サービス menu and 健康保険証の利用申込み on the real kiosk window (Xvfb), at every
 form factor: menu → 公金受取口座 (explanation and QR code) → back → 健康保険証 consent →
-card → confirm → PIN → registered → receipt → take card → 申込状況の確認 listing both
-procedures (at 1280x800, with a card removed at the confirm step). Screenshots of every new screen go to ``artifacts/ui/procedures-<size>/``."""
+card → confirm → PIN → registered → receipt → take card; at 1280x800 also 申込状況の確認
+listing both procedures, and a card removed at the confirm step. Screenshots of every new
+screen go to ``artifacts/ui/procedures-<size>/``."""
 
 from __future__ import annotations
 
