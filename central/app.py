@@ -22,13 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import uvicorn
 from fastapi import Body, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from central import insurer
@@ -178,6 +178,11 @@ class Heartbeat(BaseModel):
     printer: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
     reader: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
     last_sync: str | None = Field(default=None, max_length=64, pattern=r"^[0-9T:.Z+-]+$")
+    #: per procedure (issue 11): its name -> items waiting in the kiosk's queue
+    procedures: dict[
+        Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")],
+        Annotated[int, Field(ge=0)],
+    ] = Field(default_factory=dict, max_length=32)
 
 
 def build_service(

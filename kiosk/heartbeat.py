@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,8 @@ class Health:
     printer: str
     reader: str
     last_sync: str | None
+    #: per procedure (issue 11): name -> items open in the queue ("mynapoint": the application)
+    procedures: dict[str, int] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +110,10 @@ def collect_health(
         printer=status_code(printer),
         reader=status_code(reader),
         last_sync=_utc_text(queue.last_success_at),
+        procedures={
+            (name or "mynapoint"): sum(counts.get(s, 0) for s in policy.OPEN_STATES)
+            for name, counts in getattr(queue, "counts_by_procedure", {}).items()
+        },
     )
 
 

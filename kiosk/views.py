@@ -328,7 +328,21 @@ def receipt_view_for(controller: Any) -> Callable[[Any, str], dict[str, Any]]:
 def staff_figures(info: dict[str, Any]) -> dict[str, Any]:
     """Queue counts, the oldest pending age, printer and reader: nothing of any person."""
     counts = info.get("queue_counts") or {}
+    by_procedure = info.get("queue_counts_by_procedure") or {}
+    lang = info.get("lang", "ja")
+    lines = [
+        t(
+            "procedures.staff_line",
+            lang,
+            procedure=_text(f"procedures.{name or 'mynapoint'}.title", lang, name or "mynapoint"),
+            pending=c.get("pending", 0) + c.get("sending", 0),
+            delivered=c.get("accepted", 0),
+            failed=c.get("rejected", 0) + c.get("dead", 0),
+        )
+        for name, c in sorted(by_procedure.items())
+    ]
     return {
+        "by_procedure": "\n".join(lines),
         "pending": counts.get("pending", 0) + counts.get("sending", 0),
         "delivered": counts.get("accepted", 0),
         "failed": counts.get("rejected", 0) + counts.get("dead", 0),
