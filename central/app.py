@@ -31,7 +31,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from central import insurer
+from central import insurer, municipal
 from central.catalog import Catalog
 from central.config import CentralConfig
 from central.errors import CentralError, ChallengeInvalid, Rejection
@@ -197,7 +197,7 @@ def build_service(
         hash_key=config.hash_key(),
         status_challenge_seconds=config.status_challenge_seconds,
         clock=clock,
-        procedures=insurer.judges(config.insurer_file),
+        procedures=insurer.judges(config.insurer_file) | municipal.judges(config.municipal_file),
     )
 
 
@@ -372,13 +372,17 @@ def init_directory(
     insurer_file = directory / "insurer.json"
     if not insurer_file.exists():  # every insurer covered, nobody registered yet
         insurer_file.write_text('{"default": "covered"}\n', encoding="utf-8")
+    municipal_file = directory / "municipal.json"
+    if not municipal_file.exists():  # nobody eligible for any municipal campaign yet
+        municipal_file.write_text('{"eligible": {}, "municipality_of": {}}\n', encoding="utf-8")
     config = directory / "central.toml"
     ca_list = ", ".join(f'"{p.resolve()}"' for p in jpki_ca)
     config.write_text(
         f'port = {port}\ndatabase = "central.sqlite3"\nhash_key_file = "hash.key"\n'
         f'[tls]\ncert = "tls/server.pem"\nkey = "tls/server.key.pem"\nclient_ca = "tls/ca.pem"\n'
         f'[sealing]\nkeys_dir = "sealing"\n[trust]\njpki_ca = [{ca_list}]\ncrl_dir = "crl"\n'
-        f'[provider]\naccounts = "accounts.json"\n[insurer]\nfile = "insurer.json"\n',
+        f'[provider]\naccounts = "accounts.json"\n[insurer]\nfile = "insurer.json"\n'
+        f'[municipal]\nfile = "municipal.json"\n',
         encoding="utf-8",
     )
     return config

@@ -28,6 +28,7 @@ from typing import Any
 from cryptography import x509
 
 from central import insurer as insurer_module
+from central import municipal as municipal_module
 from central.catalog import Catalog
 from central.errors import ChallengeInvalid, ProviderUnavailable, Rejection
 from central.provider import PaymentProvider
@@ -82,7 +83,9 @@ class EnrollmentService:
     status_challenge_seconds: float = 120.0
     clock: Callable[[], float] = field(default=time.time)  # the code lockout's time
     #: procedures beside enrollments (payload ``procedure``): name -> judge (central/insurer.py)
-    procedures: dict[str, Any] = field(default_factory=lambda: insurer_module.judges(None))
+    procedures: dict[str, Any] = field(
+        default_factory=lambda: insurer_module.judges(None) | municipal_module.judges(None)
+    )
 
     # -- keyed hashes: what the database holds instead of certificates and IDs ---------
     def cert_ref(self, card: VerifiedCard) -> str:

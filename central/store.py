@@ -177,6 +177,7 @@ class NewRegistration:
     cert_ref: str
     points: int = 0
     points_need_application: bool = False
+    already: str = "already_registered"  # the reason when this card has one already
 
 
 Write = NewEnrollment | RecordAnswer | NewRegistration
@@ -376,7 +377,7 @@ class Store:
             (r.procedure, r.cert_ref, r.campaign_id, points, r.kiosk_id, r.enrollment_id, r.now),
         )
         if inserted is None:
-            return {"status": "rejected", "reason": "already_registered"}
+            return {"status": "rejected", "reason": r.already}
         answer: dict[str, Any] = {"status": "accepted", "procedure": r.procedure, "points": points}
         if r.points and not points:
             answer["points_reason"] = "needs_mynapoint_application"

@@ -60,6 +60,8 @@ REJECTION_REASONS = (
     "already_registered",  # 健康保険証: this card is registered as an insurance card already
     "insurer_not_covered",  # 健康保険証: the insurer is not covered / not yet connected
     "procedure_unknown",  # the central service has no adapter for the payload's procedure
+    "not_eligible",  # 自治体マイナポイント: the municipality's conditions exclude this card
+    "already_joined",  # 自治体マイナポイント: this card applied for this campaign already
 )
 
 # HTTP API of the central service (mutual TLS; the client certificate's CN is the kiosk id).

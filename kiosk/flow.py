@@ -773,14 +773,15 @@ def _start(session: Session, event: Start, ctx: FlowContext) -> Result:
         session.state = MENU
         return session, ()
     if procedure is not None and (
-        procedure.form == procedures_data.KIND_INFO or not procedure.is_open(ctx.today)
+        procedure.form == procedures_data.KIND_INFO
+        or not procedure.open_with(ctx.today, ctx.catalog)
     ):
         session.menu = None
         session.info_procedure = procedure.id
         session.state = PROCEDURE_INFO
         return session, ()
     if procedure is not None and procedure.form == procedures_data.KIND_SIGNED_CONSENT:
-        return _start_procedure(session, procedure, ctx)
+        return _start_procedure(session, procedure, ctx, event.campaign_id)
     if event.menu == MENU_STATUS:
         if not session.online:
             return _error(session, STATUS_OFFLINE, "end")
@@ -800,12 +801,18 @@ def _start(session: Session, event: Start, ctx: FlowContext) -> Result:
     return session, ()
 
 
-def _start_procedure(session: Session, procedure: Any, ctx: FlowContext) -> Result:
-    """A signed consent (健康保険証の利用申込み): its campaign, if one is open, adds points."""
+def _start_procedure(
+    session: Session, procedure: Any, ctx: FlowContext, campaign_id: str | None = None
+) -> Result:
+    """A signed consent (健康保険証の利用申込み): its campaign, if one is open, adds points;
+    ``campaign_id`` picks one of several (自治体マイナポイント: one per municipality)."""
     session.procedure = procedure.id
     wanted = procedure.campaign_kind
     open_now = ctx.catalog.open_campaigns(ctx.today) if wanted else []
-    campaign = next((c for c in open_now if getattr(c, "kind", None) == wanted), None)
+    campaign = next(
+        (c for c in open_now if getattr(c, "kind", None) == wanted and campaign_id in (None, c.id)),
+        None,
+    )
     session.campaign_id = campaign.id if campaign is not None else None
     if procedure.has_step(NOTES):
         session.state = NOTES

@@ -165,7 +165,7 @@ def procedure_view(session: flow.Session, context: flow.FlowContext, lang: str) 
                 "form": p.form,
                 "title": _text(p.text_key("title"), lang, p.id),
                 "summary": _text(p.text_key("summary"), lang),
-                "open": p.is_open(context.today),
+                "open": p.open_with(context.today, context.catalog),
                 "tag": ""
                 if p.form == procedures_data.KIND_STATUS
                 else t(
@@ -174,7 +174,7 @@ def procedure_view(session: flow.Session, context: flow.FlowContext, lang: str) 
                         "elsewhere"
                         if p.form == "info"
                         else "open"
-                        if p.is_open(context.today)
+                        if p.open_with(context.today, context.catalog)
                         else "closed"
                     ),
                     lang,
@@ -184,7 +184,7 @@ def procedure_view(session: flow.Session, context: flow.FlowContext, lang: str) 
         ]
     if session.state == flow.PROCEDURE_INFO and session.info_procedure:
         p = registry.get(session.info_procedure)
-        closed = not p.is_open(context.today)
+        closed = not p.open_with(context.today, context.catalog)
         view["info"] = {
             "id": p.id,
             "title": _text(p.text_key("title"), lang, p.id),

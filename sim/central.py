@@ -185,6 +185,13 @@ class CentralService:
         tmp.write_text(json.dumps(doc), encoding="utf-8")
         os.replace(tmp, self.insurer_file)
 
+    def set_municipal(self, doc: dict[str, Any]) -> None:
+        """Write the reference 自治体マイナポイント eligibility file (central/municipal.py)."""
+        path = self.accounts_file.with_name("municipal.json")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc), encoding="utf-8")
+        os.replace(tmp, path)
+
     def set_insurer_unavailable(self, unavailable: bool = True) -> None:
         doc = json.loads(self.insurer_file.read_text(encoding="utf-8"))
         doc["unavailable"] = unavailable
@@ -202,10 +209,10 @@ class CentralService:
         receipt_no: str = "R-0002",
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """A signed, sealed 健康保険証 registration (or another procedure) as the kiosk makes it."""
-        import importlib
+        from kiosk import procedures
 
-        module = importlib.import_module(f"kiosk.procedures.{procedure}")
-        payload = module.payload(
+        build = procedures.default().get(procedure).payload_builder()
+        payload = build(
             procedure=procedure, kiosk_id=self.kiosk_id, campaign_id=campaign_id
         )
         if enrollment_id:
@@ -388,6 +395,7 @@ def prepare_central(
         accounts, crl_dir = directory / "accounts.json", directory / "crl"
         accounts.write_text('{"accounts": []}', encoding="utf-8")
         accounts.with_name("insurer.json").write_text('{"default": "covered"}', encoding="utf-8")
+        accounts.with_name("municipal.json").write_text("{}", encoding="utf-8")
         crl_dir.mkdir()
     if not tls.kiosk_cert(kiosk_id).exists():
         tls.issue_kiosk(kiosk_id)
@@ -414,6 +422,8 @@ def prepare_central(
         f'accounts = "{accounts}"',
         "[insurer]",
         f'file = "{accounts.with_name("insurer.json")}"',
+        "[municipal]",
+        f'file = "{accounts.with_name("municipal.json")}"',
         "[data]",
         f'services = "{services_file or empty}"',
         f'campaigns = "{campaigns_file or empty}"',

@@ -190,7 +190,10 @@ def test_between_rounds_nothing_is_open(catalog: Catalog) -> None:
 
 
 def test_demo_campaign_is_open_now(catalog: Catalog) -> None:
-    assert [c.id for c in catalog.open_campaigns(dt.date(2026, 11, 26))] == ["demo-2026"]
+    assert [c.id for c in catalog.open_campaigns(dt.date(2026, 11, 26))] == [
+        "demo-2026",
+        "demo-municipal-2026",  # issue 11: a municipal campaign, for 自治体マイナポイント
+    ]
 
 
 def test_campaign_ending_before_it_starts_is_refused() -> None:

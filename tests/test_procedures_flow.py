@@ -97,7 +97,13 @@ def test_the_menu_lists_every_procedure_from_data_with_whether_it_is_open(kiosk:
     kiosk.send(f.Start(f.MENU_SERVICES))
     assert kiosk.session.state == "menu"
     entries = kiosk.view()["procedures"]
-    assert [e["id"] for e in entries] == ["mynapoint", "health_insurance", "public_funds", "status"]
+    assert [e["id"] for e in entries] == [
+        "mynapoint",
+        "health_insurance",
+        "public_funds",
+        "status",
+        "municipal_points",
+    ]
     assert entries[1]["title"] == "健康保険証の利用申込み"
     assert all(e["open"] for e in entries)
     kiosk.send(f.Back())
@@ -371,3 +377,32 @@ def test_bad_procedure_data_is_refused_with_a_clear_message(entry: dict, says: s
 def test_two_procedures_with_one_id_are_refused() -> None:
     with pytest.raises(ProceduresInvalid, match="share"):
         Procedures.from_data({"procedures": [THROWAWAY, THROWAWAY]})
+
+
+# --- 自治体マイナポイント ---------------------------------------------------------------
+def test_municipal_points_is_open_only_while_a_municipal_campaign_is(
+    catalog: Catalog, procedures: Procedures
+) -> None:
+    closed = Kiosk(catalog, procedures, today=dt.date(2024, 5, 1))
+    closed.send(f.Start(f.MENU_SERVICES))
+    entry = next(e for e in closed.view()["procedures"] if e["id"] == "municipal_points")
+    assert (entry["open"], entry["tag"]) == (False, "受付期間外")
+    closed.send(f.Start("municipal_points"))
+    assert closed.session.state == "procedure_info" and closed.view()["info"]["closed"]
+    kiosk = Kiosk(catalog, procedures)
+    kiosk.send(f.Start("municipal_points"), f.AgreeTerms(), f.CardPlaced())
+    kiosk.send(f.CertificateRead(CERT, 3), f.Confirmed(), f.PinEntered(bytearray(b"1234")))
+    payload = kiosk.session.payload
+    assert (payload["procedure"], payload["campaign_id"]) == (
+        "municipal_points",
+        "demo-municipal-2026",
+    )
+    assert not {"address", "municipality"} & set(payload)  # the kiosk never learns it
+
+
+def test_not_eligible_shows_the_municipal_remedy(kiosk: Kiosk) -> None:
+    kiosk.send(f.Start("municipal_points"), f.AgreeTerms(), f.CardPlaced())
+    kiosk.send(f.CertificateRead(CERT, 3), f.Confirmed(), f.PinEntered(bytearray(b"1234")))
+    kiosk.send(f.Signed(b"S"), f.SignatureVerified(), f.Enqueued(kiosk.session.enrollment_id, "R"))
+    kiosk.send(f.Submitted(wire.REJECTED, reason="not_eligible"))
+    assert "自治体の窓口" in kiosk.view()["rejection_remedy"]

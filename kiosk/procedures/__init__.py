@@ -9,7 +9,7 @@ and its texts; the flow and every other procedure stay as they are.
 
     >>> registry = Procedures.load()
     >>> [p.id for p in registry.menu()]
-    ['mynapoint', 'health_insurance', 'public_funds', 'status']
+    ['mynapoint', 'health_insurance', 'public_funds', 'status', 'municipal_points']
     >>> registry.by_start("apply").id
     'mynapoint'
 """
@@ -59,6 +59,7 @@ _KEYS = {
     "closes",
     "url",
     "closed_remedy",
+    "needs_campaign",
 }
 
 
@@ -80,6 +81,17 @@ class Procedure:
     closes: dt.date | None = None
     url: str = ""
     closed_remedy: str = "closed"
+    needs_campaign: bool = False  # open only while a campaign of campaign_kind is open
+
+    def open_with(self, today: dt.date | None, catalog: Any) -> bool:
+        """Open today: its own dates, and a campaign of its kind when it needs one."""
+        if not self.is_open(today):
+            return False
+        if not self.needs_campaign:
+            return True
+        return any(
+            getattr(c, "kind", None) == self.campaign_kind for c in catalog.open_campaigns(today)
+        )
 
     def is_open(self, today: dt.date | None) -> bool:
         if today is None:
@@ -163,7 +175,10 @@ def parse_procedure(table: Any, index: int) -> Procedure:
         closes=_date(table.get("closes"), f"{where}.closes"),
         url=url,
         closed_remedy=str(table.get("closed_remedy", "closed")),
+        needs_campaign=bool(table.get("needs_campaign", False)),
     )
+    if procedure.needs_campaign and not procedure.campaign_kind:
+        raise ProceduresInvalid(f"{where}.needs_campaign: name its campaign_kind")
     if procedure.opens and procedure.closes and procedure.closes < procedure.opens:
         raise ProceduresInvalid(f"{where}.closes: expected a date on or after opens")
     return procedure
