@@ -491,7 +491,8 @@ class Controller:
         if not applications:  # an application made here offline is not at central yet
             pending_here = bool((yield self._on_queue(self._enrolled_here, effect.certificate_der)))
         # Every other procedure: done at central, or waiting in this kiosk's queue.
-        done = {str(r.get("procedure")) for r in answer.get("registrations") or []}
+        # ("municipal_points:<campaign>" is one campaign of the municipal procedure)
+        done = {str(r.get("procedure")).split(":")[0] for r in answer.get("registrations") or []}
         states = [
             ("mynapoint", "done" if applications else "pending_here" if pending_here else "none")
         ]

@@ -146,6 +146,7 @@ def test_report_holds_only_counts_ages_times_and_status_codes() -> None:
         "printer": "ok",
         "reader": "ok",
         "last_sync": "2026-05-28T20:26:40Z",
+        "procedures": {},  # issue 11: per procedure, name -> open count (none in this status)
     }
 
 
