@@ -19,7 +19,8 @@ class MenuScreen(KioskScreen):
             button = KButton(
                 action=f"procedure:{entry['id']}",
                 role="primary" if entry["open"] and entry["form"] != "info" else "secondary",
-                text=f"{entry['title']}\n[size={int(u * 3.4)}]{entry['tag']}[/size]",
+                text=entry["title"]
+                + (f"\n[size={int(u * 3.4)}]{entry['tag']}[/size]" if entry["tag"] else ""),
                 markup=True,
                 height=u * 17,
             )

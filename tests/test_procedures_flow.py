@@ -100,9 +100,9 @@ def test_the_menu_lists_every_procedure_from_data_with_whether_it_is_open(kiosk:
     assert [e["id"] for e in entries] == [
         "mynapoint",
         "health_insurance",
+        "municipal_points",
         "public_funds",
         "status",
-        "municipal_points",
     ]
     assert entries[1]["title"] == "健康保険証の利用申込み"
     assert all(e["open"] for e in entries)

@@ -9,7 +9,7 @@ and its texts; the flow and every other procedure stay as they are.
 
     >>> registry = Procedures.load()
     >>> [p.id for p in registry.menu()]
-    ['mynapoint', 'health_insurance', 'public_funds', 'status', 'municipal_points']
+    ['mynapoint', 'health_insurance', 'municipal_points', 'public_funds', 'status']
     >>> registry.by_start("apply").id
     'mynapoint'
 """
