@@ -1,6 +1,6 @@
 """``kill -9`` of the sync process while 健康保険証 registrations and enrollments are in
 flight: each is answered exactly once at the central service (issue 11). The harness of
-tests/test_sync_crash.py, in a few bounded rounds."""
+tests/test_sync_crash.py, in five bounded rounds."""
 
 import os
 import random
@@ -28,7 +28,7 @@ pytest_plugins = ["tests.fixtures.central"]
 
 pytestmark = pytest.mark.slow  # each test here takes half a second or more
 
-ROUNDS = 8
+ROUNDS = 5
 
 
 def registrations_at_central(central) -> dict[str, int]:
