@@ -22,14 +22,15 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import uvicorn
 from fastapi import Body, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
+from central import insurer, municipal
 from central.catalog import Catalog
 from central.config import CentralConfig
 from central.errors import CannotJudge, CentralError, ChallengeInvalid, Rejection
@@ -156,6 +157,11 @@ class Heartbeat(BaseModel):
     staff_locked: bool = Field(default=False, strict=True)  # the staff PIN is locked now
     staff_lockouts: int = Field(default=0, ge=0, le=wire.MAX_STAFF_LOCKOUTS, strict=True)
     speech: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
+    #: per procedure (issue 11): its name -> items waiting in the kiosk's queue
+    procedures: dict[
+        Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")],
+        Annotated[int, Field(ge=0)],
+    ] = Field(default_factory=dict, max_length=32)
 
 
 def build_service(
@@ -170,6 +176,7 @@ def build_service(
         hash_key=config.hash_key(),
         status_challenge_seconds=config.status_challenge_seconds,
         clock=clock,
+        procedures=insurer.judges(config.insurer_file) | municipal.judges(config.municipal_file),
     )
 
 
@@ -350,13 +357,20 @@ def init_directory(
     accounts = directory / "accounts.json"
     if not accounts.exists():
         accounts.write_text('{"accounts": []}\n', encoding="utf-8")
+    insurer_file = directory / "insurer.json"
+    if not insurer_file.exists():  # every insurer covered, nobody registered yet
+        insurer_file.write_text('{"default": "covered"}\n', encoding="utf-8")
+    municipal_file = directory / "municipal.json"
+    if not municipal_file.exists():  # nobody eligible for any municipal campaign yet
+        municipal_file.write_text('{"eligible": {}, "municipality_of": {}}\n', encoding="utf-8")
     config = directory / "central.toml"
     ca_list = ", ".join(f'"{p.resolve()}"' for p in jpki_ca)
     config.write_text(
         f'port = {port}\ndatabase = "central.sqlite3"\nhash_key_file = "hash.key"\n'
         f'[tls]\ncert = "tls/server.pem"\nkey = "tls/server.key.pem"\nclient_ca = "tls/ca.pem"\n'
         f'[sealing]\nkeys_dir = "sealing"\n[trust]\njpki_ca = [{ca_list}]\ncrl_dir = "crl"\n'
-        f'[provider]\naccounts = "accounts.json"\n',
+        f'[provider]\naccounts = "accounts.json"\n[insurer]\nfile = "insurer.json"\n'
+        f'[municipal]\nfile = "municipal.json"\n',
         encoding="utf-8",
     )
     return config

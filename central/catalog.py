@@ -109,6 +109,19 @@ class Catalog:
                 return entry.get("kiosk", True) is not False and not entry.get("app_only", False)
         return False
 
+    def campaign(self, campaign_id: str) -> dict[str, Any] | None:
+        """The campaign entry with this id (its keys as written), or None."""
+        for entry in _entries(self._campaigns.read(), "campaigns"):
+            if str(_first(entry, _CAMPAIGN_ID_KEYS)) == campaign_id:
+                return entry
+        return None
+
+    def campaign_kind_is(self, campaign_id: str, kind: str) -> bool:
+        """False only for a campaign that names another kind (e.g. a payment-service
+        enrollment naming the 健康保険証 campaign); no entry or no kind: True."""
+        entry = self.campaign(campaign_id)
+        return entry is None or entry.get("kind", kind) == kind
+
     def campaign_open(self, campaign_id: str, created_at: str) -> bool:
         campaigns = _entries(self._campaigns.read(), "campaigns")
         if not campaigns:

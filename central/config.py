@@ -37,6 +37,12 @@ Paths in the file are relative to the file's own directory. Example::
     [provider]
     accounts = "accounts.json"            # the reference payment-provider adapter's file
 
+    [insurer]
+    file = "insurer.json"                 # the reference insurer adapter's file (健康保険証)
+
+    [municipal]
+    file = "municipal.json"               # 自治体マイナポイント eligibility (central/municipal.py)
+
     [data]
     services = "../kiosk/data/services.toml"
     campaigns = "../kiosk/data/campaigns.toml"
@@ -77,6 +83,8 @@ class CentralConfig:
     openapi: bool = False
     limits: Limits = Limits()
     unix_socket: Path | None = None
+    insurer_file: Path | None = None  # central/insurer.py's file; None: every item retries
+    municipal_file: Path | None = None  # central/municipal.py's file; None: every item retries
 
     @classmethod
     def load(cls, path: Path) -> CentralConfig:
@@ -116,6 +124,8 @@ class CentralConfig:
             crl_dir=path_of("trust", "crl_dir", required=False),
             hash_key_file=path_of("", "hash_key_file"),  # type: ignore[arg-type]
             accounts_file=path_of("provider", "accounts", required=False),
+            insurer_file=path_of("insurer", "file", required=False),
+            municipal_file=path_of("municipal", "file", required=False),
             services_file=(base / data["services"]).resolve()
             if data.get("services")
             else _REPO_DATA / "services.toml",

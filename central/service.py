@@ -32,6 +32,8 @@ from typing import Any
 
 from cryptography import x509
 
+from central import insurer as insurer_module
+from central import municipal as municipal_module
 from central.catalog import Catalog
 from central.errors import CannotJudge, ChallengeInvalid, ProviderUnavailable, Rejection
 from central.provider import PaymentProvider
@@ -85,6 +87,10 @@ class EnrollmentService:
     hash_key: bytes
     status_challenge_seconds: float = 120.0
     clock: Callable[[], float] = field(default=time.time)  # the code lockout's time
+    #: procedures beside enrollments (payload ``procedure``): name -> judge (central/insurer.py)
+    procedures: dict[str, Any] = field(
+        default_factory=lambda: insurer_module.judges(None) | municipal_module.judges(None)
+    )
 
     # -- keyed hashes: what the database holds instead of certificates and IDs ---------
     def cert_ref(self, card: VerifiedCard) -> str:
@@ -203,10 +209,19 @@ class EnrollmentService:
         self, payload: dict[str, Any], certificate_der: bytes, record: RecordAnswer
     ) -> Write:
         card = self.verifier.check_certificate(certificate_der)
+        if wire.PROCEDURE_KEY in payload:  # another procedure: its own judge (issue 11)
+            judge = self.procedures.get(payload[wire.PROCEDURE_KEY])
+            if judge is None or payload.get("kiosk_id") != record.kiosk_id:
+                raise Rejection("procedure_unknown" if judge is None else "malformed")
+            if not _text(payload.get("created_at")):
+                raise Rejection("malformed")
+            return judge.judge(self, payload, card, record)
         if not _valid_payload(payload, record.kiosk_id):
             raise Rejection("malformed")
         if not self.catalog.campaign_open(payload["campaign_id"], payload["created_at"]):
             raise Rejection("campaign_closed")
+        if not self.catalog.campaign_kind_is(payload["campaign_id"], "payment_service"):
+            raise Rejection("campaign_closed")  # e.g. the 健康保険証 campaign: not for services
         if not self.catalog.service_allowed_at_kiosk(payload["service_code"]):
             raise Rejection("service_not_allowed")
         cert_ref = self.cert_ref(card)

@@ -112,7 +112,21 @@ _SCHEMA_V3 = [
         window_start DOUBLE PRECISION NOT NULL,
         locked_until DOUBLE PRECISION NOT NULL)""",
 ]
-MIGRATIONS: list[list[str]] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
+# v4: procedures beside the Mynapoint application (issue 11): one registration per
+# procedure per card (健康保険証の利用申込み), keyed by the certificate's keyed hash.
+_SCHEMA_V4 = [
+    """CREATE TABLE IF NOT EXISTS registrations (
+        procedure TEXT NOT NULL,
+        cert_ref TEXT NOT NULL,
+        campaign_id TEXT NOT NULL,
+        points INTEGER NOT NULL,
+        kiosk_id TEXT NOT NULL,
+        enrollment_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (procedure, cert_ref),
+        UNIQUE (kiosk_id, enrollment_id))""",
+]
+MIGRATIONS: list[list[str]] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]
 
 
 class StoreUnavailable(CentralError):
@@ -148,7 +162,25 @@ class RecordAnswer:
     answer: dict[str, Any]
 
 
-Write = NewEnrollment | RecordAnswer
+@dataclass(frozen=True)
+class NewRegistration:
+    """A procedure's registration that passed its checks (central/insurer.py): one per
+    procedure per card, decided under the table's key like an application."""
+
+    enrollment_id: str
+    payload_digest: str
+    kiosk_id: str
+    receipt_no: str
+    now: str
+    procedure: str
+    campaign_id: str
+    cert_ref: str
+    points: int = 0
+    points_need_application: bool = False
+    already: str = "already_registered"  # the reason when this card has one already
+
+
+Write = NewEnrollment | RecordAnswer | NewRegistration
 
 
 class _Race(Exception):
@@ -270,6 +302,8 @@ class Store:
             return stored
         if isinstance(w, NewEnrollment):
             answer = self._apply(tx, w, self._person(tx, w.cert_ref, w.now))
+        elif isinstance(w, NewRegistration):
+            answer = self._register(tx, w)
         else:
             answer = w.answer
         row = tx.one(
@@ -334,6 +368,31 @@ class Store:
                 return {"status": "rejected", "reason": "account_already_linked"}
         return {"status": "accepted", "mykey_id": mykey_id, "service_code": e.service_code}
 
+    @staticmethod
+    def _register(tx: Tx, r: NewRegistration) -> dict[str, Any]:
+        """Register once per procedure and card; the points need a Mynapoint application
+        when the campaign says so (round 2: 7,500 points for the 健康保険証 link)."""
+        points = r.points
+        if points and r.points_need_application:
+            applied = tx.one(
+                "SELECT 1 FROM applications a JOIN persons p ON p.mykey_id = a.mykey_id"
+                " WHERE p.cert_ref = ? LIMIT 1",
+                (r.cert_ref,),
+            )
+            points = points if applied else 0
+        inserted = tx.one(
+            "INSERT INTO registrations (procedure, cert_ref, campaign_id, points, kiosk_id,"
+            " enrollment_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING procedure",
+            (r.procedure, r.cert_ref, r.campaign_id, points, r.kiosk_id, r.enrollment_id, r.now),
+        )
+        if inserted is None:
+            return {"status": "rejected", "reason": r.already}
+        answer: dict[str, Any] = {"status": "accepted", "procedure": r.procedure, "points": points}
+        if r.points and not points:
+            answer["points_reason"] = "needs_mynapoint_application"
+        return answer
+
     # -- wrong security codes ------------------------------------------------------
     def code_locked(self, subjects: list[str], now: float) -> bool:
         """True while any subject (an account_ref or cert_ref, prefixed) is locked out."""
@@ -372,9 +431,27 @@ class Store:
     def person_status(self, cert_ref: str) -> dict[str, Any]:
         """The MyKey ID and every accepted application of the certificate's holder."""
         with self.transaction(write=False) as tx:
+            registered = tx.all(
+                "SELECT r.procedure, r.campaign_id, r.points, r.created_at, e.receipt_no"
+                " FROM registrations r JOIN enrollments e"
+                " ON e.kiosk_id = r.kiosk_id AND e.enrollment_id = r.enrollment_id"
+                " WHERE r.cert_ref = ? ORDER BY r.created_at",
+                (cert_ref,),
+            )
+            registrations = [
+                {
+                    "procedure": p,
+                    "campaign_id": c,
+                    "points": n,
+                    "accepted_at": t,
+                    "receipt_no": rn,
+                    "done": True,
+                }
+                for p, c, n, t, rn in registered
+            ]
             person = tx.one("SELECT mykey_id FROM persons WHERE cert_ref = ?", (cert_ref,))
             if not person:
-                return {"mykey_id": None, "applications": []}
+                return {"mykey_id": None, "applications": [], "registrations": registrations}
             rows = tx.all(
                 "SELECT a.campaign_id, a.service_code, a.created_at, e.receipt_no"
                 " FROM applications a JOIN enrollments e"
@@ -394,6 +471,7 @@ class Store:
                 }
                 for c, s, t, r in rows
             ],
+            "registrations": registrations,
         }
 
     def add_challenge(self, nonce: str, kiosk_id: str, expires_at: float) -> None:

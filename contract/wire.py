@@ -56,6 +56,12 @@ REJECTION_REASONS = (
     "service_not_allowed",  # e.g. app-only service sent from a kiosk
     "malformed",
     "kiosk_mismatch",  # the item names a kiosk other than the client certificate's CN
+    # answers to a procedure other than the payment-service application (``procedure``):
+    "already_registered",  # 健康保険証: this card is registered as an insurance card already
+    "insurer_not_covered",  # 健康保険証: the insurer is not covered / not yet connected
+    "procedure_unknown",  # the central service has no adapter for the payload's procedure
+    "not_eligible",  # 自治体マイナポイント: the municipality's conditions exclude this card
+    "already_joined",  # 自治体マイナポイント: this card applied for this campaign already
 )
 # Refusals that may come from the set-up of the central service or the kiosk (a deleted
 # sealing key, a trust store missing a CA generation, a kiosk id that does not match its
@@ -187,6 +193,51 @@ def new_payload(
         "legal_representative": bool(legal_representative),
         "created_at": created_at or utc_now_text(),
         "nonce": secrets.token_hex(16),
+    }
+
+
+#: The payload key that names a procedure; absent: the Mynapoint payment-service application.
+PROCEDURE_KEY = "procedure"
+
+
+def new_procedure_payload(
+    *,
+    procedure: str,
+    kiosk_id: str,
+    campaign_id: str,
+    fields: dict[str, Any],
+    legal_representative: bool = False,
+    enrollment_id: str | None = None,
+    created_at: str | None = None,
+) -> dict[str, Any]:
+    """A fresh canonical payload of another procedure (健康保険証の利用申込み, ...).
+
+    Same envelope as an enrollment (id, kiosk, campaign, time, nonce), so it is queued,
+    sealed, synced and answered once by its id exactly like one; ``procedure`` names it
+    and ``fields`` are the procedure's own (its module's ``WIRE_FIELDS``).
+    """
+    clash = set(fields) & {
+        "v",
+        "enrollment_id",
+        "kiosk_id",
+        "campaign_id",
+        "created_at",
+        "nonce",
+        PROCEDURE_KEY,
+        "legal_representative",
+    }
+    if clash:
+        raise ValueError(f"procedure fields may not redefine {sorted(clash)}")
+    return {
+        "v": WIRE_VERSION,
+        PROCEDURE_KEY: procedure,
+        "enrollment_id": enrollment_id or str(uuid.uuid4()),
+        "kiosk_id": kiosk_id,
+        "campaign_id": campaign_id,
+        "legal_representative": bool(legal_representative),
+        "created_at": created_at or utc_now_text(),
+        "nonce": secrets.token_hex(16),
+        **fields,
     }
 
 

@@ -33,7 +33,7 @@ CAMPAIGNS_FILE = DATA_DIR / "campaigns.toml"
 
 CATEGORIES = ("qr", "emoney", "credit", "debit_prepaid")  # keys services.category.*
 POINTS_ON = ("charge", "purchase", "both")  # keys services.points_on.*
-CAMPAIGN_KINDS = ("payment_service", "health_insurance_link", "public_funds_account")
+CAMPAIGN_KINDS = ("payment_service", "health_insurance_link", "public_funds_account", "municipal")
 #: A service's kana reading: full-width katakana, the long-vowel mark and the middle dot.
 READING = re.compile(r"[\u30a1-\u30fa\u30fb\u30fc]{1,64}")
 
@@ -260,6 +260,7 @@ class Campaign:
     cap_points: int  # per person
     flat_points: int  # granted once (健康保険証 link, 公金受取口座)
     kiosk_enrollment: bool  # the kiosk can enroll a payment service for it
+    municipality: str = ""  # 自治体マイナポイント: the municipality code it belongs to
 
     def name(self, lang: str) -> str:
         return self.name_ja if lang == "ja" else self.name_en
@@ -297,6 +298,7 @@ def _campaign(table: Any, index: int) -> Campaign:
         cap_points=_require(table, "cap_points", int, where),
         flat_points=_require(table, "flat_points", int, where),
         kiosk_enrollment=_require(table, "kiosk_enrollment", bool, where),
+        municipality=str(table.get("municipality", "")),
     )
     if campaign.ends < campaign.starts:
         raise CatalogInvalid(f"{where}.ends: expected a date on or after starts")

@@ -134,11 +134,19 @@ class CentralRefused(KioskError):
 
 
 # --- the flow's context from the configuration -----------------------------------------------
-def context_for(config: Any, catalog: Any) -> Callable[[], flow.FlowContext]:
+def context_for(
+    config: Any, catalog: Any, procedures: Any = None
+) -> Callable[[], flow.FlowContext]:
     """A FlowContext factory for ``flow.Flow``: this kiosk's settings, the clock, today in Japan.
+
+    ``procedures`` (a ``kiosk.procedures.Procedures``) defaults to the shipped data.
 
     >>> engine = UiSession(context_for(config, catalog), controller)  # doctest: +SKIP
     """
+    if procedures is None:
+        from kiosk import procedures as procedures_data
+
+        procedures = procedures_data.default()
 
     def context() -> flow.FlowContext:
         return flow.FlowContext(
@@ -150,6 +158,7 @@ def context_for(config: Any, catalog: Any) -> Callable[[], flow.FlowContext]:
             countdown_seconds=config.countdown_seconds,
             card_left_cue_seconds=config.card_left_cue_seconds,
             default_language=config.language,
+            procedures=procedures,
         )
 
     return context
@@ -181,8 +190,13 @@ class Controller:
         heartbeat_interval: float = 60.0,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         timers: Timers | None = None,
+        procedures: Any = None,
     ) -> None:
+        from kiosk import procedures as procedures_data
+
         self.catalog = catalog
+        #: kiosk.procedures.Procedures: the status check asks after each signed one
+        self.procedures = procedures or procedures_data.default()
         self.printer = printer
         self.central = central
         self.trusted_cas = trusted_cas
@@ -382,20 +396,18 @@ class Controller:
         der = yield self._card(self.card.read_certificate())
         certs.check_certificate(der, self.trusted_cas, self.now())
         if not effect.for_status:
-            yield self._on_queue(self._refuse_enrolled_here, der)
+            yield self._on_queue(self._refuse_enrolled_here, der, effect.procedure)
         return flow.CertificateRead(der, (yield from self._tries_left()))
 
-    def _refuse_enrolled_here(self, certificate_der: bytes) -> None:
+    def _refuse_enrolled_here(self, certificate_der: bytes, procedure: str = "") -> None:
         """Tell a card that already applied here before the person types anything."""
         from offline_queue.errors import AlreadyEnrolledHere
 
-        if self._enrolled_here(certificate_der):
+        if self._enrolled_here(certificate_der, procedure):
             raise AlreadyEnrolledHere("this card has an open or accepted enrollment here")
 
-    def _enrolled_here(self, certificate_der: bytes) -> bool:
-        from offline_queue.store import issuer_serial_key_of
-
-        return self._ready_outbox().already_enrolled_here(issuer_serial_key_of(certificate_der))
+    def _enrolled_here(self, certificate_der: bytes, procedure: str = "") -> bool:
+        return self._ready_outbox().already_enrolled_here(guard_key(certificate_der, procedure))
 
     def _tries_left(self) -> Steps[int]:
         try:
@@ -424,10 +436,8 @@ class Controller:
         return flow.SignatureVerified()
 
     def _enqueue(self, effect: flow.Enqueue) -> Any:
-        from offline_queue.store import issuer_serial_key_of
-
         outbox = self._ready_outbox()
-        key = issuer_serial_key_of(effect.certificate_der)
+        key = guard_key(effect.certificate_der, str(effect.payload.get(wire.PROCEDURE_KEY) or ""))
         queued = outbox.enqueue(effect.payload, effect.certificate_der, effect.signature, key)
         log.info("enrollment_enqueued receipt_no=%s", queued.receipt_no)
         return flow.Enqueued(queued.enrollment_id, queued.receipt_no)
@@ -486,12 +496,30 @@ class Controller:
         pending_here = False
         if not applications:  # an application made here offline is not at central yet
             pending_here = bool((yield self._on_queue(self._enrolled_here, effect.certificate_der)))
+        # Every other procedure: done at central, or waiting in this kiosk's queue.
+        # ("municipal_points:<campaign>" is one campaign of the municipal procedure)
+        done = {str(r.get("procedure")).split(":")[0] for r in answer.get("registrations") or []}
+        states = [
+            ("mynapoint", "done" if applications else "pending_here" if pending_here else "none")
+        ]
+        from kiosk import procedures as procedures_data
+
+        for procedure in self.procedures.signed():
+            if procedure.form != procedures_data.KIND_SIGNED_CONSENT:
+                continue
+            state = "done" if procedure.id in done else "none"
+            if state == "none" and (
+                yield self._on_queue(self._enrolled_here, effect.certificate_der, procedure.id)
+            ):
+                state = "pending_here"
+            states.append((procedure.id, state))
         return flow.StatusAnswered(
             applied=bool(applications),
             service_code=latest.get("service_code"),
             mykey_id=answer.get("mykey_id"),
             campaign_id=latest.get("campaign_id"),
             pending_here=pending_here,
+            procedures=tuple(states),
         )
 
     def _central(self) -> CentralLink:
@@ -542,6 +570,18 @@ class Controller:
         self._outbox_ready.result(timeout=0)
         assert self._outbox is not None
         return self._outbox
+
+
+def guard_key(certificate_der: bytes, procedure: str = "") -> bytes:
+    """The outbox's card-guard input: the card's issuer and serial, per procedure.
+
+    The Mynapoint application keeps the bare key (queues written before procedures stay
+    valid); another procedure prefixes its id, so one card may do each procedure once.
+    """
+    from offline_queue.store import issuer_serial_key_of
+
+    key = issuer_serial_key_of(certificate_der)
+    return key if not procedure else b"procedure:" + procedure.encode() + b"|" + key
 
 
 def _drop(event: Any) -> None:

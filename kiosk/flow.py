@@ -31,7 +31,18 @@ STATES (each is also the name of the screen that shows it):
 ``error``          ``error_kind`` keys message and remedy; ``error_next`` says what the
                    one button does ("retry_card", "end").
 ``campaign_closed`` no campaign open today; ``closed_campaign_id`` names the last one.
+``menu``           the 行政サービス top menu: every procedure of ``ctx.procedures`` (data),
+                   open or closed. ``Start(<procedure's start>)`` goes on.
+``procedure_info`` a procedure done elsewhere (公金受取口座: on マイナポータル, with a QR
+                   code; takes no data), or a closed one (why, and what to do instead).
 =================  ====================================================================
+
+Procedures (``kiosk/procedures/``): ``Start("apply")`` is the Mynapoint application and
+``Start("status")`` the status check, as before. A ``signed_consent`` procedure
+(健康保険証の利用申込み) walks its data's steps through the same states: notes (its
+consent) → place_card → reading_card → confirm → pin → processing → result → receipt,
+with ``session.procedure`` naming it; its payload comes from its module, and it is
+enqueued, synced and answered exactly like an enrollment.
 
 Every session ends hard on done, cancel, card removed or idle timeout: ``_end`` zeroes the
 old session's sensitive buffers and returns a brand new ``Session`` (``take_card`` if the
@@ -60,6 +71,7 @@ from contract import wire
 from contract.errors import KioskError
 from contract.units import PIN_LENGTH
 from drivers import card
+from kiosk import procedures as procedures_data
 
 # --- states -------------------------------------------------------------------------
 WELCOME = "welcome"
@@ -77,6 +89,8 @@ TAKE_CARD = "take_card"
 STATUS = "status"
 ERROR = "error"
 CAMPAIGN_CLOSED = "campaign_closed"
+MENU = "menu"
+PROCEDURE_INFO = "procedure_info"
 
 STATES = (
     WELCOME,
@@ -94,6 +108,8 @@ STATES = (
     STATUS,
     ERROR,
     CAMPAIGN_CLOSED,
+    MENU,
+    PROCEDURE_INFO,
 )
 
 #: States where a person is expected to act, so the idle timer runs.
@@ -111,6 +127,8 @@ TIMED_STATES = frozenset(
         STATUS,
         ERROR,
         CAMPAIGN_CLOSED,
+        MENU,
+        PROCEDURE_INFO,
     }
 )
 #: States in which the card must stay in the reader; removing it ends the session.
@@ -118,6 +136,7 @@ CARD_STATES = frozenset({READING_CARD, CHOOSE_SERVICE, ENTER_IDS, CONFIRM, PIN, 
 
 MENU_APPLY = "apply"
 MENU_STATUS = "status"
+MENU_SERVICES = "services"  # the 行政サービス top menu
 
 RESULT_ACCEPTED = "accepted"
 RESULT_PENDING = "pending"
@@ -172,6 +191,7 @@ class FlowContext:
     countdown_seconds: float = 20.0
     card_left_cue_seconds: float = 10.0
     default_language: str = "ja"
+    procedures: Any = None  # kiosk.procedures.Procedures; None: apply and status only
 
 
 # --- events (in) ----------------------------------------------------------------------
@@ -345,6 +365,9 @@ class StatusAnswered:
     campaign_id: str | None = None
     pending_here: bool = False  # not at central yet, but waiting in this kiosk's queue
     session_id: str = ""  # the session that asked; answers to another are dropped
+    #: every procedure's state for this card, as (procedure id, state) pairs; state is
+    #: "done", "pending_here" or "none" (see kiosk/controller.py)
+    procedures: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -373,6 +396,7 @@ class ReadCertificate:
 
     for_status: bool = False
     session_id: str = ""  # the session that asked; answers to another are dropped
+    procedure: str = ""  # a procedure other than the Mynapoint application: its own guard
 
 
 @dataclass(frozen=True)
@@ -455,6 +479,7 @@ class ReceiptFacts:
     legal_representative: bool
     created_at: str
     lang: str = "ja"  # the person's language when the receipt was asked for
+    procedure: str = ""  # "": the Mynapoint application; else the procedure's id
 
 
 @dataclass(frozen=True)
@@ -530,6 +555,8 @@ class Session:
     countdown: int | None = None
     card_wait_started: float | None = None
     card_left_behind: bool = False
+    procedure: str | None = None  # a signed_consent procedure's id (None: Mynapoint)
+    info_procedure: str | None = None  # procedure_info: the procedure it explains
     # sensitive: zeroed by wipe()
     service_user_id: bytearray = field(default_factory=bytearray, repr=False)
     security_codes: list[bytearray] = field(default_factory=list, repr=False)
@@ -740,12 +767,29 @@ def _choose_language(session: Session, event: ChooseLanguage, ctx: FlowContext) 
 def _start(session: Session, event: Start, ctx: FlowContext) -> Result:
     session.menu = event.menu
     session.notice = None
+    procedure = ctx.procedures.by_start(event.menu) if ctx.procedures is not None else None
+    if event.menu == MENU_SERVICES and ctx.procedures is not None:
+        session.menu = None
+        session.state = MENU
+        return session, ()
+    if procedure is not None and (
+        procedure.form == procedures_data.KIND_INFO
+        or not procedure.open_with(ctx.today, ctx.catalog)
+    ):
+        session.menu = None
+        session.info_procedure = procedure.id
+        session.state = PROCEDURE_INFO
+        return session, ()
+    if procedure is not None and procedure.form == procedures_data.KIND_SIGNED_CONSENT:
+        return _start_procedure(session, procedure, ctx, event.campaign_id)
     if event.menu == MENU_STATUS:
         if not session.online:
             return _error(session, STATUS_OFFLINE, "end")
         session.state = PLACE_CARD
         return (_read_card(session)) if session.card_present else (session, ())
     open_now = ctx.catalog.open_campaigns(ctx.today)
+    if procedure is not None and procedure.campaign_kind:  # not another procedure's campaign
+        open_now = [c for c in open_now if getattr(c, "kind", None) == procedure.campaign_kind]
     chosen = [c for c in open_now if event.campaign_id in (None, c.id)]
     if not chosen:
         last = ctx.catalog.last_campaign()
@@ -755,6 +799,33 @@ def _start(session: Session, event: Start, ctx: FlowContext) -> Result:
     session.campaign_id = chosen[0].id
     session.state = NOTES
     return session, ()
+
+
+def _start_procedure(
+    session: Session, procedure: Any, ctx: FlowContext, campaign_id: str | None = None
+) -> Result:
+    """A signed consent (健康保険証の利用申込み): its campaign, if one is open, adds points;
+    ``campaign_id`` picks one of several (自治体マイナポイント: one per municipality)."""
+    session.procedure = procedure.id
+    wanted = procedure.campaign_kind
+    open_now = ctx.catalog.open_campaigns(ctx.today) if wanted else []
+    campaign = next(
+        (c for c in open_now if getattr(c, "kind", None) == wanted and campaign_id in (None, c.id)),
+        None,
+    )
+    session.campaign_id = campaign.id if campaign is not None else None
+    if procedure.has_step(NOTES):
+        session.state = NOTES
+        return session, ()
+    session.state = PLACE_CARD
+    return (_read_card(session)) if session.card_present else (session, ())
+
+
+def _procedure(session: Session, ctx: FlowContext) -> Any:
+    """The session's signed-consent procedure (None: the Mynapoint application)."""
+    if session.procedure is None or ctx.procedures is None:
+        return None
+    return ctx.procedures.get(session.procedure)
 
 
 def _set_legal_representative(
@@ -789,7 +860,9 @@ def _card_placed(session: Session, event: CardPlaced, ctx: FlowContext) -> Resul
 
 def _read_card(session: Session) -> Result:
     session.state = READING_CARD
-    return session, (ReadCertificate(for_status=session.menu == MENU_STATUS),)
+    return session, (
+        ReadCertificate(for_status=session.menu == MENU_STATUS, procedure=session.procedure or ""),
+    )
 
 
 def _certificate_read(session: Session, event: CertificateRead, ctx: FlowContext) -> Result:
@@ -800,6 +873,10 @@ def _certificate_read(session: Session, event: CertificateRead, ctx: FlowContext
         return session, (FetchStatusChallenge(),)
     if event.tries_left == 0:
         return _error(session, card.PinBlocked.kind, "end")
+    procedure = _procedure(session, ctx)
+    if procedure is not None:  # a signed consent: no service, no IDs
+        session.state = CONFIRM if procedure.has_step(CONFIRM) else PIN
+        return session, ()
     session.state = CHOOSE_SERVICE
     return session, ()
 
@@ -874,8 +951,19 @@ def _pin_entered(session: Session, event: PinEntered, ctx: FlowContext) -> Resul
         _zero(pin)
         session.input_error, session.input_error_field = card.PinFormatInvalid.kind, "pin"
         return session, ()
+    procedure = _procedure(session, ctx)
     if session.menu == MENU_STATUS:
         session.digest = wire.status_challenge_digest(session.status_nonce or "", ctx.kiosk_id)
+        session.processing_phase = PHASE_SIGNING
+    elif procedure is not None:
+        session.payload = procedure.payload_builder()(
+            procedure=procedure.id,
+            kiosk_id=ctx.kiosk_id,
+            campaign_id=session.campaign_id or "",
+            legal_representative=session.legal_representative,
+        )
+        session.enrollment_id = session.payload["enrollment_id"]
+        session.digest = wire.payload_digest(session.payload)
         session.processing_phase = PHASE_SIGNING
     else:
         session.payload = wire.new_payload(
@@ -931,6 +1019,7 @@ def _enqueued(session: Session, event: Enqueued, ctx: FlowContext) -> Result:
         legal_representative=session.legal_representative,
         created_at=created_at,
         lang=session.lang,
+        procedure=session.procedure or "",
     )
     _forget_secrets(session)
     if not session.online:
@@ -981,6 +1070,9 @@ def _show_result(session: Session, result: str) -> Result:
 
 def _result_done(session: Session, event: Done, ctx: FlowContext) -> Result:
     if session.result == RESULT_REJECTED or session.receipt is None:
+        return _end(session, ctx, END_DONE)
+    procedure = _procedure(session, ctx)
+    if procedure is not None and not procedure.has_step(RECEIPT):
         return _end(session, ctx, END_DONE)
     session.state = RECEIPT
     session.receipt_printing = True
@@ -1118,7 +1210,7 @@ def _handlers() -> dict[tuple[str, type], Any]:
             (ENTER_IDS, IdsEntered): _ids_entered,
             (ENTER_IDS, Back): _back_to(CHOOSE_SERVICE),
             (CONFIRM, Confirmed): _confirmed,
-            (CONFIRM, Back): _back_to(ENTER_IDS),
+            (CONFIRM, Back): _confirm_back,
             (PIN, TriesLeftRead): _tries_left_read,
             (PIN, PinEntered): _pin_entered,
             (PIN, Back): _pin_back,
@@ -1135,6 +1227,10 @@ def _handlers() -> dict[tuple[str, type], Any]:
             (ERROR, Done): _error_done,
             (CAMPAIGN_CLOSED, Done): _done_ends,
             (CAMPAIGN_CLOSED, Back): _done_ends,
+            (MENU, Start): _start,
+            (MENU, Back): _back_to(WELCOME),
+            (PROCEDURE_INFO, Done): _done_ends,
+            (PROCEDURE_INFO, Back): _back_to(MENU),
         }
     )
     return table
@@ -1147,12 +1243,25 @@ def _card_placed_elsewhere(session: Session, event: CardPlaced, ctx: FlowContext
 
 
 def _place_card_back(session: Session, event: Back, ctx: FlowContext) -> Result:
+    procedure = _procedure(session, ctx)
+    if procedure is not None and not procedure.has_step(NOTES):
+        return _end(session, ctx, END_CANCEL)
     session.state = WELCOME if session.menu == MENU_STATUS else NOTES
+    return session, ()
+
+
+def _confirm_back(session: Session, event: Back, ctx: FlowContext) -> Result:
+    if _procedure(session, ctx) is not None:  # nothing typed to fix: back is "stop"
+        return _end(session, ctx, END_CANCEL)
+    session.state = ENTER_IDS
     return session, ()
 
 
 def _pin_back(session: Session, event: Back, ctx: FlowContext) -> Result:
     if session.menu == MENU_STATUS:
+        return _end(session, ctx, END_CANCEL)
+    procedure = _procedure(session, ctx)
+    if procedure is not None and not procedure.has_step(CONFIRM):
         return _end(session, ctx, END_CANCEL)
     session.state = CONFIRM
     return session, ()

@@ -155,6 +155,7 @@ class HealthMonitor:
             status = queue.result(timeout=0)
             info.update(
                 queue_counts=dict(status.counts),
+                queue_counts_by_procedure=dict(getattr(status, "counts_by_procedure", {})),
                 oldest_pending_age_s=status.oldest_pending_age_s,
                 last_sync_error=status.last_error_kind,
             )

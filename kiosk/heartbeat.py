@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,8 @@ class Health:
     staff_locked: bool = False
     staff_lockouts: int = 0
     speech: str = "off"  # ok, off, no_engine, no_voice (kiosk/voice.py)
+    #: per procedure (issue 11): name -> items open in the queue ("mynapoint": the application)
+    procedures: dict[str, int] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,6 +125,10 @@ def collect_health(
         staff_locked=bool(staff_gate is not None and staff_gate.locked),
         staff_lockouts=0 if staff_gate is None else min(staff_gate.lockouts, MAX_STAFF_LOCKOUTS),
         speech=status_code(speech),
+        procedures={
+            (name or "mynapoint"): sum(counts.get(s, 0) for s in policy.OPEN_STATES)
+            for name, counts in getattr(queue, "counts_by_procedure", {}).items()
+        },
     )
 
 

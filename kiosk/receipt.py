@@ -78,6 +78,8 @@ class ReceiptData:
     status_url: str
     lang: str = "ja"
     legal_representative: bool = False
+    #: another procedure than the Mynapoint application (its texts: procedures.<id>.receipt_*)
+    procedure: str = ""
 
     def __post_init__(self) -> None:
         if self.issued_at.tzinfo is None or self.issued_at.utcoffset() is None:
@@ -228,7 +230,14 @@ def _campaign_text(rule: str | Mapping[str, Any], lang: str) -> str:
 def _header(data: ReceiptData) -> list[Block]:
     lang, issued = data.lang, data.issued_at.astimezone(JST)
     return [
-        Text(t("receipt.title", lang), TITLE, Align.CENTER),
+        Text(
+            t(
+                f"procedures.{data.procedure}.receipt_title" if data.procedure else "receipt.title",
+                lang,
+            ),
+            TITLE,
+            Align.CENTER,
+        ),
         Text(printable(data.store_name), NORMAL, Align.CENTER),
         Rule(),
         Text(t("receipt.receipt_no", lang, receipt_no=printable(data.receipt_no))),
@@ -250,6 +259,19 @@ def _header(data: ReceiptData) -> list[Block]:
 
 def _choice(data: ReceiptData) -> list[Block]:
     lang = data.lang
+    if data.procedure:  # a signed consent: the procedure, never an ID
+        blocks = [
+            Text(t("procedures.receipt_heading", lang), BOLD),
+            Text(printable(t(f"procedures.{data.procedure}.title", lang))),
+        ]
+        if data.campaign_rule:
+            blocks[:0] = [
+                Text(t("receipt.campaign_heading", lang), BOLD),
+                Text(printable(_campaign_text(data.campaign_rule, lang))),
+            ]
+        if data.legal_representative:
+            blocks.append(Text(t("receipt.legal_representative", lang)))
+        return blocks + [Rule()]
     blocks: list[Block] = [
         Text(t("receipt.campaign_heading", lang), BOLD),
         Text(printable(_campaign_text(data.campaign_rule, lang))),
@@ -275,6 +297,9 @@ def _outcome(data: ReceiptData) -> list[Block]:
         blocks.append(
             Text(t("receipt.state.accepted.mykey_id", lang, mykey_id=printable(data.mykey_id)))
         )
+    if data.procedure:
+        blocks.append(Text(t(f"procedures.{data.procedure}.receipt_{state}", lang)))
+        return blocks
     blocks.append(Text(t(f"receipt.state.{state}.next", lang)))
     if state != "rejected":
         blocks.append(Text(t("receipt.choice_final", lang)))

@@ -36,6 +36,8 @@ def receipt_data(
         service_name = facts.service_code
     campaign = next((c for c in catalog.campaigns if c.id == facts.campaign_id), None)
     rule: Mapping[str, Any] | str = facts.campaign_id
+    if facts.procedure:
+        service_name = ""
     if campaign is not None:
         rule = (
             {"flat_points": campaign.flat_points}
@@ -55,6 +57,7 @@ def receipt_data(
         lang=lang,
         mykey_id=facts.mykey_id,
         legal_representative=facts.legal_representative,
+        procedure=facts.procedure,
     )
 
 

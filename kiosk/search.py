@@ -1,7 +1,7 @@
 """Search normalisation for the service grid: what a person types finds what they mean.
 
-    >>> normalise_for_search("ぺい") == normalise_for_search("ﾍﾟｲ") == normalise_for_search("ヘイ")
-    True
+>>> normalise_for_search("ぺい") == normalise_for_search("ﾍﾟｲ") == normalise_for_search("ヘイ")
+True
 """
 
 from __future__ import annotations

@@ -201,5 +201,3 @@ class UiSession:
             log.warning("staff_figures_failed error=%s", type(error).__name__)
             return
         self.app.show("staff", {"lang": self.session.lang, **info})
-
-

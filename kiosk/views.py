@@ -20,6 +20,7 @@ from typing import Any
 
 from drivers import card
 from kiosk import errors_table, flow
+from kiosk import procedures as procedures_data
 from kiosk.futures import then
 from kiosk.i18n import t
 from kiosk.search import normalise_for_search
@@ -82,7 +83,6 @@ def notice_text(notice_key: str | None, lang: str) -> str:
         return ""
 
 
-
 def view_of(
     session: flow.Session,
     context: flow.FlowContext,
@@ -138,11 +138,110 @@ def view_of(
         view.update(status_view(catalog, session.status_info, lang))
     if session.receipt_on_screen and session.receipt is not None and receipt_view:
         view.update(receipt_view(session.receipt, lang))
+    view.update(procedure_view(session, context, lang))
     return view
 
-def campaign_view(
-    session: flow.Session, context: flow.FlowContext, lang: str
+
+# --- procedures (kiosk/procedures/): the 行政サービス menu and a signed consent's texts ------
+def _text(key: str, lang: str, fallback: str = "", **values: Any) -> str:
+    """A procedure's text, or ``fallback`` when a procedure added as data has none."""
+    try:
+        return t(key, lang, **values)
+    except KeyError:
+        return fallback
+
+
+def procedure_view(session: flow.Session, context: flow.FlowContext, lang: str) -> dict[str, Any]:
+    """The menu's entries, a procedure's info page, a signed consent's texts, the status list."""
+    registry = context.procedures
+    if registry is None:
+        return {}
+    view: dict[str, Any] = {}
+    if session.state == flow.MENU:
+        view["procedures"] = [
+            {
+                "id": p.id,
+                "start": p.start,
+                "form": p.form,
+                "title": _text(p.text_key("title"), lang, p.id),
+                "summary": _text(p.text_key("summary"), lang),
+                "open": p.open_with(context.today, context.catalog),
+                "tag": ""
+                if p.form == procedures_data.KIND_STATUS
+                else t(
+                    "procedures.menu."
+                    + (
+                        "elsewhere"
+                        if p.form == "info"
+                        else "open"
+                        if p.open_with(context.today, context.catalog)
+                        else "closed"
+                    ),
+                    lang,
+                ),
+            }
+            for p in registry.menu()
+        ]
+    if session.state == flow.PROCEDURE_INFO and session.info_procedure:
+        p = registry.get(session.info_procedure)
+        closed = not p.open_with(context.today, context.catalog)
+        view["info"] = {
+            "id": p.id,
+            "title": _text(p.text_key("title"), lang, p.id),
+            "closed": closed,
+            "heading": t("procedures.closed.why", lang)
+            if closed
+            else _text(p.text_key("info_title"), lang, p.id),
+            "body": _text(
+                f"procedures.{p.closed_remedy}.remedy", lang, t("procedures.closed.remedy", lang)
+            )
+            if closed
+            else _text(p.text_key("info_body"), lang),
+            "url": "" if closed else p.url,
+            "qr_caption": _text(p.text_key("qr_caption"), lang),
+        }
+    if session.procedure:
+        view["procedure"] = _signed_consent_view(session, context, registry, lang)
+    info = session.status_info
+    if info is not None and info.procedures:
+        view["status_lines"] = [
+            f"{_text(f'procedures.{pid}.title', lang, pid)}: {t('procedures.state.' + state, lang)}"
+            for pid, state in info.procedures
+        ]
+        view["status_any_done"] = any(state != "none" for _, state in info.procedures)
+    return view
+
+
+def _signed_consent_view(
+    session: flow.Session, context: flow.FlowContext, registry: Any, lang: str
 ) -> dict[str, Any]:
+    p = registry.get(session.procedure)
+    title = _text(p.text_key("title"), lang, p.id)
+    campaign = next((c for c in context.catalog.campaigns if c.id == session.campaign_id), None)
+    result = session.result or flow.RESULT_PENDING
+    detail = _text(p.text_key(f"{result}_detail"), lang)
+    if result == flow.RESULT_ACCEPTED and campaign is not None:
+        detail = "\n".join(x for x in (detail, _text(p.text_key("accepted_points"), lang)) if x)
+    return {
+        "id": p.id,
+        "title": title,
+        "notes_title": _text(p.text_key("notes_title"), lang, title),
+        "consent": _text(p.text_key("consent"), lang),
+        "points": _text(p.text_key("points"), lang, campaign=campaign.name(lang))
+        if campaign is not None
+        else "",
+        "confirm_title": _text(p.text_key("confirm_title"), lang, title),
+        "confirm_row": _text(
+            p.text_key("confirm_row"), lang, t("procedures.receipt_heading", lang)
+        ),
+        "confirm_warning": _text(p.text_key("confirm_warning"), lang),
+        "apply": _text(p.text_key("apply"), lang, t("screens.confirm.apply", lang)),
+        "result_title": _text(p.text_key(result), lang, t(f"screens.result.{result}", lang)),
+        "result_detail": detail,
+    }
+
+
+def campaign_view(session: flow.Session, context: flow.FlowContext, lang: str) -> dict[str, Any]:
     """The open (or closed) campaign's name and dates."""
     view: dict[str, Any] = {}
     catalog = context.catalog
@@ -160,6 +259,7 @@ def campaign_view(
         view["closed_campaign_ends"] = closed.ends.isoformat()
     return view
 
+
 def services_view(catalog: Any, lang: str) -> list[dict[str, Any]]:
     """The service grid: each service's name, category and search text."""
     return [
@@ -173,6 +273,7 @@ def services_view(catalog: Any, lang: str) -> list[dict[str, Any]]:
         }
         for s in catalog.services()
     ]
+
 
 def service_view(catalog: Any, code: str, lang: str) -> dict[str, Any]:
     """One service: its name, hint, notice and the fields to type in."""
@@ -188,6 +289,7 @@ def service_view(catalog: Any, code: str, lang: str) -> dict[str, Any]:
         "fields": field_views(service),
         "codes": len(service.code_rules),
     }
+
 
 def status_view(catalog: Any, info: Any, lang: str) -> dict[str, Any]:
     """申込状況の確認: what this card applied for."""
@@ -226,7 +328,21 @@ def receipt_view_for(controller: Any) -> Callable[[Any, str], dict[str, Any]]:
 def staff_figures(info: dict[str, Any]) -> dict[str, Any]:
     """Queue counts, the oldest pending age, printer and reader: nothing of any person."""
     counts = info.get("queue_counts") or {}
+    by_procedure = info.get("queue_counts_by_procedure") or {}
+    lang = info.get("lang", "ja")
+    lines = [
+        t(
+            "procedures.staff_line",
+            lang,
+            procedure=_text(f"procedures.{name or 'mynapoint'}.title", lang, name or "mynapoint"),
+            pending=c.get("pending", 0) + c.get("sending", 0),
+            delivered=c.get("accepted", 0),
+            failed=c.get("rejected", 0) + c.get("dead", 0),
+        )
+        for name, c in sorted(by_procedure.items())
+    ]
     return {
+        "by_procedure": "\n".join(lines),
         "pending": counts.get("pending", 0) + counts.get("sending", 0),
         "delivered": counts.get("accepted", 0),
         "failed": counts.get("rejected", 0) + counts.get("dead", 0),

@@ -49,6 +49,11 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX enrollments_answered ON enrollments (answered_at)",
         "CREATE TABLE sync_state (name TEXT PRIMARY KEY, value)",
     ],
+    # 2: which procedure a row is (issue 11): '' the Mynapoint application, else the
+    # payload's ``procedure`` (健康保険証の利用申込み...), for per-procedure counts. Not personal.
+    [
+        "ALTER TABLE enrollments ADD COLUMN procedure TEXT NOT NULL DEFAULT ''",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -108,6 +108,8 @@ class QueueStatus:
     last_error_kind: str | None
     last_error_at: float | None = None
     not_before: float | None = None
+    #: procedure ('' = the Mynapoint application) -> state -> count (issue 11)
+    counts_by_procedure: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def online(self) -> bool | None:
@@ -245,7 +247,9 @@ class Outbox:
             if queued is None:
                 if self._guard_blocks(guard):
                     raise AlreadyEnrolledHere("this card has an open or accepted enrollment here")
-                queued = self._insert(enrollment_id, payload["created_at"], sealed, guard)
+                queued = self._insert(
+                    enrollment_id, payload["created_at"], sealed, guard, _procedure_of(payload)
+                )
         self.wake_sync()
         return queued
 
@@ -414,14 +418,14 @@ class Outbox:
         return QueuedEnrollment(enrollment_id, row[0], row[1])
 
     def _insert(
-        self, enrollment_id: str, created_at: str, sealed: bytes, guard: bytes
+        self, enrollment_id: str, created_at: str, sealed: bytes, guard: bytes, procedure: str = ""
     ) -> QueuedEnrollment:
         now = time.time()
         receipt_no = self._unused_receipt_no()
         self._db.execute(
             "INSERT INTO enrollments (enrollment_id, receipt_no, kiosk_id, created_at,"
-            " enqueued_at, key_id, sealed, card_guard, state, next_attempt_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " enqueued_at, key_id, sealed, card_guard, state, next_attempt_at, procedure)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 enrollment_id,
                 receipt_no,
@@ -433,6 +437,7 @@ class Outbox:
                 guard,
                 policy.PENDING,
                 now,
+                procedure,
             ],
         )
         return QueuedEnrollment(enrollment_id, receipt_no, created_at)
@@ -456,6 +461,12 @@ def queue_status(db: sqlite_utils.Database) -> QueueStatus:
     oldest = db.execute(
         "SELECT min(enqueued_at) FROM enrollments WHERE state IN (?, ?)", policy.OPEN_STATES
     ).fetchone()[0]
+    by_procedure: dict[str, dict[str, int]] = {}
+    for row in db.query(
+        "SELECT procedure, state, count(*) AS n FROM enrollments GROUP BY procedure, state"
+    ):
+        by_procedure.setdefault(row["procedure"], dict.fromkeys(policy.STATES, 0))
+        by_procedure[row["procedure"]][row["state"]] = row["n"]
     state = read_sync_state(db.conn)
     return QueueStatus(
         counts=counts,
@@ -464,7 +475,16 @@ def queue_status(db: sqlite_utils.Database) -> QueueStatus:
         last_error_kind=state.get("last_error_kind"),
         last_error_at=state.get("last_error_at"),
         not_before=state.get("not_before"),
+        counts_by_procedure=by_procedure,
     )
+
+
+def _procedure_of(payload: dict[str, Any]) -> str:
+    """The payload's procedure name ('' for the Mynapoint application), checked to be a name."""
+    name = payload.get("procedure", "")
+    if not isinstance(name, str) or (name and not name.isidentifier()) or len(name) > 64:
+        raise QueueInputInvalid("payload names no valid procedure")
+    return name
 
 
 def read_sync_state(conn: sqlite3.Connection) -> dict[str, Any]:

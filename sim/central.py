@@ -171,6 +171,57 @@ class CentralService:
         tmp.write_bytes(crl.public_bytes(serialization.Encoding.DER))
         os.replace(tmp, self.crl_dir / f"jpki-{generation}.crl")
 
+    # -- the reference insurer (健康保険証の利用申込み, central/insurer.py) ----------------
+    @property
+    def insurer_file(self) -> Path:
+        return self.accounts_file.with_name("insurer.json")
+
+    def set_insurer(self, card: CardIdentity, state: str) -> None:
+        """List ``card`` as "not_covered" or "registered" (elsewhere); "covered" unlists it."""
+        doc = json.loads(self.insurer_file.read_text(encoding="utf-8"))
+        key = format(card.certificate.serial_number, "x")
+        for name in ("not_covered", "registered"):
+            doc[name] = [s for s in doc.get(name, []) if s != key] + (
+                [key] if name == state else []
+            )
+        tmp = self.insurer_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc), encoding="utf-8")
+        os.replace(tmp, self.insurer_file)
+
+    def set_municipal(self, doc: dict[str, Any]) -> None:
+        """Write the reference 自治体マイナポイント eligibility file (central/municipal.py)."""
+        path = self.accounts_file.with_name("municipal.json")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def set_insurer_unavailable(self, unavailable: bool = True) -> None:
+        doc = json.loads(self.insurer_file.read_text(encoding="utf-8"))
+        doc["unavailable"] = unavailable
+        tmp = self.insurer_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc), encoding="utf-8")
+        os.replace(tmp, self.insurer_file)
+
+    def make_procedure_item(
+        self,
+        card: CardIdentity,
+        *,
+        procedure: str = "health_insurance",
+        campaign_id: str = "",
+        enrollment_id: str | None = None,
+        receipt_no: str = "R-0002",
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A signed, sealed 健康保険証 registration (or another procedure) as the kiosk makes it."""
+        from kiosk import procedures
+
+        build = procedures.default().get(procedure).payload_builder()
+        payload = build(
+            procedure=procedure, kiosk_id=self.kiosk_id, campaign_id=campaign_id
+        )
+        if enrollment_id:
+            payload["enrollment_id"] = enrollment_id
+        return self.seal_item(card, payload, receipt_no=receipt_no), payload
+
     # -- signed, sealed enrollments as the kiosk makes them ----------------------------
     def make_item(
         self,
@@ -354,6 +405,8 @@ def prepare_central(
         hash_key.write_bytes(secrets.token_bytes(32))
         accounts, crl_dir = directory / "accounts.json", directory / "crl"
         accounts.write_text('{"accounts": []}', encoding="utf-8")
+        accounts.with_name("insurer.json").write_text('{"default": "covered"}', encoding="utf-8")
+        accounts.with_name("municipal.json").write_text("{}", encoding="utf-8")
         crl_dir.mkdir()
     if not tls.kiosk_cert(kiosk_id).exists():
         tls.issue_kiosk(kiosk_id)
@@ -378,6 +431,10 @@ def prepare_central(
         f'crl_dir = "{crl_dir}"',
         "[provider]",
         f'accounts = "{accounts}"',
+        "[insurer]",
+        f'file = "{accounts.with_name("insurer.json")}"',
+        "[municipal]",
+        f'file = "{accounts.with_name("municipal.json")}"',
         "[data]",
         f'services = "{services_file or empty}"',
         f'campaigns = "{campaigns_file or empty}"',

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from kiosk import flow, views
+from kiosk import flow, procedures, views
 from kiosk.catalog import Catalog
 from kiosk.controller import Controller
 
@@ -64,6 +64,7 @@ class KioskUnderTest:
                 now=time.monotonic(),
                 today=dt.date.today(),
                 idle_seconds=600,
+                procedures=procedures.default(),
             )
         )
         controller.start(self._post)

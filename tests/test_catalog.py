@@ -175,8 +175,14 @@ def test_campaign_is_open_on_its_first_and_last_day(catalog: Catalog) -> None:
     assert [c.id for c in catalog.open_campaigns(dt.date(2021, 12, 31))] == ["2020"]
 
 
-def test_flat_grant_campaigns_are_not_enrolled_at_the_kiosk(catalog: Catalog) -> None:
-    assert [c.id for c in catalog.open_campaigns(dt.date(2022, 7, 1))] == ["2022-card"]
+def test_of_the_flat_grants_only_the_health_insurance_link_is_done_at_the_kiosk(
+    catalog: Catalog,
+) -> None:
+    # issue 11: 健康保険証の利用申込み is a kiosk procedure; 公金受取口座 stays on マイナポータル
+    assert [c.id for c in catalog.open_campaigns(dt.date(2022, 7, 1))] == [
+        "2022-card",
+        "2022-health-insurance",
+    ]
 
 
 def test_between_rounds_nothing_is_open(catalog: Catalog) -> None:
@@ -184,7 +190,10 @@ def test_between_rounds_nothing_is_open(catalog: Catalog) -> None:
 
 
 def test_demo_campaign_is_open_now(catalog: Catalog) -> None:
-    assert [c.id for c in catalog.open_campaigns(dt.date(2026, 11, 26))] == ["demo-2026"]
+    assert [c.id for c in catalog.open_campaigns(dt.date(2026, 11, 26))] == [
+        "demo-2026",
+        "demo-municipal-2026",  # issue 11: a municipal campaign, for 自治体マイナポイント
+    ]
 
 
 def test_campaign_ending_before_it_starts_is_refused() -> None:

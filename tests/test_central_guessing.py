@@ -119,7 +119,7 @@ def test_a_v1_database_is_migrated_and_keeps_its_answers(
         assert store.person_status("ref")["applications"][0]["receipt_no"] == "R-1"
         store.migrate()  # idempotent
         with store.transaction(write=False) as tx:
-            assert tx.one("SELECT max(version) FROM schema_version") == (3,)
+            assert tx.one("SELECT max(version) FROM schema_version") == (4,)  # v4: registrations
     finally:
         store.close()
 

@@ -77,7 +77,7 @@ def test_status_shows_the_chosen_service_as_done(central: CentralService) -> Non
 def test_status_of_a_person_who_never_applied_is_empty(central: CentralService) -> None:
     card = central.pki.issue_card()
     r = ask_status(central, card, challenge(central))
-    assert r.json() == {"mykey_id": None, "applications": []}
+    assert r.json() == {"mykey_id": None, "applications": [], "registrations": []}
 
 
 def test_a_challenge_answers_only_once(central: CentralService) -> None:

@@ -150,6 +150,7 @@ def test_report_holds_only_counts_ages_times_and_status_codes() -> None:
         "staff_locked": False,
         "staff_lockouts": 0,
         "speech": "off",
+        "procedures": {},  # issue 11: per procedure, name -> open count (none in this status)
     }
 
 
