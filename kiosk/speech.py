@@ -144,6 +144,11 @@ def _welcome(view: dict[str, Any], lang: str) -> list[str]:
 
 
 def _notes(view: dict[str, Any], lang: str) -> list[str]:
+    procedure = view.get("procedure")
+    if procedure:  # a signed consent (kiosk/procedures): its own consent text
+        lines = [procedure["notes_title"], *str(procedure["consent"]).split("\n")]
+        return [*lines, procedure.get("points", ""),
+                _choices(("screens.notes.agree", "screens.common.back"), lang)]
     return [
         _say("screens.notes.title", lang),
         _say("screens.notes.points", lang, campaign=_campaign(view)),
@@ -183,6 +188,10 @@ def _enter_ids(view: dict[str, Any], lang: str) -> list[str]:
 
 
 def _confirm(view: dict[str, Any], lang: str) -> list[str]:
+    procedure = view.get("procedure")
+    if procedure:
+        return [procedure["confirm_title"], f"{procedure['confirm_row']}: {procedure['title']}",
+                procedure["confirm_warning"], procedure["apply"]]
     return [
         _say("screens.confirm.title", lang),
         f"{_say('screens.confirm.service', lang)}: {_service_name(view)}",
@@ -215,7 +224,12 @@ def _processing(view: dict[str, Any], lang: str) -> list[str]:
 def _result(view: dict[str, Any], lang: str) -> list[str]:
     result = view.get("result") or flow.RESULT_ACCEPTED
     lines = [_say(f"screens.result.{result}", lang)]
-    if result == flow.RESULT_ACCEPTED:
+    procedure = view.get("procedure")
+    if procedure:
+        lines = [procedure["result_title"], *str(procedure["result_detail"]).split("\n")]
+        if result not in (flow.RESULT_ACCEPTED, flow.RESULT_PENDING):
+            lines += [str(view.get("rejection_message", "")), str(view.get("rejection_remedy", ""))]
+    elif result == flow.RESULT_ACCEPTED:
         lines.append(_say("screens.result.accepted_detail", lang, service=_service_name(view)))
     elif result == flow.RESULT_PENDING:
         lines.append(_say("screens.result.pending_detail", lang))
@@ -271,6 +285,19 @@ def _campaign_closed(view: dict[str, Any], lang: str) -> list[str]:
     return lines
 
 
+def _menu(view: dict[str, Any], lang: str) -> list[str]:
+    lines = [_say("procedures.menu.title", lang), _say("procedures.menu.subtitle", lang)]
+    for entry in view.get("procedures", ()):
+        lines.append(" ".join(x for x in (entry.get("title", ""), entry.get("tag", "")) if x))
+    return lines + [_choices(("procedures.menu.back",), lang)]
+
+
+def _procedure_info(view: dict[str, Any], lang: str) -> list[str]:
+    info = view.get("info") or {}
+    lines = [info.get("heading", ""), *str(info.get("body", "")).split("\n")]
+    return [line for line in lines if line] + [_choices(("screens.common.back",), lang)]
+
+
 _SCREENS = {
     flow.WELCOME: _welcome,
     flow.NOTES: _notes,
@@ -287,6 +314,8 @@ _SCREENS = {
     flow.STATUS: _status,
     flow.ERROR: _error,
     flow.CAMPAIGN_CLOSED: _campaign_closed,
+    flow.MENU: _menu,
+    flow.PROCEDURE_INFO: _procedure_info,
 }
 
 
