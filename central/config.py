@@ -12,6 +12,10 @@ Paths in the file are relative to the file's own directory. Example::
     shutdown_grace_seconds = 2            # in-flight requests get this long on SIGTERM
     openapi = false                       # true serves /openapi.json, /docs and /redoc
 
+    [operator]                            # the console and /metrics (central/console/web.py)
+    host = "127.0.0.1"                    # loopback: operators come over SSH or a VPN
+    port = 8444                           # absent: no operator listener
+
     [tls]
     cert = "tls/server.pem"
     key = "tls/server.key.pem"
@@ -64,6 +68,8 @@ class CentralConfig:
     status_challenge_seconds: float = 120.0
     shutdown_grace_seconds: float = 2.0
     openapi: bool = False
+    operator_host: str = "127.0.0.1"
+    operator_port: int | None = None
 
     @classmethod
     def load(cls, path: Path) -> CentralConfig:
@@ -117,6 +123,8 @@ class CentralConfig:
             status_challenge_seconds=float(doc.get("status_challenge_seconds", 120.0)),
             shutdown_grace_seconds=float(doc.get("shutdown_grace_seconds", 2.0)),
             openapi=_boolean(doc, "openapi"),
+            operator_host=str(doc.get("operator", {}).get("host", "127.0.0.1")),
+            operator_port=_port_or_none(doc.get("operator", {}).get("port")),
         )
 
     def check_files(self) -> None:
@@ -149,4 +157,12 @@ def _boolean(doc: dict[str, Any], key: str) -> bool:
     value = doc.get(key, False)
     if not isinstance(value, bool):
         raise CentralConfigError(f"config {key} must be true or false")
+    return value
+
+
+def _port_or_none(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
+        raise CentralConfigError("config [operator] port must be a port number")
     return value

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from central.console.schema import CONSOLE_SCHEMA
 from central.errors import CentralError
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,9 @@ _SCHEMA_V3 = [
         window_start DOUBLE PRECISION NOT NULL,
         locked_until DOUBLE PRECISION NOT NULL)""",
 ]
-MIGRATIONS: list[list[str]] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
+# v4: operator accounts, console sessions and kiosks marked out of service (issue 13);
+# self-contained in central/console/schema.py so it can be renumbered on merge.
+MIGRATIONS: list[list[str]] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, CONSOLE_SCHEMA]
 
 
 class StoreUnavailable(CentralError):

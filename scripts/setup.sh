@@ -11,6 +11,7 @@ APT_PACKAGES=(
   postgresql                                   # central service on PostgreSQL (tests start their own cluster)
   systemd                                      # systemd-analyze verify for the units
   libfribidi0                                  # Pillow's raqm layout: variation selectors, combining marks on receipts
+  chromium chromium-driver                     # the operator console tested in a real browser (Selenium)
   python3-venv
 )
 

@@ -66,14 +66,45 @@ class CentralService:
     crl_dir: Path
     dsn: str | None = None
     kiosk_id: str = KIOSK_ID
+    operator_port: int | None = None  # the console and /metrics listener, when configured
     process: subprocess.Popen | None = field(default=None, repr=False)
     server: Any = field(default=None, repr=False)  # uvicorn.Server, when served in this process
     _thread: threading.Thread | None = field(default=None, repr=False)
+    operator_server: Any = field(default=None, repr=False)
 
     # -- where things are ------------------------------------------------------------
     @property
     def base_url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def operator_url(self) -> str:
+        """``https://127.0.0.1:<operator port>``: the console and /metrics."""
+        return f"https://127.0.0.1:{self.operator_port}"
+
+    def add_operator(self, name: str, password: str, role: str = "viewer") -> None:
+        """An operator account, made as an operator would: the CLI, password on stdin."""
+        command = [
+            *_central_command(),
+            "operator",
+            "add",
+            name,
+            "--role",
+            role,
+            "--config",
+            str(self.config_file),
+        ]
+        done = subprocess.run(
+            command,
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=self.directory,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"operator add failed: {done.stderr.strip()}")
 
     @property
     def ca_cert(self) -> Path:
@@ -240,7 +271,7 @@ class CentralService:
         """
         import uvicorn
 
-        from central.app import create_app, uvicorn_options
+        from central.app import create_app, start_operator_listener, uvicorn_options
         from central.config import CentralConfig
 
         config = CentralConfig.load(self.config_file)
@@ -249,6 +280,7 @@ class CentralService:
         config.check_files()
         options = uvicorn_options(config)
         app = create_app(config, clock=clock)
+        self.operator_server = start_operator_listener(config, app)
         self.server = uvicorn.Server(uvicorn.Config(app, log_config=None, **options))
         self._thread = threading.Thread(target=self.server.run, name="central", daemon=True)
         self._thread.start()
@@ -282,6 +314,8 @@ class CentralService:
     def stop(self, timeout: float = 10.0) -> None:
         """Graceful stop (SIGTERM), SIGKILL if it does not exit in ``timeout``."""
         if self._thread is not None:  # served here: the server's own graceful exit
+            if self.operator_server is not None:
+                self.operator_server.should_exit = True
             self.server.should_exit = True
             self._thread.join(timeout)
             self._thread = None
@@ -321,6 +355,7 @@ def prepare_central(
     campaigns_file: Path | None = None,
     shared_with: CentralService | None = None,
     openapi: bool = False,
+    operator_port: int | None = None,
 ) -> CentralService:
     """Write a complete central setup in ``directory`` (not started).
 
@@ -371,6 +406,8 @@ def prepare_central(
         f'services = "{services_file or empty}"',
         f'campaigns = "{campaigns_file or empty}"',
     ]
+    if operator_port:
+        lines += ["[operator]", f"port = {operator_port}"]
     if dsn:
         lines.insert(1, f'dsn = "{dsn}"')
     (directory / "central.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -386,6 +423,7 @@ def prepare_central(
         crl_dir=crl_dir,
         dsn=dsn,
         kiosk_id=kiosk_id,
+        operator_port=operator_port,
     )
     return service
 
