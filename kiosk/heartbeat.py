@@ -40,7 +40,7 @@ from typing import Any
 import requests
 
 from contract.errors import KioskError
-from contract.wire import HEARTBEAT_PATH, STATUS_CODE_PATTERN
+from contract.wire import HEARTBEAT_PATH, OUT_OF_SERVICE, STATUS_CODE_PATTERN
 from offline_queue import policy
 from offline_queue.store import QueueStatus
 from offline_queue.transport import mtls_session, transport_error_kind
@@ -65,6 +65,10 @@ class Health:
     printer: str
     reader: str
     last_sync: str | None
+    # the outbox's dead items and what the sync worker delivered (wire.HEARTBEAT_COUNTERS)
+    dead_items: int = 0
+    sync_accepted: int = 0
+    sync_rejected: int = 0
 
     def body(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +112,9 @@ def collect_health(
         printer=status_code(printer),
         reader=status_code(reader),
         last_sync=_utc_text(queue.last_success_at),
+        dead_items=int(queue.counts.get(policy.DEAD, 0)),
+        sync_accepted=int(queue.counts.get(policy.ACCEPTED, 0)),
+        sync_rejected=int(queue.counts.get(policy.REJECTED, 0)),
     )
 
 
@@ -131,6 +138,8 @@ class Heartbeat:
         #: When the central service last took a report, and why the last one failed.
         self.last_ok_at: float | None = None
         self.last_error_kind: str | None = None
+        #: The central answer's OUT_OF_SERVICE: an operator took this kiosk out of service.
+        self.out_of_service = False
 
     @classmethod
     def over_mtls(
@@ -162,6 +171,14 @@ class Heartbeat:
         if response.status_code >= 400:
             kind = policy.ERROR_TLS if response.status_code in (401, 403) else policy.ERROR_SERVER
             return self._failed(kind)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        out = isinstance(answer, dict) and answer.get(OUT_OF_SERVICE) is True
+        if out != self.out_of_service:
+            log.info("out_of_service %s", out)
+            self.out_of_service = out
         if self.last_error_kind is not None:
             log.info("heartbeat_restored")
         self.last_ok_at, self.last_error_kind = time.time(), None

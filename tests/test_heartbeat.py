@@ -146,6 +146,10 @@ def test_report_holds_only_counts_ages_times_and_status_codes() -> None:
         "printer": "ok",
         "reader": "ok",
         "last_sync": "2026-05-28T20:26:40Z",
+        # the sync worker's totals and dead items (issue 13): counts only
+        "dead_items": 0,
+        "sync_accepted": 40,
+        "sync_rejected": 1,
     }
 
 
