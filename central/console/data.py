@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,11 @@ PAPER_CODES = ("paper",)  # a printer status code naming paper (printer_no_paper
 READER_LOST = ("reader_lost", "no_reader", "reader_unavailable")
 HOURS_SHOWN = 48
 DAYS_SHOWN = 30
+CLOSED_AFTER_S = 300  # an hour's counts are final this long after it ended
+
+
+def _hour_text(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H")
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,9 @@ class ConsoleData:
     def __init__(self, store, stale_minutes: float) -> None:
         self.store = store
         self.stale_minutes = stale_minutes
+        self._lock = threading.Lock()
+        self._closed: dict[str, dict[tuple[str, str], int]] = {}  # final hours' counts
+        self._counted_until: str | None = None  # hours before this are in _closed
 
     # -- kiosks ------------------------------------------------------------------------
     def out_of_service(self) -> set[str]:
@@ -99,38 +108,55 @@ class ConsoleData:
     ) -> list[tuple[str, str, str, int]]:
         """(bucket, campaign, service, accepted) for the last HOURS_SHOWN hours or
         DAYS_SHOWN days (``period`` "hour" or "day"), UTC buckets, oldest first."""
-        width, span = (
-            (13, dt.timedelta(hours=HOURS_SHOWN))
-            if period == "hour"
-            else (10, dt.timedelta(days=DAYS_SHOWN))
-        )
-        since = (dt.datetime.fromtimestamp(now, dt.UTC) - span).strftime("%Y-%m-%dT%H")
-        sql = (
-            "SELECT substr(created_at, 1, ?) AS bucket, campaign_id, service_code,"
-            " count(*) FROM applications WHERE created_at >= ?"
-        )
-        params: list[Any] = [width, since]
-        if campaign:
-            sql += " AND campaign_id = ?"
-            params.append(campaign)
-        if service:
-            sql += " AND service_code = ?"
-            params.append(service)
-        sql += " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-        with self.store.transaction(write=False) as tx:
-            rows = tx.all(sql, tuple(params))
-        return [(b, c, s, int(n)) for b, c, s, n in rows]
+        hourly = self._hourly(now)
+        if period == "hour":
+            since = _hour_text(now - HOURS_SHOWN * 3600)
+            width = 13
+        else:
+            since = _hour_text(now - DAYS_SHOWN * 86400)[:10]
+            width = 10
+        totals: dict[tuple[str, str, str], int] = {}
+        for hour, counts in hourly.items():
+            bucket = hour[:width]
+            if bucket < since:
+                continue
+            for (c, s), n in counts.items():
+                if (campaign and c != campaign) or (service and s != service):
+                    continue
+                key = (bucket, c, s)
+                totals[key] = totals.get(key, 0) + n
+        return [(b, c, s, n) for (b, c, s), n in sorted(totals.items())]
 
-    def choices(self) -> tuple[list[str], list[str]]:
-        """Campaigns and services that have any application (for the filters)."""
-        with self.store.transaction(write=False) as tx:
-            campaigns = [
-                r[0] for r in tx.all("SELECT DISTINCT campaign_id FROM applications ORDER BY 1")
-            ]
-            services = [
-                r[0] for r in tx.all("SELECT DISTINCT service_code FROM applications ORDER BY 1")
-            ]
-        return campaigns, services
+    def _hourly(self, now: float) -> dict[str, dict[tuple[str, str], int]]:
+        """Accepted applications per UTC hour, campaign and service, for the window.
+
+        An hour that ended more than CLOSED_AFTER_S ago cannot change (its enrollments
+        are committed), so it is counted once and kept; each call counts only the hours
+        since, through the ``created_at`` index. At a million enrollments the first call
+        scans them once; later ones read minutes of rows."""
+        window_start = _hour_text(now - DAYS_SHOWN * 86400 - 86400)
+        closed_before = _hour_text(now - CLOSED_AFTER_S)  # hours before this are final
+        with self._lock:
+            since = max(self._counted_until or window_start, window_start)
+            with self.store.transaction(write=False) as tx:
+                rows = tx.all(
+                    "SELECT substr(created_at, 1, 13), campaign_id, service_code, count(*)"
+                    " FROM applications WHERE created_at >= ? GROUP BY 1, 2, 3",
+                    (since,),
+                )
+            recent: dict[str, dict[tuple[str, str], int]] = {}
+            for hour, c, s, n in rows:
+                target = self._closed if hour < closed_before else recent
+                target.setdefault(hour, {})[(c, s)] = int(n)
+            self._counted_until = max(since, closed_before)
+            for hour in [h for h in self._closed if h < window_start]:
+                del self._closed[hour]
+            return {**self._closed, **recent}
+
+    def choices(self, now: float) -> tuple[list[str], list[str]]:
+        """Campaigns and services with applications in the window (for the filters)."""
+        pairs = {pair for counts in self._hourly(now).values() for pair in counts}
+        return sorted({c for c, _ in pairs}), sorted({s for _, s in pairs})
 
     # -- receipt lookup ----------------------------------------------------------------
     def receipt(self, receipt_no: str) -> list[dict[str, str]]:

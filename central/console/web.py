@@ -268,7 +268,7 @@ def create_operator_app(
         now = clock()
         hours = data.counts("hour", now, campaign[:64], service[:64])
         days = data.counts("day", now, campaign[:64], service[:64])
-        campaigns, services = data.choices()
+        campaigns, services = data.choices(now)
         breakdown: Counter[tuple[str, str]] = Counter()
         for _b, c, s, n in days:
             breakdown[(c, s)] += n
