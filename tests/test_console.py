@@ -318,3 +318,32 @@ def test_operator_add_reads_the_password_from_stdin_and_refuses_bad_input(
     assert bad.returncode == 2
     assert add("ops-new", "a brand new password").returncode == 0
     assert logged_in(console_central, ("ops-new", "a brand new password"))
+
+
+def test_the_kiosks_heartbeat_learns_it_is_out_of_service(console_central) -> None:
+    from kiosk.heartbeat import Heartbeat, collect_health
+    from offline_queue.store import QueueStatus
+
+    cert, key = console_central.kiosk_cert("K-KIOSKSIDE-01")
+    beat = Heartbeat.over_mtls(console_central.base_url, console_central.ca_cert, cert, key)
+    health = collect_health(
+        QueueStatus(
+            counts={"dead": 2},
+            oldest_pending_age_s=None,
+            last_success_at=None,
+            last_error_kind=None,
+        ),
+        printer="ok",
+        reader="ok",
+        version="0.1.0",
+    )
+    try:
+        assert beat.send(health).result(timeout=20) is True and beat.out_of_service is False
+        client = logged_in(console_central, ADMIN)
+        client.post(
+            "/console/kiosks/K-KIOSKSIDE-01/service", {"out_of_service": "1", "csrf": client.csrf()}
+        )
+        assert beat.send(health).result(timeout=20) is True and beat.out_of_service is True
+        assert "送信不能の申込あり" in client.page("/console/").text  # its dead items
+    finally:
+        beat.close()
