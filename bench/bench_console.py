@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sim.central import free_port, prepare_central  # noqa: E402
-from tests.fixtures.console import OperatorClient  # noqa: E402
+from sim.console_client import OperatorClient  # noqa: E402
 
 PAGES = [
     ("kiosk list", "/console/"),

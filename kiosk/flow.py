@@ -31,6 +31,8 @@ STATES (each is also the name of the screen that shows it):
 ``error``          ``error_kind`` keys message and remedy; ``error_next`` says what the
                    one button does ("retry_card", "end").
 ``campaign_closed`` no campaign open today; ``closed_campaign_id`` names the last one.
+``maintenance``    an operator took the kiosk out of service (``OutOfService``): shown
+                   instead of the welcome screen, and after the current session ends.
 =================  ====================================================================
 
 Every session ends hard on done, cancel, card removed or idle timeout: ``_end`` zeroes the
@@ -77,6 +79,7 @@ TAKE_CARD = "take_card"
 STATUS = "status"
 ERROR = "error"
 CAMPAIGN_CLOSED = "campaign_closed"
+MAINTENANCE = "maintenance"
 
 STATES = (
     WELCOME,
@@ -94,6 +97,7 @@ STATES = (
     STATUS,
     ERROR,
     CAMPAIGN_CLOSED,
+    MAINTENANCE,
 )
 
 #: States where a person is expected to act, so the idle timer runs.
@@ -228,6 +232,13 @@ class Tick:
 @dataclass(frozen=True)
 class NetworkChanged:
     online: bool
+
+
+@dataclass(frozen=True)
+class OutOfService:
+    """The central service's heartbeat answer said the kiosk is (not) out of service."""
+
+    out: bool
 
 
 @dataclass(frozen=True)
@@ -502,6 +513,7 @@ class Session:
     lang: str = "ja"
     session_id: str = field(default_factory=_new_session_id)
     online: bool = True
+    out_of_service: bool = False  # an operator took the kiosk out of service
     notice: str | None = None  # why the previous session ended
     menu: str | None = None
     campaign_id: str | None = None
@@ -604,6 +616,9 @@ def step(session: Session, event: Event, ctx: FlowContext) -> tuple[Session, tup
         return session, ()
     if isinstance(event, NetworkChanged):
         return dataclasses.replace(session, online=event.online), ()
+    if isinstance(event, OutOfService):
+        session = _on_out_of_service(session, event, ctx)
+        return session, tuple(_timer_effects(was, session, ctx, event))
     if isinstance(event, Tick):
         session, effects = _on_tick(session, ctx)
     elif isinstance(event, CardRemoved):
@@ -674,12 +689,28 @@ def _arm_idle(session: Session, ctx: FlowContext) -> None:
 
 
 # --- session end ----------------------------------------------------------------------
+def _on_out_of_service(session: Session, event: OutOfService, ctx: FlowContext) -> Session:
+    """Out: the welcome screen becomes the maintenance screen (a person already in a
+    session finishes it first). Back in service: the maintenance screen is a welcome."""
+    session = dataclasses.replace(session, out_of_service=event.out)
+    if event.out and session.state in (WELCOME, CAMPAIGN_CLOSED):
+        session.state = MAINTENANCE
+    elif not event.out and session.state == MAINTENANCE:
+        session = new_session(ctx, online=session.online)
+    return session
+
+
 def _end(session: Session, ctx: FlowContext, reason: str) -> tuple[Session, tuple[Effect, ...]]:
     """End hard: zero the old session, start a new one with nothing of the person."""
     card_present = session.card_present
     online = session.online
+    out_of_service = session.out_of_service
     session.wipe()
     fresh = new_session(ctx, online=online, notice=reason)
+    fresh.out_of_service = out_of_service
+    if out_of_service:
+        fresh.state = MAINTENANCE
+        fresh.idle_deadline = None
     if card_present and reason != END_CARD_REMOVED:
         fresh.state = TAKE_CARD
         fresh.card_present = True
