@@ -1127,7 +1127,7 @@ def _handlers() -> dict[tuple[str, type], Any]:
     table: dict[tuple[str, type], Any] = {}
     for state in TIMED_STATES:
         table[(state, StillHere)] = _still_here
-    for state in TIMED_STATES | {TAKE_CARD}:  # every screen a person reads
+    for state in TIMED_STATES | {TAKE_CARD, MAINTENANCE}:  # every screen a person reads
         table[(state, ChooseLanguage)] = _choose_language
     for state in STATES:
         if state not in (PLACE_CARD, TAKE_CARD):

@@ -42,3 +42,9 @@ def test_the_maintenance_screen_has_its_texts_in_every_language() -> None:
         for key in ("screens.maintenance.title", "screens.maintenance.detail"):
             text = t(key, lang)
             assert text and text != key, (lang, key)
+
+
+def test_the_maintenance_screen_switches_language(catalog) -> None:
+    kiosk = Kiosk(catalog)
+    kiosk.send(f.OutOfService(True), f.ChooseLanguage("en"))
+    assert kiosk.session.state == f.MAINTENANCE and kiosk.session.lang == "en"
