@@ -347,3 +347,24 @@ def test_the_kiosks_heartbeat_learns_it_is_out_of_service(console_central) -> No
         assert "送信不能の申込あり" in client.page("/console/").text  # its dead items
     finally:
         beat.close()
+
+
+def test_the_console_of_a_central_process_on_postgresql(tmp_path, postgres_server) -> None:
+    """``mynapoint-central`` itself (both listeners from ``serve``) on PostgreSQL."""
+    from sim.central import free_port, start_central
+
+    central = start_central(tmp_path, dsn=postgres_server.new_database(), operator_port=free_port())
+    try:
+        central.add_operator(*VIEWER, "viewer")
+        assert enroll(central, "R-PG-0001")["status"] == "accepted"
+        assert heartbeat(central, "K-PG-01", queue_depth=4, dead_items=1).status_code == 200
+        client = logged_in(central, VIEWER)
+        assert "送信不能の申込あり" in client.page("/console/").text
+        assert 'data-value="1"' in client.page("/console/charts").text
+        assert "受付完了" in client.page("/console/lookup", params={"receipt_no": "R-PG-0001"}).text
+        assert ",waon,1" in client.page("/console/export.csv").text
+        text = client.page("/metrics").text
+        assert 'mynapoint_kiosk_dead_items{kiosk="K-PG-01"} 1.0' in text
+        assert 'mynapoint_decisions_total{reason="-",result="accepted"} 1.0' in text
+    finally:
+        central.stop()
