@@ -45,6 +45,8 @@ if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 SECRETS: list[str] = []  # every 決済サービスID, security code and certificate text used here
 
@@ -106,6 +108,12 @@ def browser(console_central: CentralService, downloads: Path) -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def submit(driver: Any, button: Any) -> None:
+    """Click a form's button and wait until the answer replaced the page."""
+    button.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(button))
+
+
 def open_page(driver: Any, central: CentralService, path: str) -> None:
     driver.get(central.operator_url + path)
 
@@ -115,7 +123,7 @@ def log_in(driver: Any, central: CentralService, who: tuple[str, str]) -> None:
     open_page(driver, central, "/console/login")
     driver.find_element(By.ID, "name").send_keys(who[0])
     driver.find_element(By.ID, "password").send_keys(who[1])
-    driver.find_element(By.ID, "login").click()
+    submit(driver, driver.find_element(By.ID, "login"))
 
 
 def message(driver: Any) -> str:
@@ -215,7 +223,7 @@ def test_kiosk_list_updates_as_heartbeats_arrive_and_alerts_a_stale_kiosk(
 
 def test_admin_marks_a_kiosk_out_of_service_and_the_kiosk_is_told(browser, console_central) -> None:
     log_in(browser, console_central, ADMIN)
-    browser.find_element(By.CSS_SELECTOR, "#kiosk-K-0001 .toggle-service").click()
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "#kiosk-K-0001 .toggle-service"))
     assert "休止中" in browser.find_element(By.ID, "kiosk-K-0001").text
     assert heartbeat(console_central, "K-0001", queue_depth=5)[wire.OUT_OF_SERVICE] is True
     assert heartbeat(console_central, "K-0002")[wire.OUT_OF_SERVICE] is False
@@ -226,7 +234,7 @@ def test_a_tampered_csrf_token_or_a_viewer_changes_nothing(browser, console_cent
     browser.execute_script(
         "document.querySelector('#kiosk-K-0002 input[name=csrf]').value = 'forged'"
     )
-    browser.find_element(By.CSS_SELECTOR, "#kiosk-K-0002 .toggle-service").click()
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "#kiosk-K-0002 .toggle-service"))
     assert "変更は行われていません" in message(browser)
     assert heartbeat(console_central, "K-0002")[wire.OUT_OF_SERVICE] is False
     log_in(browser, console_central, VIEWER)
@@ -263,7 +271,7 @@ def test_receipt_lookup_and_no_page_shows_personal_data(browser, console_central
     log_in(browser, console_central, ADMIN)
     open_page(browser, console_central, "/console/lookup")
     browser.find_element(By.ID, "receipt_no").send_keys("R-BROWSER-0001")
-    browser.find_element(By.ID, "lookup").click()
+    submit(browser, browser.find_element(By.ID, "lookup"))
     assert "受付完了" in browser.find_element(By.ID, "lookup-result").text
     browser.save_screenshot(str(shots / "console_lookup.png"))
     assert SECRETS, "the charts test enrolled with known secrets"
