@@ -368,3 +368,13 @@ def test_the_console_of_a_central_process_on_postgresql(tmp_path, postgres_serve
         assert 'mynapoint_decisions_total{reason="-",result="accepted"} 1.0' in text
     finally:
         central.stop()
+
+
+def test_logout_ends_the_session_on_the_server(console_central) -> None:
+    client = logged_in(console_central, VIEWER)
+    token = client.http.cookies.get("mnp_console")
+    r = client.post("/console/logout", {"csrf": client.csrf()})
+    assert r.url.endswith("/console/login")
+    replay = OperatorClient(console_central)  # the old cookie, kept by someone
+    replay.http.cookies.set("mnp_console", token)
+    assert replay.page("/console/").url.endswith("/console/login?expired=1")
