@@ -120,10 +120,44 @@ class CardLink(Protocol):
     """Moves one command APDU to the card and returns the whole response (data + SW).
 
     Implementations raise CardRemoved, ReaderUnavailable or CardTimeout, and must
-    call :func:`check_allowed` before anything reaches the reader.
+    call :func:`check_allowed` before anything reaches the reader. A link may also
+    carry a :class:`CardSession` as ``session`` (see there); one without it gets
+    every SELECT sent again.
     """
 
-    def transmit(self, apdu: bytes | bytearray) -> bytes: ...
+    def transmit(self, apdu: bytes | bytearray) -> bytes | bytearray: ...
+
+
+# A link may also offer ``transmit_all(apdus) -> responses``: every command passes the
+# allow-list first (so none is sent if one is refused), then they go out back-to-back,
+# stopping after the first answer that is not 90 00 (its answer is the last one
+# returned). The certificate's chunks use it.
+
+
+class CardSession:
+    """What this connection has selected on the card, as far as the driver knows.
+
+    The reader gives each connected card one of these and replaces it whenever the
+    card is reset, reconnected or disconnected, or a job fails (the worker then
+    resets the card). With it, a card phase skips the SELECTs that would change
+    nothing: the AP is selected once, and VERIFY follows the tries-left question on
+    the EF 0018 it already selected (13 APDUs instead of 17). A SELECT that fails
+    forgets everything, since the card's own selection is then unknown.
+    """
+
+    __slots__ = ("ap_selected", "ef")
+
+    def __init__(self) -> None:
+        self.ap_selected = False
+        self.ef: int | None = None
+
+    def forget(self) -> None:
+        self.ap_selected, self.ef = False, None
+
+
+def _session(link: CardLink) -> CardSession:
+    session = getattr(link, "session", None)
+    return session if session is not None else CardSession()
 
 
 _SELECT_AP = bytes([jpki.CLA_ISO, jpki.INS_SELECT, jpki.P1_SELECT_DF_NAME, jpki.P2_NO_FCI])
@@ -132,6 +166,8 @@ _READ = bytes([jpki.CLA_ISO, jpki.INS_READ_BINARY])
 _VERIFY = bytes([jpki.CLA_ISO, jpki.INS_VERIFY, 0x00, jpki.P2_VERIFY_LOCAL_PIN])
 _SIGN = bytes([jpki.CLA_PROPRIETARY, jpki.INS_SIGN, jpki.P1_SIGN, jpki.P2_SIGN])
 _GET_RESPONSE = bytes([jpki.CLA_ISO, jpki.INS_GET_RESPONSE, 0x00, 0x00])
+_SELECT_JPKI = jpki.select_ap(jpki.JPKI_AID)
+_VERIFY_EMPTY = jpki.verify_empty()
 
 
 def check_allowed(apdu: bytes | bytearray) -> None:
@@ -141,14 +177,18 @@ def check_allowed(apdu: bytes | bytearray) -> None:
 
 
 def _is_allowed(apdu: bytes | bytearray) -> bool:
-    """Byte comparisons only: a VERIFY's PIN digits are never copied here."""
-    header, length = bytes(apdu[:4]), len(apdu)
-    if header == _SELECT_AP:
-        return bytes(apdu) == jpki.select_ap(jpki.JPKI_AID)
+    """Byte comparisons only: a VERIFY's PIN digits are never copied here.
+
+    On every APDU's path, so the commonest commands are tested first.
+    """
+    length = len(apdu)
+    if apdu[:2] == _READ:
+        return length == 5 and apdu[2] <= 0x7F
+    header = apdu[:4]  # the header only: never the PIN digits after it
     if header == _SELECT_EF:
-        return length == 7 and apdu[4] == 2 and int.from_bytes(apdu[5:7], "big") in jpki.ALLOWED_EFS
-    if header[:2] == _READ:
-        return length == 5 and header[2] <= 0x7F
+        return length == 7 and apdu[4] == 2 and ((apdu[5] << 8) | apdu[6]) in jpki.ALLOWED_EFS
+    if header == _SELECT_AP:
+        return apdu == _SELECT_JPKI
     if header == _VERIFY:
         return length == 4 or (length == 5 + jpki.PIN_LENGTH and apdu[4] == jpki.PIN_LENGTH)
     if header == _SIGN:
@@ -159,11 +199,11 @@ def _is_allowed(apdu: bytes | bytearray) -> bool:
 
 
 # --- Status words -> errors, in one place -----------------------------------------------
-def split_response(response: bytes) -> tuple[bytes, int]:
+def split_response(response: bytes | bytearray) -> tuple[bytes | bytearray, int]:
     """Data and status word of a response APDU."""
     if len(response) < 2:
         raise UnexpectedCardAnswer(f"response of {len(response)} bytes has no status word")
-    return response[:-2], int.from_bytes(response[-2:], "big")
+    return response[:-2], (response[-2] << 8) | response[-1]
 
 
 def raise_for_status(sw: int, step: str) -> None:
@@ -187,10 +227,19 @@ def raise_for_status(sw: int, step: str) -> None:
     raise UnexpectedCardAnswer(f"status {sw:04X} at {step}", sw)
 
 
-def _exchange(link: CardLink, apdu: bytes | bytearray, step: str) -> bytes:
-    """Send one APDU, check the status word, return the data."""
-    check_allowed(apdu)
-    data, sw = _collect_response(link, *split_response(link.transmit(apdu)))
+_SW_OK_BYTES = jpki.SW_OK.to_bytes(2, "big")
+
+
+def _exchange(link: CardLink, apdu: bytes | bytearray, step: str) -> bytes | bytearray:
+    """Send one APDU, check the status word, return the data.
+
+    The link runs the allow-list (CardLink's contract), so it is not run twice here;
+    a plain 90 00 answer takes the short way.
+    """
+    response = link.transmit(apdu)
+    if response[-2:] == _SW_OK_BYTES:
+        return response[:-2]
+    data, sw = _collect_response(link, *split_response(response))
     raise_for_status(sw, step)
     return data
 
@@ -202,7 +251,6 @@ def _collect_response(link: CardLink, data: bytes, sw: int) -> tuple[bytes, int]
         if sw >> 8 != jpki.SW1_MORE_DATA:
             return b"".join(parts), sw
         command = jpki.get_response((sw & 0xFF) or jpki.MAX_READ_CHUNK)
-        check_allowed(command)
         more, sw = split_response(link.transmit(command))
         parts.append(more)
     raise UnexpectedCardAnswer("the card keeps announcing more data", sw)
@@ -215,16 +263,68 @@ def _expect_no_data(data: bytes, step: str) -> None:
 
 # --- The operations ----------------------------------------------------------------------
 def select_jpki(link: CardLink) -> None:
-    """Select the JPKI application; a card without it is not a My Number Card."""
-    _expect_no_data(_exchange(link, jpki.select_ap(jpki.JPKI_AID), "select_ap"), "select_ap")
+    """Select the JPKI application (always sent: it also drops the card's PIN state).
+
+    A card without it is not a My Number Card.
+    """
+    session = _session(link)
+    session.forget()
+    _expect_no_data(_exchange(link, _SELECT_JPKI, "select_ap"), "select_ap")
+    session.ap_selected = True
+
+
+def enter_jpki(link: CardLink) -> None:
+    """Select the JPKI application unless this connection already did."""
+    if not _session(link).ap_selected:
+        select_jpki(link)
 
 
 def select_file(link: CardLink, ef: int) -> None:
     """Select an EF of the JPKI application (only the allowed ones get through)."""
-    _expect_no_data(_exchange(link, jpki.select_ef(ef), "select_ef"), "select_ef")
+    session = _session(link)
+    session.ef = None
+    try:
+        _expect_no_data(_exchange(link, jpki.select_ef(ef), "select_ef"), "select_ef")
+    except CardError:
+        session.forget()
+        raise
+    session.ef = ef
 
 
-def read_binary(link: CardLink, offset: int, length: int) -> bytes:
+def enter_file(link: CardLink, ef: int) -> None:
+    """Select the JPKI application and ``ef`` in it, sending only what is not selected."""
+    enter_jpki(link)
+    if _session(link).ef != ef:
+        select_file(link, ef)
+
+
+def _on_file(link: CardLink, ef: int, command: bytes) -> bytes | bytearray:
+    """``command``'s raw answer, sent with ``ef`` selected (SELECT + command in one go).
+
+    The SELECT, when needed, goes out back-to-back with the command; the command is
+    sent only if the SELECT answered 90 00. Never for a VERIFY with a PIN.
+    """
+    enter_jpki(link)
+    session = _session(link)
+    if session.ef == ef:
+        return link.transmit(command)
+    session.ef = None
+    responses = _send_all(link, [jpki.select_ef(ef), command])
+    if responses[0] != _SW_OK_BYTES:
+        session.forget()
+        data, sw = split_response(responses[0])
+        raise_for_status(sw, "select_ef")
+        _expect_no_data(data, "select_ef")
+    session.ef = ef
+    return responses[1] if len(responses) > 1 else link.transmit(command)
+
+
+def _send_all(link: CardLink, commands: list[bytes]) -> list[bytes | bytearray]:
+    send_all = getattr(link, "transmit_all", None)
+    return send_all(commands) if send_all is not None else _transmit_each(link, commands)
+
+
+def read_binary(link: CardLink, offset: int, length: int) -> bytes | bytearray:
     """Read exactly ``length`` (<= 256) bytes of the current EF at ``offset``."""
     data = _exchange(link, jpki.read_binary(offset, length), "read")
     if len(data) != length:
@@ -232,38 +332,83 @@ def read_binary(link: CardLink, offset: int, length: int) -> bytes:
     return data
 
 
+_READ_FIRST_CHUNK = jpki.read_binary(0, jpki.MAX_READ_CHUNK)
+
+
+def _read_first_chunk(link: CardLink, ef: int) -> bytes | bytearray:
+    """A full-size READ BINARY at offset 0; a file shorter than that answers 62 82."""
+    response = _on_file(link, ef, _READ_FIRST_CHUNK)
+    if len(response) == jpki.MAX_READ_CHUNK + 2 and response[-2:] == _SW_OK_BYTES:
+        return response  # the status word stays on: the caller slices the DER out
+    data, sw = _collect_response(link, *split_response(response))
+    if sw != jpki.SW_END_OF_FILE:
+        raise_for_status(sw, "read")
+        if len(data) != jpki.MAX_READ_CHUNK:
+            raise UnexpectedCardAnswer(f"asked {jpki.MAX_READ_CHUNK} bytes at 0, got {len(data)}")
+    return data
+
+
 def read_der_file(link: CardLink, ef: int, max_length: int = 4096) -> bytes:
-    """A DER object from an EF: its length from the header, the rest in short chunks."""
-    select_file(link, ef)
-    header = read_binary(link, 0, jpki.DER_HEADER_READ)
+    """A DER object from an EF: the first 256-byte chunk gives its length, then the rest.
+
+    No separate header read: the DER length is in the first chunk's first bytes.
+    """
+    first = _read_first_chunk(link, ef)
     try:
-        total = jpki.der_total_length(header)
+        total = jpki.der_total_length(first)
     except ValueError as e:
         raise UnexpectedCardAnswer(f"EF {ef:04X} does not start with DER: {e}") from None
     if not jpki.DER_HEADER_READ <= total <= max_length:
         raise UnexpectedCardAnswer(f"EF {ef:04X} claims {total} bytes")
-    parts = [header]
-    offset = jpki.DER_HEADER_READ
-    while offset < total:
-        chunk = min(jpki.MAX_READ_CHUNK, total - offset)
-        parts.append(read_binary(link, offset, chunk))
-        offset += chunk
+    chunk = jpki.MAX_READ_CHUNK
+    if min(len(first), chunk) < min(total, chunk):
+        raise UnexpectedCardAnswer(f"EF {ef:04X} ends before the {total} bytes it claims")
+    if total <= chunk:
+        return bytes(first[:total])
+    # The rest goes out back-to-back in one link call: most of a phase's APDUs are here.
+    # (READ BINARY built inline: offset < 4096 and 1 <= Le <= 256 hold by the checks above.)
+    offsets = range(chunk, total, chunk)
+    commands = [
+        bytes((0x00, 0xB0, o >> 8, o & 0xFF, min(chunk, total - o) & 0xFF)) for o in offsets
+    ]
+    responses = _send_all(link, commands)
+    parts = [first[:chunk]]
+    for i, offset in enumerate(offsets):
+        length = min(chunk, total - offset)
+        response = responses[i] if i < len(responses) else link.transmit(commands[i])
+        if len(response) != length + 2 or response[-2:] != _SW_OK_BYTES:
+            data, sw = _collect_response(link, *split_response(response))
+            raise_for_status(sw, "read")
+            if len(data) != length:
+                raise UnexpectedCardAnswer(f"asked {length} bytes, got {len(data)}")
+            parts.append(data)
+        else:
+            parts.append(response[:-2])
     return b"".join(parts)
+
+
+def _transmit_each(link: CardLink, commands: list[bytes]) -> list[bytes | bytearray]:
+    """``transmit_all`` for a link without it: stops after the first answer but 90 00."""
+    responses = []
+    for command in commands:
+        response = link.transmit(command)
+        responses.append(response)
+        if response[-2:] != _SW_OK_BYTES:
+            break
+    return responses
 
 
 def read_auth_certificate(link: CardLink) -> bytes:
     """DER of the user-authentication certificate (EF 000A). Needs no PIN."""
-    select_jpki(link)
     return read_der_file(link, jpki.EF_AUTH_CERT)
 
 
 def pin_tries_left(link: CardLink) -> int:
-    """Tries left on the user-auth PIN, without spending one. Blocked raises PinBlocked."""
-    select_jpki(link)
-    select_file(link, jpki.EF_AUTH_PIN)
-    command = jpki.verify_empty()
-    check_allowed(command)
-    data, sw = split_response(link.transmit(command))
+    """Tries left on the user-auth PIN, without spending one. Blocked raises PinBlocked.
+
+    Leaves EF 0018 selected, so a VERIFY that follows in this connection sends no SELECT.
+    """
+    data, sw = split_response(_on_file(link, jpki.EF_AUTH_PIN, _VERIFY_EMPTY))
     if sw == jpki.SW_OK:
         raise UnexpectedCardAnswer("VERIFY without a PIN answered 90 00", sw)
     raise_for_status(sw, "tries")  # blocked (63 C0 or 69 84) and every other error
@@ -308,29 +453,31 @@ def verify_pin(link: CardLink, pin: bytearray) -> None:
 
 
 def sign_digest(link: CardLink, digest: bytes) -> bytes:
-    """Have the card sign a SHA-256 digest with the user-auth key (EF 0017 selected)."""
-    signature = _exchange(link, jpki.sign(jpki.digest_info_sha256(digest)), "sign")
+    """Have the card sign a SHA-256 digest with the user-auth key (selected with the SIGN)."""
+    response = _on_file(link, jpki.EF_AUTH_KEY, jpki.sign(jpki.digest_info_sha256(digest)))
+    signature, sw = _collect_response(link, *split_response(response))
+    raise_for_status(sw, "sign")
     if len(signature) != jpki.SIGNATURE_LENGTH:
         raise UnexpectedCardAnswer(f"signature of {len(signature)} bytes")
-    return signature
+    return bytes(signature)
 
 
 def sign_with_pin(link: CardLink, pin: bytearray, digest: bytes) -> bytes:
-    """SELECT AP, 0018, VERIFY, 0017, SIGN in one card session; ``pin`` is wiped.
+    """[SELECT AP, 0018,] VERIFY, 0017, SIGN in one card session; ``pin`` is wiped.
 
-    Afterwards the AP is selected again, which drops the card's PIN state, so the
-    card is not left able to sign for anyone else.
+    The SELECTs in brackets are sent only when this connection has not selected them
+    already (after :func:`pin_tries_left` they are not). Afterwards the AP is selected
+    again, which drops the card's PIN state, so the card is not left able to sign for
+    anyone else.
     """
     try:
         check_pin_format(pin)
         if len(digest) != jpki.SHA256_LENGTH:
             raise ValueError("the digest to sign is a 32-byte SHA-256")
-        select_jpki(link)
-        select_file(link, jpki.EF_AUTH_PIN)
+        enter_file(link, jpki.EF_AUTH_PIN)
         verify_pin(link, pin)
         try:
-            select_file(link, jpki.EF_AUTH_KEY)
-            return sign_digest(link, digest)
+            return sign_digest(link, digest)  # SELECT 0017 + SIGN
         finally:
             _drop_pin_state(link)
     finally:

@@ -34,14 +34,32 @@ EF_AUTH_PIN = 0x0018  # user-authentication PIN, 4 digits
 #: The only EFs the driver lets through a SELECT (signing-certificate EFs are not here).
 ALLOWED_EFS = frozenset({EF_TOKEN, EF_AUTH_CERT, EF_AUTH_CA_CERT, EF_AUTH_KEY, EF_AUTH_PIN})
 
+# The signing side (署名用電子証明書) of the same AP. NEVER selected by the kiosk: named
+# here so the virtual card can hold them and tests can prove no APDU names them.
+EF_SIGN_CERT = 0x0001  # signing certificate: readable only after the signing password
+EF_SIGN_CA_CERT = 0x0002  # its CA certificate, free to read
+EF_SIGN_KEY = 0x001A  # signing private key
+EF_SIGN_PIN = 0x001B  # signing password: 6-16 alphanumerics, 5 tries, its own counter
+SIGNING_EFS = frozenset({EF_SIGN_CERT, EF_SIGN_CA_CERT, EF_SIGN_KEY, EF_SIGN_PIN})
+SIGN_PIN_MAX_TRIES = 5
+SIGN_PIN_LENGTHS = range(6, 17)
+
 PIN_MAX_TRIES = 3
 #: How many bytes one READ BINARY may ask for (short APDU, Le=00 means 256).
 MAX_READ_CHUNK = 256
-#: What the driver reads first to learn a certificate's length from its DER header.
+#: The shortest DER file the driver accepts (a SEQUENCE with a 2-byte length: 30 82 LL LL).
+#: The length itself comes from the first 256-byte READ BINARY, not from a header read.
 DER_HEADER_READ = 4
 
 #: ATR of a real card in a contact reader (ATRs vary: never detect the card by ATR).
 ATR_MYNUMBER_CARD = bytes.fromhex("3BE000FF8131FE4514")
+#: What a PC/SC contactless reader reports for a Type B My Number Card: PC/SC part 3's
+#: pseudo-ATR for ISO 14443-4 Type B: 3B 88 80 01, then the ATQB's 4 application data
+#: bytes (00 00 00 00), its 3 protocol info bytes (00 81 D1: 106 kbit/s, frames of 256
+#: bytes, ISO 14443-4, FWI 13 = 2.5 s), the ATTRIB's MBLI nibble (00), and TCK (59).
+#: Readers differ in what they pass through; some give 3B 88 80 01 00*8 09. Never
+#: detect the card by an ATR.
+ATR_MYNUMBER_CONTACTLESS = bytes.fromhex("3B888001000000000081D10059")
 
 #: DER prefix of a DigestInfo for SHA-256; the card adds PKCS#1 v1.5 type-1 padding.
 DIGEST_INFO_SHA256_PREFIX = bytes.fromhex("3031300D060960864801650304020105000420")

@@ -12,12 +12,20 @@ thread, returning ``concurrent.futures.Future`` objects::
     service.sign(bytearray(b"1234"), digest).result(10)   # the PIN buffer is wiped
     service.stop()
 
-Between jobs the worker polls presence every ``poll_interval`` with a non-blocking
-``SCardGetStatusChange`` (pyscard's CardMonitor thread dies for good when pcscd
-stops, so it is not used), and waits on its job queue in between, so a job starts
-at once. When pcscd goes away the worker drops its PC/SC context and tries a new
-one at every poll until pcscd is back. ``on_event`` is called on the worker thread
-with ``card_placed``, ``card_removed``, ``reader_lost`` or ``reader_back``.
+Presence is event-driven: a watcher thread (``card-presence``, its own PC/SC
+context) blocks in ``SCardGetStatusChange`` on the matching readers and pcsc-lite's
+PnP notification pseudo-reader (readers added or removed), for at most
+``presence_timeout`` at a time, and wakes the worker whenever pcscd reports a
+change; the worker then looks (a non-blocking ``SCardGetStatusChange`` on its own
+context) and reports what changed.
+Without any wake the worker still looks every ``presence_timeout``, and while it
+has no context or misses the reader it looks every ``poll_interval``, so recovery
+from a pcscd restart or a lost reader never depends on an event arriving.
+pyscard's CardMonitor is not used: its thread dies for good when pcscd stops.
+``on_event`` is called on the worker thread with ``card_placed``, ``card_removed``,
+``reader_lost`` or ``reader_back``. ``reader_lost`` is debounced: it is said after
+``reader_lost_after`` looks in a row failed to find the reader, while the card (whose
+connection cannot survive a lost context) is reported removed at the first.
 
 A transceive that takes longer than ``transceive_timeout`` fails its future with
 :class:`~drivers.card.CardTimeout` (a watchdog does this; it does no I/O). The
@@ -119,30 +127,75 @@ class _Job:
             self.cleanup = None
 
 
+_LOOK = object()  # a job-queue item: the watcher saw pcscd report a change
+_INS_VERIFY = 0x20
+_SW_OK_LIST = [0x90, 0x00]
+_transmit, _monotonic = scard.SCardTransmit, time.monotonic  # looked up once: the hot path
+_PNP_READER = "\\\\?PnP?\\Notification"  # pcsc-lite: wakes on readers added or removed
+
+
 class _PcscLink:
-    """One connected card: every APDU passes the allow-list, then SCardTransmit."""
+    """One connected card: every APDU passes the allow-list, then SCardTransmit.
 
-    def __init__(self, service: CardService, hcard: int, protocol: int) -> None:
+    This is the hot path of every card operation (the benchmark holds it to 5 % over
+    raw ``SCardTransmit``): no logging, no hex formatting, one list conversion.
+    """
+
+    __slots__ = ("_service", "_hcard", "_protocol", "session")
+
+    def __init__(
+        self, service: CardService, hcard: int, protocol: int, session: card.CardSession
+    ) -> None:
         self._service, self._hcard, self._protocol = service, hcard, protocol
+        self.session = session
 
-    def transmit(self, apdu: bytes | bytearray) -> bytes:
+    def transmit(self, apdu: bytes | bytearray) -> bytearray:
         card.check_allowed(apdu)
-        if self._service._timed_out:
+        service = self._service
+        if service._timed_out:
             raise CardTimeout("session abandoned after a timeout")
         command = list(apdu)
-        self._service._transmit_since = time.monotonic()
+        service._transmit_since = _monotonic()
         try:
-            hr, response = scard.SCardTransmit(self._hcard, self._protocol, command)
+            hr, response = _transmit(self._hcard, self._protocol, command)
         finally:
-            self._service._transmit_since = None
-            card.wipe(command)
-        if self._service._timed_out:
-            raise CardTimeout("the card answered after the timeout")
-        if hr != _OK:
+            service._transmit_since = None
+            if apdu[1] == _INS_VERIFY:
+                command[:] = bytes(len(command))  # the PIN's copy for pyscard
+        if hr or service._timed_out:
+            if service._timed_out:
+                raise CardTimeout("the card answered after the timeout")
             raise _pcsc_error(hr, "exchanging an APDU")
         if len(response) < 2 and self._card_left():
             raise CardRemoved("card left the reader during a command")
-        return bytes(response)
+        return bytearray(response)  # from pyscard's list: several times faster than bytes()
+
+    def transmit_all(self, apdus: list[bytes]) -> list[bytearray]:
+        """Several APDUs back-to-back (see drivers.card's CardLink): a lean loop, no PINs."""
+        for apdu in apdus:
+            card.check_allowed(apdu)
+            if apdu[1] == _INS_VERIFY and len(apdu) > 4:
+                raise ValueError("a VERIFY with a PIN goes through transmit(), which wipes it")
+        service, hcard, protocol = self._service, self._hcard, self._protocol
+        responses = []
+        for apdu in apdus:
+            if service._timed_out:
+                raise CardTimeout("session abandoned after a timeout")
+            service._transmit_since = _monotonic()
+            try:
+                hr, response = _transmit(hcard, protocol, list(apdu))
+            finally:
+                service._transmit_since = None
+            if hr or service._timed_out:
+                if service._timed_out:
+                    raise CardTimeout("the card answered after the timeout")
+                raise _pcsc_error(hr, "exchanging an APDU")
+            if len(response) < 2 and self._card_left():
+                raise CardRemoved("card left the reader during a command")
+            responses.append(bytearray(response))
+            if response[-2:] != _SW_OK_LIST:
+                break
+        return responses
 
     def _card_left(self, settle: float = 0.6) -> bool:
         """After an empty answer: did the card leave? pcscd may need a poll to notice."""
@@ -168,16 +221,26 @@ class CardService:
         on_event: Callable[[str], None],
         transceive_timeout: float = 5.0,
         poll_interval: float = 0.15,
+        presence_timeout: float = 1.0,
+        reader_lost_after: int = 3,
     ) -> None:
         self.reader_pattern = reader_pattern
         self.on_event = on_event
         self.transceive_timeout = transceive_timeout
+        #: Pace of the looks while pcscd or the reader is missing.
         self.poll_interval = poll_interval
+        #: Longest wait for pcscd's news (the watcher's bounded SCardGetStatusChange).
+        self.presence_timeout = presence_timeout
+        self.reader_lost_after = max(1, reader_lost_after)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._watchdog: threading.Thread | None = None
+        self._watcher: threading.Thread | None = None
+        self._watch_ctx: int | None = None  # the watcher's own context (SCardCancel wakes it)
         # worker-owned state
+        self._session: card.CardSession | None = None
+        self._misses = 0  # looks in a row that did not find the reader
         self._ctx: int | None = None
         self._reader: str | None = None  # the matching reader that holds the card
         self._reader_states: dict[str, int] = {}
@@ -210,17 +273,29 @@ class CardService:
         self._watchdog = threading.Thread(
             target=self._watch_time, name="card-watchdog", daemon=True
         )
+        self._watcher = threading.Thread(
+            target=self._watch_presence, name="card-presence", daemon=True
+        )
         self._thread.start()
         self._watchdog.start()
+        self._watcher.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the worker; jobs not yet run fail with ReaderUnavailable, PINs wiped."""
         self._stopping.set()
         self._jobs.put(None)  # wakes the worker
-        for thread in (self._thread, self._watchdog):
+        watcher, deadline = self._watcher, time.monotonic() + timeout
+        while watcher is not None and watcher.is_alive() and time.monotonic() < deadline:
+            # Wakes the watcher. Again and again: a cancel that comes just before the
+            # watcher enters SCardGetStatusChange is lost (pcsc-lite cancels waits only).
+            watch_ctx = self._watch_ctx
+            if watch_ctx is not None:
+                scard.SCardCancel(watch_ctx)  # result ignored
+            watcher.join(0.05)
+        for thread in (self._thread, self._watchdog, self._watcher):
             if thread is not None:
                 thread.join(timeout)
-        self._thread = self._watchdog = None
+        self._thread = self._watchdog = self._watcher = None
         self._fail_pending()
 
     def read_certificate(self) -> Future[bytes]:
@@ -261,17 +336,21 @@ class CardService:
 
     # --- the worker thread ----------------------------------------------------------------
     def _run(self) -> None:
-        next_poll = 0.0
+        next_look = 0.0
         try:
             while not self._stopping.is_set():
-                if time.monotonic() >= next_poll:
+                if time.monotonic() >= next_look:
                     self._poll_presence_safely()
-                    next_poll = time.monotonic() + self.poll_interval
+                    healthy = self._ctx is not None and self._available and not self._misses
+                    pace = self.presence_timeout if healthy else self.poll_interval
+                    next_look = time.monotonic() + pace
                 try:
-                    job = self._jobs.get(timeout=max(0.0, next_poll - time.monotonic()))
+                    job = self._jobs.get(timeout=max(0.0, next_look - time.monotonic()))
                 except queue.Empty:
                     continue
-                if job is not None:
+                if job is _LOOK:
+                    next_look = 0.0  # pcscd has news: look now
+                elif job is not None:
                     self._run_job(job)
         finally:
             self._disconnect()
@@ -297,7 +376,7 @@ class CardService:
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 return
-            if job is None:
+            if job is None or job is _LOOK:
                 continue
             job.settle(error=error or ReaderUnavailable("the card service stopped"))
             job.clean()
@@ -349,9 +428,27 @@ class CardService:
             scard.SCardReleaseContext(ctx)  # result ignored: pcscd may be gone
 
     def _drop_context(self) -> None:
+        """Forget the context: the card's connection goes with it, the reader may not."""
         self._disconnect()
         self._release_context()
-        self._set_available(False)
+        self._reader_states = {}
+        self._set_present(False)  # a new context cannot tell whether it is the same card
+        self._missed_look()
+
+    def _missed_look(self) -> None:
+        """A look that did not find the reader: several in a row mean it is lost."""
+        self._set_present(False)
+        self._misses += 1
+        if self._misses >= self.reader_lost_after:
+            self._set_available(False)
+
+    def _matches(self, name: str) -> bool:
+        """The configured pattern: an fnmatch pattern, or a reader's exact name.
+
+        (Real names hold brackets, which fnmatch reads as a character class:
+        ``ACS ACR1252 Dual Reader [ACR1252 Dual Reader PICC] 00 00``.)
+        """
+        return name == self.reader_pattern or fnmatch.fnmatchcase(name, self.reader_pattern)
 
     def _matching_readers(self) -> list[str]:
         """Readers whose name matches the configured pattern, in pcscd's order."""
@@ -360,11 +457,11 @@ class CardService:
             if hr & 0xFFFFFFFF != _code("SCARD_E_NO_READERS_AVAILABLE"):
                 self._drop_context()
             return []
-        return [n for n in names if fnmatch.fnmatchcase(n, self.reader_pattern)]
+        return [n for n in names if self._matches(n)]
 
     def _connect(self) -> _PcscLink:
-        if self._hcard is not None:
-            return _PcscLink(self, self._hcard, self._protocol)
+        if self._hcard is not None and self._session is not None:
+            return _PcscLink(self, self._hcard, self._protocol, self._session)
         if not self._ensure_context():
             raise ReaderUnavailable("pcscd is not running")
         if not self._available:
@@ -380,10 +477,12 @@ class CardService:
         if hr != _OK:
             raise _pcsc_error(hr, "connecting to the card")
         self._hcard, self._protocol = hcard, protocol
-        return _PcscLink(self, hcard, protocol)
+        self._session = card.CardSession()  # a fresh connection has selected nothing
+        return _PcscLink(self, hcard, protocol, self._session)
 
     def _disconnect(self, disposition: int = scard.SCARD_LEAVE_CARD) -> None:
         hcard, self._hcard = self._hcard, None
+        self._session = None
         if hcard is not None:
             scard.SCardDisconnect(hcard, disposition)  # result ignored: card may be gone
 
@@ -394,12 +493,13 @@ class CardService:
     def _poll_presence(self) -> None:
         """Look once (without blocking) at the matching readers, and report changes."""
         if not self._ensure_context():
-            self._set_available(False)
+            self._missed_look()
             return
         names = self._matching_readers()
         if not names:
-            self._set_available(False)
+            self._missed_look()
             return
+        self._misses = 0
         self._set_available(True)
         known = [(n, self._reader_states.get(n, scard.SCARD_STATE_UNAWARE)) for n in names]
         hr, states = scard.SCardGetStatusChange(self._ctx, 0, known)
@@ -458,6 +558,53 @@ class CardService:
             self.on_event(event)
         except Exception:
             log.exception("card event handler failed on %s", event)
+
+    # --- the presence watcher: waits on pcscd, wakes the worker -------------------------------
+    def _watch_presence(self) -> None:
+        """Block in SCardGetStatusChange (bounded) and wake the worker on any change."""
+        states: dict[str, int] = {}
+        while not self._stopping.is_set():
+            if self._watch_ctx is None:
+                hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+                if hr != _OK:
+                    self._stopping.wait(self.poll_interval)
+                    continue
+                self._watch_ctx, states = ctx, {}
+            if self._stopping.is_set():
+                break
+            ctx = self._watch_ctx
+            hr, names = scard.SCardListReaders(ctx, [])
+            if hr != _OK and hr & 0xFFFFFFFF != _code("SCARD_E_NO_READERS_AVAILABLE"):
+                self._watcher_lost(ctx)
+                continue
+            names = [n for n in names if self._matches(n)] if names else []
+            if set(names) != set(states) - {_PNP_READER}:
+                self._jobs.put(_LOOK)  # readers came or went: let the worker see
+            wanted = [_PNP_READER, *names]
+            known = [(n, states.get(n, scard.SCARD_STATE_UNAWARE)) for n in wanted]
+            timeout_ms = int(self.presence_timeout * 1000)
+            hr, answers = scard.SCardGetStatusChange(ctx, timeout_ms, known)
+            code = hr & 0xFFFFFFFF
+            if code == _TIMEOUT:
+                continue
+            if code != _OK:
+                if self._stopping.is_set():
+                    break
+                self._watcher_lost(ctx)
+                continue
+            # Success means a state differs from what was passed in: the worker looks.
+            states = {name: event & ~scard.SCARD_STATE_CHANGED for name, event, _atr in answers}
+            self._jobs.put(_LOOK)
+        ctx, self._watch_ctx = self._watch_ctx, None
+        if ctx is not None:
+            scard.SCardReleaseContext(ctx)
+
+    def _watcher_lost(self, ctx: int) -> None:
+        """pcscd went away under the watcher: tell the worker, retry at the poll pace."""
+        self._watch_ctx = None
+        scard.SCardReleaseContext(ctx)  # result ignored: pcscd may be gone
+        self._jobs.put(_LOOK)
+        self._stopping.wait(self.poll_interval)
 
     # --- the timeout watchdog (no I/O) ------------------------------------------------------
     def _watch_time(self) -> None:

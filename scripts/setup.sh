@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   pcscd vsmartcard-vpcd libpcsclite-dev swig   # PC/SC daemon, virtual reader driver, pyscard build deps
+  opensc                                       # pkcs15-tool: proves standard JPKI middleware binds to the virtual card
   xvfb xdotool fonts-noto-cjk                  # real Kivy window on a virtual screen, Japanese font
   libgl1 libgl1-mesa-dri libgles2 libegl1 libmtdev1 # Kivy's window/GL runtime
   postgresql                                   # central service on PostgreSQL (tests start their own cluster)

@@ -162,6 +162,7 @@ def enroll_valid(outbox: Outbox, central: Any, card: CardIdentity | None = None)
 
 def sync_until_settled(worker: SyncWorker, outbox: Outbox, timeout_s: float = 20.0) -> None:
     """Run passes until nothing is open (or fail after ``timeout_s``)."""
+
     def settled() -> bool:
         worker.run_once()
         counts = outbox.status().counts

@@ -14,10 +14,11 @@ free port, so it disturbs neither the system pcscd nor another session's::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sim.waiting import eventually
@@ -44,13 +45,24 @@ def _free_port_pair() -> int:
     raise RuntimeError("no free port pair for vpcd")
 
 
+#: How pcscd (with libccid) names common contactless readers, before its " 00 00" slot
+#: suffix: the USB product string, and for composite devices the interface in brackets.
+CONTACTLESS_READERS = {
+    "rc-s300": "SONY FeliCa RC-S300/P",
+    "acr1252u": "ACS ACR1252 Dual Reader [ACR1252 Dual Reader PICC]",
+}
+
+
 class PrivatePcscd:
     """pcscd with the vpcd reader in its own mount namespace (see the module docstring)."""
 
+    #: The reader name pcscd makes of reader.conf's FRIENDLYNAME: "<name> 00 00", slot 1
+    #: "<name> 00 01". ``friendly_name`` presents the vpcd reader under a real reader's
+    #: name, e.g. ``CONTACTLESS_READERS["rc-s300"]``.
     reader_name = "Virtual PCD 00 00"
     second_reader_name = "Virtual PCD 00 01"
 
-    def __init__(self, base: Path, port: int | None = None) -> None:
+    def __init__(self, base: Path, port: int | None = None, friendly_name: str = "") -> None:
         self.base = base
         self.port = port or _free_port_pair()
         self.run_dir = base / "run"
@@ -60,10 +72,35 @@ class PrivatePcscd:
         self._proc: subprocess.Popen[bytes] | None = None
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.conf_dir.mkdir(parents=True, exist_ok=True)
+        self._name(friendly_name)
+
+    def _name(self, friendly_name: str) -> None:
+        if '"' in friendly_name or "\n" in friendly_name:
+            raise ValueError("a reader name cannot hold quotes or line breaks")
+        name = friendly_name or "Virtual PCD"
+        self.reader_name, self.second_reader_name = f"{name} 00 00", f"{name} 00 01"
         self._reader_conf = (
-            f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:0x{self.port:x}\n'
+            f'FRIENDLYNAME "{name}"\n'
+            f"DEVICENAME /dev/null:0x{self.port:x}\n"
             f"LIBPATH {VPCD_DRIVER}\nCHANNELID 0x{self.port:x}\n"
         )
+
+    @contextlib.contextmanager
+    def presenting_as(self, friendly_name: str) -> Iterator[None]:
+        """Restart pcscd with the vpcd reader named like a real one, then as before.
+
+        (One process can talk to one pcscd only: pcsc-lite reads its socket name once.)
+        """
+        before = self.reader_name.removesuffix(" 00 00")
+        self.stop()
+        self._name(friendly_name)
+        try:
+            self.start()
+            yield
+        finally:
+            self.stop()
+            self._name(before)
+            self.start()
 
     @property
     def env(self) -> dict[str, str]:

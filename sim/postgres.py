@@ -22,7 +22,6 @@ from sim.central import free_port
 PG_BIN = Path(os.environ.get("MYNAPOINT_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
-
 class PostgresCluster:
     """initdb + pg_ctl in a temporary directory; unix socket only, no TCP."""
 

@@ -29,7 +29,7 @@ def test_certificate_is_read_in_short_chunks_sized_from_its_der_header(card_serv
     card_service.read_certificate().result(TIMEOUT)
     reads = [cmd for cmd, _ in virtual_card.apdu_log if cmd[1] == 0xB0]
     cert_len = len(virtual_card.model.identity.certificate_der)
-    assert reads[0][4] == 4  # the header first
+    assert reads[0][4] == 0  # a full 256-byte chunk first: no separate header read
     assert all(len(cmd) == 5 for cmd in reads)  # short APDUs only
     assert sum(cmd[4] or 256 for cmd in reads) == cert_len  # never reads past the end
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from contract import wire
-from drivers import certs
+from drivers import certs, jpki
 from drivers.printer import ReceiptPrinter
 from drivers.reader import CardService
 from kiosk import flow
@@ -150,6 +150,31 @@ def test_wrong_pin_then_right_pin_is_accepted(
     assert session.tries_left == 2
     kiosk.pin()
     assert kiosk.wait_for(flow.RESULT).result == flow.RESULT_ACCEPTED
+
+
+def test_no_apdu_of_a_whole_kiosk_session_names_a_signing_ef(
+    kiosk: KioskUnderTest, central: Any, virtual_card: Any, virtual_printer: Any
+) -> None:
+    """Every APDU the card saw in a session (wrong PIN, right PIN, receipt, card out)."""
+    kiosk.start_and_place_card()
+    kiosk.enter(central.new_account("waon"))
+    kiosk.pin(b"9999")
+    kiosk.wait_for(flow.PIN, until=lambda s: s.input_error == "pin_incorrect")
+    kiosk.pin()
+    assert kiosk.wait_for(flow.RESULT).result == flow.RESULT_ACCEPTED
+    kiosk.send(flow.Done())
+    kiosk.wait_for(flow.TAKE_CARD)
+    virtual_printer.wait_for_receipts(1)
+    virtual_card.remove()
+    kiosk.wait_for(flow.WELCOME)
+    commands = [command for command, _ in virtual_card.apdu_log]
+    assert len(commands) >= 14  # the whole session is recorded, not a part of it
+    selects = [c for c in commands if c[1] == jpki.INS_SELECT]
+    assert {c[2:4] for c in selects} <= {b"\x04\x0c", b"\x02\x0c"}  # by AID or by EF id only
+    efs = {int.from_bytes(c[5:7], "big") for c in selects if c[2] == jpki.P1_SELECT_EF_ID}
+    assert efs <= jpki.ALLOWED_EFS and not efs & jpki.SIGNING_EFS
+    assert not [c for c in commands if c[0] == 0x00 and c[1] in (0xB0, 0xB1) and c[2] & 0x80]
+    assert virtual_card.model.tries_left("jpki", jpki.EF_SIGN_PIN) == jpki.SIGN_PIN_MAX_TRIES
 
 
 def test_three_wrong_pins_block_the_card_and_it_stays_blocked(

@@ -2,7 +2,7 @@
 
 Make a card, then put it into pcscd's vpcd reader and answer it (see docs/card.md)::
 
-    mynapoint-vcard new --pki /tmp/pki --out /tmp/card1 [--expired] [--pin 1234]
+    mynapoint-vcard new --pki /tmp/pki --out /tmp/card1 [--expired] [--pin 1234] [--contactless]
     mynapoint-vcard run --card /tmp/card1 --port 35963 [--delay-sign 0.5] [--fault pull@sign]
 
 ``run`` signs in 0.5 s by default, like a real card (``--delay-sign 0`` for none).
@@ -41,6 +41,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     new.add_argument("--blocked-encoding", default="63C0", choices=BLOCKED_ENCODINGS)
     new.add_argument(
         "--get-response", action="store_true", help="announce the signature with 61 00 (T=0)"
+    )
+    new.add_argument(
+        "--signing-password", default="TESTPASS1", help="the signing side's (6-16 letters/digits)"
+    )
+    new.add_argument(
+        "--contactless", action="store_true", help="report the Type B contactless pseudo-ATR"
     )
     run = sub.add_parser("run", help="put the card into the vpcd reader and answer it")
     run.add_argument("--card", type=Path, required=True)
@@ -146,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             generation=args.generation,
             blocked_encoding=args.blocked_encoding,
             get_response=args.get_response,
+            signing_password=args.signing_password,
+            contactless=args.contactless,
         )
         print(out)
         return 0

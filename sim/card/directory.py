@@ -1,7 +1,8 @@
 """A virtual card on disk: made once from the test PKI, run by any process.
 
 A card directory holds the card's key and certificates (``auth_key.pem``,
-``auth_cert.der``, ``ca_cert.der``), its profile ``card.json`` (the test PIN in the
+``auth_cert.der``, ``ca_cert.der``), the signing side's in ``signing/`` (the same
+three names), its profile ``card.json`` (the test PIN in the
 clear: a made-up card, never a person's) and, once a PIN was tried, its counters in
 ``state.json``, written before the card answers (like EEPROM), so a blocked card
 stays blocked across restarts.
@@ -22,6 +23,8 @@ from sim.pki import CardIdentity, TestPKI
 
 PIN_STATE_FILE = "state.json"
 PROFILE_FILE = "card.json"
+SIGNING_DIR = "signing"
+_signing_key = None  # one stand-in signing key per process: a key takes ~0.1 s to make
 
 
 class PinStateFile(PinCounters):
@@ -34,8 +37,8 @@ class PinStateFile(PinCounters):
     def _load(self) -> dict[str, int]:
         return json.loads(self.path.read_text()) if self.path.exists() else {}
 
-    def get(self, key: str) -> int:
-        return self._load().get(key, jpki.PIN_MAX_TRIES)
+    def get(self, key: str, full: int = jpki.PIN_MAX_TRIES) -> int:
+        return self._load().get(key, full)
 
     def set(self, key: str, tries: int) -> None:
         state = self._load()
@@ -48,7 +51,15 @@ class PinStateFile(PinCounters):
 def load_profile(card_dir: Path) -> CardProfile:
     card_dir = Path(card_dir)
     saved = json.loads((card_dir / PROFILE_FILE).read_text())
+    signing_dir = card_dir / SIGNING_DIR
+    extra = {}
+    if signing_dir.is_dir():  # cards made before the signing side have none
+        extra["signing"] = CardIdentity.load(signing_dir)
+    if "signing_password" in saved:
+        extra["signing_password"] = saved["signing_password"]
     return CardProfile(
+        **extra,
+        contactless=bool(saved.get("contactless", False)),
         identity=CardIdentity.load(card_dir),
         pin=saved["pin"],
         my_number=saved["my_number"],
@@ -73,11 +84,25 @@ def make_card(
     blocked_encoding: str = "63C0",
     pki: TestPKI | None = None,
     get_response: bool = False,
+    signing_password: str = "TESTPASS1",  # noqa: S107 - a virtual test card's
+    contactless: bool = False,
 ) -> Path:
-    """Issue a new card from the test PKI in ``pki_dir`` and write it to ``out``."""
+    """Issue a new card from the test PKI in ``pki_dir`` and write it to ``out``.
+
+    The signing side's certificate is a stand-in issued by the same test PKI (a real
+    one comes from the JPKI signing CA and carries the holder's name and address; this
+    one carries nothing about anybody).
+    """
+    global _signing_key
     if len(pin) != jpki.PIN_LENGTH or not pin.isdigit():
         raise ValueError("the user-authentication PIN is 4 digits")
+    if len(signing_password) not in jpki.SIGN_PIN_LENGTHS or not (
+        signing_password.isascii() and signing_password.isalnum()
+    ):
+        raise ValueError("the signing password is 6 to 16 letters and digits")
     pki = pki or TestPKI.load_or_create(Path(pki_dir))
+    signing = pki.issue_card(generation=generation, key=_signing_key)
+    _signing_key = signing.key
     dates = {}
     if expired:
         now = dt.datetime.now(dt.UTC)
@@ -87,6 +112,9 @@ def make_card(
         pin=pin,
         blocked_encoding=blocked_encoding,
         get_response=get_response,
+        signing=signing,
+        signing_password=signing_password,
+        contactless=contactless,
     )
     save_card(profile, Path(out))
     return Path(out)
@@ -95,7 +123,11 @@ def make_card(
 def save_card(profile: CardProfile, out: Path) -> None:
     """Write ``profile`` as a fresh card directory (all PIN tries left)."""
     profile.identity.save(out)
-    saved = {f.name: getattr(profile, f.name) for f in fields(profile) if f.name != "identity"}
+    if profile.signing is not None:
+        (out / SIGNING_DIR).mkdir(exist_ok=True)
+        profile.signing.save(out / SIGNING_DIR)
+    identities = ("identity", "signing")
+    saved = {f.name: getattr(profile, f.name) for f in fields(profile) if f.name not in identities}
     (out / PROFILE_FILE).write_text(json.dumps(saved, indent=1))
     with contextlib.suppress(FileNotFoundError):
         (out / PIN_STATE_FILE).unlink()

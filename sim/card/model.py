@@ -9,10 +9,16 @@ one command at a time as a real card does (see ``shared/domain/jpki-card.md``)::
     >>> card.process(jpki.select_ap(jpki.JPKI_AID)).hex()           # doctest: +SKIP
     '9000'
 
-Besides the JPKI AP it holds the 券面事項入力補助AP with a made-up My Number behind
-its own PIN (the same digits, as municipalities let people set), the 券面確認AP and the
-住基AP, so tests can prove the kiosk never selects them. Re-selecting an AP, a reset or
-a power-off drops the PIN state; the PIN counters survive them (:class:`PinCounters`
+The JPKI AP is whole: the user-authentication side (EFs 0006, 000A, 000B, 0017,
+0018: a 4-digit PIN, 3 tries) and the signing side (0001 signing certificate, readable
+only after the signing password, 0002 its CA, 001A the signing key, 001B the signing
+password: 6-16 alphanumerics, 5 tries, its own counter), so PKCS#15 middleware that
+asks both PINs when it binds to a card gets a real card's answers. Besides it,
+it holds the 券面事項入力補助AP with a made-up My Number behind its
+own PIN (the same digits, as municipalities let people set), the
+券面確認AP and the 住基AP, so tests can prove the kiosk never selects
+them. Re-selecting an AP, a reset or a power-off drops the PIN state;
+the PIN counters survive them (:class:`PinCounters`
 in memory, ``sim/card/directory.py`` on disk like a card's EEPROM).
 """
 
@@ -47,6 +53,15 @@ class CardProfile:
     blocked_encoding: str = "63C0"  # how a blocked PIN answers the empty VERIFY
     get_response: bool = False  # like a card on a T=0 link: 61 00, then GET RESPONSE
     token: str = JPKI_TOKEN
+    #: The signing side's certificate and key (a stand-in from the test PKI; None: no
+    #: signing certificate, as on a card issued without one).
+    signing: CardIdentity | None = None
+    signing_password: str = "TESTPASS1"  # noqa: S105 - a virtual test card's, never a person's
+    contactless: bool = False  # in a contactless reader: the Type B pseudo-ATR
+
+    @property
+    def atr(self) -> bytes:
+        return jpki.ATR_MYNUMBER_CONTACTLESS if self.contactless else jpki.ATR_MYNUMBER_CARD
 
 
 class PinCounters:
@@ -55,8 +70,8 @@ class PinCounters:
     def __init__(self) -> None:
         self._tries: dict[str, int] = {}
 
-    def get(self, key: str) -> int:
-        return self._tries.get(key, jpki.PIN_MAX_TRIES)
+    def get(self, key: str, full: int = jpki.PIN_MAX_TRIES) -> int:
+        return self._tries.get(key, full)
 
     def set(self, key: str, tries: int) -> None:
         self._tries[key] = tries
@@ -67,8 +82,11 @@ class CardFile:
     """One EF: readable bytes, a private key or a PIN, maybe behind a PIN."""
 
     kind: str  # "binary" | "key" | "pin"
-    data: bytes = b""
+    data: bytes = b""  # a binary file's bytes; a PIN's value
     needs_pin: int | None = None  # EF id of the PIN that must be verified first
+    max_tries: int = jpki.PIN_MAX_TRIES  # a PIN's
+    lengths: range = range(jpki.PIN_LENGTH, jpki.PIN_LENGTH + 1)  # a PIN's allowed lengths
+    identity: CardIdentity | None = None  # a key's
 
 
 @dataclass
@@ -103,18 +121,31 @@ def _sw(sw: int) -> bytes:
 def _applets(profile: CardProfile) -> dict[bytes, Applet]:
     token = profile.token.encode("ascii").ljust(32, b" ")
     identity = profile.identity
+    pin = profile.pin.encode("ascii")
+    jpki_files = {
+        jpki.EF_TOKEN: CardFile("binary", token),
+        jpki.EF_AUTH_CERT: CardFile("binary", identity.certificate_der),
+        jpki.EF_AUTH_CA_CERT: CardFile("binary", identity.ca_certificate_der),
+        jpki.EF_AUTH_KEY: CardFile("key", needs_pin=jpki.EF_AUTH_PIN, identity=identity),
+        jpki.EF_AUTH_PIN: CardFile("pin", pin),
+    }
+    signing = profile.signing
+    if signing is not None:
+        jpki_files |= {
+            jpki.EF_SIGN_CERT: CardFile(
+                "binary", signing.certificate_der, needs_pin=jpki.EF_SIGN_PIN
+            ),
+            jpki.EF_SIGN_CA_CERT: CardFile("binary", signing.ca_certificate_der),
+            jpki.EF_SIGN_KEY: CardFile("key", needs_pin=jpki.EF_SIGN_PIN, identity=signing),
+            jpki.EF_SIGN_PIN: CardFile(
+                "pin",
+                profile.signing_password.encode("ascii"),
+                max_tries=jpki.SIGN_PIN_MAX_TRIES,
+                lengths=jpki.SIGN_PIN_LENGTHS,
+            ),
+        }
     return {
-        jpki.JPKI_AID: Applet(
-            jpki.JPKI_AID,
-            "jpki",
-            {
-                jpki.EF_TOKEN: CardFile("binary", token),
-                jpki.EF_AUTH_CERT: CardFile("binary", identity.certificate_der),
-                jpki.EF_AUTH_CA_CERT: CardFile("binary", identity.ca_certificate_der),
-                jpki.EF_AUTH_KEY: CardFile("key", needs_pin=jpki.EF_AUTH_PIN),
-                jpki.EF_AUTH_PIN: CardFile("pin"),
-            },
-        ),
+        jpki.JPKI_AID: Applet(jpki.JPKI_AID, "jpki", jpki_files),
         jpki.AID_CARD_INFO_INPUT: Applet(
             jpki.AID_CARD_INFO_INPUT,
             "card_info",
@@ -122,7 +153,7 @@ def _applets(profile: CardProfile) -> dict[bytes, Applet]:
                 EF_MY_NUMBER: CardFile(
                     "binary", profile.my_number.encode("ascii"), needs_pin=EF_CARD_INFO_PIN
                 ),
-                EF_CARD_INFO_PIN: CardFile("pin"),
+                EF_CARD_INFO_PIN: CardFile("pin", pin),
             },
         ),
         jpki.AID_CARD_FACE: Applet(jpki.AID_CARD_FACE, "card_face"),
@@ -137,7 +168,6 @@ class CardModel:
         self.profile = profile
         self.identity = profile.identity
         self.counters = counters if counters is not None else PinCounters()
-        self._pin = profile.pin.encode("ascii")
         self.blocked_encoding = int(profile.blocked_encoding, 16)
         self.get_response = profile.get_response
         self.applets = _applets(profile)
@@ -152,7 +182,8 @@ class CardModel:
         self._pending = b""  # an announced answer not yet fetched with GET RESPONSE
 
     def tries_left(self, applet: str = "jpki", ef: int = jpki.EF_AUTH_PIN) -> int:
-        return self.counters.get(f"{applet}:{ef:04X}")
+        full = jpki.SIGN_PIN_MAX_TRIES if (applet, ef) == ("jpki", jpki.EF_SIGN_PIN) else None
+        return self.counters.get(f"{applet}:{ef:04X}", full or jpki.PIN_MAX_TRIES)
 
     def _counter_key(self, ef: int) -> str:
         assert self.applet is not None
@@ -225,7 +256,7 @@ class CardModel:
         if f is None or f.kind != "pin":
             return _sw(jpki.SW_NO_CURRENT_EF)
         key = self._counter_key(self.current_ef)
-        tries = self.counters.get(key)
+        tries = self.counters.get(key, f.max_tries)
         if len(apdu) == 4:  # how many tries are left; costs none
             if tries == 0:
                 return _sw(self.blocked_encoding)
@@ -233,10 +264,10 @@ class CardModel:
         if tries == 0:
             return _sw(jpki.SW_PIN_BLOCKED)
         pin = apdu[5 : 5 + apdu[4]]
-        if apdu[4] != jpki.PIN_LENGTH or len(pin) != jpki.PIN_LENGTH:
+        if apdu[4] not in f.lengths or len(pin) != apdu[4]:
             return _sw(jpki.SW_WRONG_LENGTH)
-        if secrets.compare_digest(bytes(pin), self._pin):
-            self.counters.set(key, jpki.PIN_MAX_TRIES)
+        if secrets.compare_digest(bytes(pin), f.data):
+            self.counters.set(key, f.max_tries)
             self.verified.add(self.current_ef)
             return _sw(jpki.SW_OK)
         self.counters.set(key, tries - 1)  # written before answering, like EEPROM
@@ -254,7 +285,7 @@ class CardModel:
         if len(apdu) < 6 or len(apdu) < 5 + apdu[4]:
             return _sw(jpki.SW_WRONG_LENGTH)
         data = apdu[5 : 5 + apdu[4]]
-        signature = _raw_pkcs1_sign(self.identity, data)
+        signature = _raw_pkcs1_sign(f.identity or self.identity, data)
         if self.get_response:
             self._pending = signature
             return _sw((jpki.SW1_MORE_DATA << 8) | (len(signature) & 0xFF))

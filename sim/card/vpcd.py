@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from drivers import jpki
 from sim.card.directory import load_card
 from sim.card.faults import Fault, FaultInjector
 from sim.card.model import step_of
@@ -159,7 +158,7 @@ class VirtualCard:
         if code in (VPCD_CTRL_OFF, VPCD_CTRL_ON, VPCD_CTRL_RESET):
             self.model.reset()
         elif code == VPCD_CTRL_ATR:
-            _send_message(sock, jpki.ATR_MYNUMBER_CARD)
+            _send_message(sock, self.model.profile.atr)
 
     def _answer(self, apdu: bytes) -> bytes | None:
         step = step_of(apdu)
