@@ -19,6 +19,7 @@ code or a certificate.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 import secrets
@@ -35,7 +36,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from central.catalog import _entries
 from central.console.auth import SESSION_SECONDS, LoginRefused, Operators, Session
-from central.console.data import ConsoleData
+from central.console.data import DAYS_SHOWN, HOURS_SHOWN, ConsoleData
 from central.console.svg import bar_chart
 from central.metrics import CONTENT_TYPE, CentralMetrics
 
@@ -277,8 +278,8 @@ def create_operator_app(
             "charts.html",
             session,
             lang,
-            hour_svg=bar_chart(TEXTS[lang]["per_hour"], _totals(hours), "per-hour"),
-            day_svg=bar_chart(TEXTS[lang]["per_day"], _totals(days), "per-day"),
+            hour_svg=bar_chart(TEXTS[lang]["per_hour"], _series(hours, "hour", now), "per-hour"),
+            day_svg=bar_chart(TEXTS[lang]["per_day"], _series(days, "day", now), "per-day"),
             campaigns=campaigns,
             services=services,
             campaign=campaign,
@@ -367,11 +368,22 @@ def create_operator_app(
     return app
 
 
-def _totals(rows: list[tuple[str, str, str, int]]) -> list[tuple[str, int]]:
+def _series(
+    rows: list[tuple[str, str, str, int]], period: str, now: float
+) -> list[tuple[str, int]]:
+    """One bar per bucket of the window, oldest first, empty buckets as 0."""
     totals: Counter[str] = Counter()
     for bucket, _c, _s, n in rows:
         totals[bucket] += n
-    return sorted(totals.items())
+    if period == "hour":
+        step, count, width = 3600, HOURS_SHOWN, 13
+    else:
+        step, count, width = 86400, DAYS_SHOWN, 10
+    labels = [
+        dt.datetime.fromtimestamp(now - i * step, dt.UTC).strftime("%Y-%m-%dT%H")[:width]
+        for i in range(count - 1, -1, -1)
+    ]
+    return [(label, totals.get(label, 0)) for label in labels]
 
 
 def _lang(request: Request) -> str:
