@@ -33,7 +33,9 @@ from pydantic import BaseModel, Field, StringConstraints
 from central import insurer, municipal
 from central.catalog import Catalog
 from central.config import CentralConfig
+from central.console.web import create_operator_app, operator_uvicorn_options
 from central.errors import CannotJudge, CentralError, ChallengeInvalid, Rejection
+from central.metrics import CentralMetrics
 from central.provider import FileAccountsProvider
 from central.sealing import SealingKeyring, write_new_sealing_key
 from central.service import RETRY_AFTER_SECONDS, EnrollmentService, kiosk_health
@@ -162,6 +164,11 @@ class Heartbeat(BaseModel):
         Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")],
         Annotated[int, Field(ge=0)],
     ] = Field(default_factory=dict, max_length=32)
+    # the outbox's dead items and the sync worker's counters (wire.HEARTBEAT_COUNTERS)
+    dead_items: int = Field(default=0, ge=0, le=wire.MAX_HEARTBEAT_COUNT, strict=True)
+    sync_accepted: int = Field(default=0, ge=0, le=wire.MAX_HEARTBEAT_COUNT, strict=True)
+    sync_rejected: int = Field(default=0, ge=0, le=wire.MAX_HEARTBEAT_COUNT, strict=True)
+    sync_failures: int = Field(default=0, ge=0, le=wire.MAX_HEARTBEAT_COUNT, strict=True)
 
 
 def build_service(
@@ -201,6 +208,11 @@ def create_app(
     )
     app.state.service = service
     app.add_middleware(BodyLimit)
+    # metrics and the operator console (issue 13), served on the operator listener
+    metrics = CentralMetrics()
+    app.state.operator_app = create_operator_app(config, service.store, metrics, clock)
+    console_data = app.state.operator_app.state.data
+    metrics.watch_fleet(service.store.kiosks, console_data.out_of_service, clock)
 
     @app.post(wire.BATCH_PATH)
     def enroll_batch(
@@ -212,7 +224,9 @@ def create_app(
         items = body.items if isinstance(body, BatchRequest) else body
         if len(items) > wire.MAX_BATCH_ITEMS:
             raise HTTPException(status_code=413, detail="too many items in one batch")
-        results = service.process_batch(items, kiosk)
+        with metrics.timed("batch"):
+            results = service.process_batch(items, kiosk)
+        metrics.decided(results)
         if results and all(r["status"] == wire.RETRY for r in results):
             response.headers["Retry-After"] = str(results[0]["retry_after"])
         return {"results": results}
@@ -227,7 +241,9 @@ def create_app(
         """One enrollment: 200 accepted/rejected, 422 conflict, 503 retry."""
         if item.get("enrollment_id") != enrollment_id:
             raise HTTPException(status_code=400, detail="enrollment id differs from the path")
-        result = service.process(item, kiosk)
+        with metrics.timed("item"):
+            result = service.process(item, kiosk)
+        metrics.decided([result])
         if result["status"] == wire.CONFLICT:
             response.status_code = 422
         elif result["status"] == wire.RETRY:
@@ -271,7 +287,14 @@ def create_app(
     @app.post(wire.HEARTBEAT_PATH)
     def heartbeat(body: Heartbeat, kiosk: str = Depends(kiosk_id)) -> dict[str, Any]:
         service.store.heartbeat(kiosk, body.model_dump(), clock())
-        return {"kiosk_id": kiosk, "ok": True}
+        out = console_data.is_out_of_service(kiosk)
+        return {"kiosk_id": kiosk, "ok": True, wire.OUT_OF_SERVICE: out}
+
+    @app.api_route("/metrics", methods=["GET", "POST"])
+    @app.api_route("/console{rest:path}", methods=["GET", "POST"])
+    def operator_only(kiosk: str = Depends(kiosk_id)) -> Response:
+        """A kiosk never sees the fleet: the console and metrics are on the operator listener."""
+        return JSONResponse(status_code=403, content={"detail": {"reason": "operator_only"}})
 
     @app.get(wire.KIOSKS_PATH)
     def kiosks(kiosk: str = Depends(kiosk_id)) -> dict[str, Any]:
@@ -333,7 +356,31 @@ def make_server(config: CentralConfig, app: FastAPI, **uvicorn_config: Any) -> C
 
 
 def serve(config: CentralConfig, app: FastAPI | None = None) -> None:
-    make_server(config, app or create_app(config)).run()
+    app = app or create_app(config)
+    operator = start_operator_listener(config, app)
+    try:
+        make_server(config, app).run()
+    finally:
+        if operator is not None:
+            operator.should_exit = True
+
+
+def start_operator_listener(config: CentralConfig, app: FastAPI) -> uvicorn.Server | None:
+    """The console and /metrics on their own port, on a thread (None when not configured)."""
+    if not config.operator_port:
+        return None
+    import threading
+
+    server = CentralServer(  # the same connection cap and deadlines as the kiosk listener
+        uvicorn.Config(
+            app.state.operator_app,
+            log_config=None,
+            **operator_uvicorn_options(config, MutualTlsH11Protocol),
+        ),
+        config.limits,
+    )
+    threading.Thread(target=server.run, name="operator-listener", daemon=True).start()
+    return server
 
 
 def init_directory(
@@ -384,6 +431,13 @@ def main(argv: list[str] | None = None) -> None:
     init.add_argument("--jpki-ca", type=Path, action="append", default=[], required=True)
     init.add_argument("--kiosk", action="append", default=[])
     init.add_argument("--port", type=int, default=8443)
+    operator = sub.add_parser(
+        "operator", help="operator accounts of the console (password read from stdin)"
+    )
+    operator.add_argument("action", choices=["add"])
+    operator.add_argument("name")
+    operator.add_argument("--role", choices=["viewer", "admin"], default="viewer")
+    operator.add_argument("--config", type=Path, required=True, dest="operator_config")
     parser.add_argument("--config", type=Path, help="central.toml")
     parser.add_argument("--port", type=int, help="override the configured port")
     parser.add_argument("--dsn", help="PostgreSQL DSN (overrides the configured database)")
@@ -397,6 +451,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "init":
         print(init_directory(args.directory, args.jpki_ca, args.kiosk, args.port))
         return
+    if args.command == "operator":
+        raise SystemExit(operator_command(args))
     if args.config is None:
         parser.error("--config is required")
     try:
@@ -415,6 +471,23 @@ def main(argv: list[str] | None = None) -> None:
         print(f"mynapoint-central: {exc.kind}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     serve(config, app)
+
+
+def operator_command(args: argparse.Namespace) -> int:
+    """``mynapoint-central operator add NAME --role admin --config central.toml``: the
+    password is the first line of stdin (never an argument: argv is visible to others)."""
+    from central.console.auth import Operators
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        config = CentralConfig.load(args.operator_config)
+        store = open_store(config.database, config.dsn)
+        Operators(store, time.time).add(args.name, password, args.role)
+    except CentralError as exc:
+        print(f"mynapoint-central: {exc.kind}: {exc}", file=sys.stderr)
+        return 2
+    print(f"operator {args.name} added ({args.role})")
+    return 0
 
 
 if __name__ == "__main__":

@@ -22,6 +22,10 @@ Paths in the file are relative to the file's own directory. Example::
     body_timeout = 60                     # seconds from the head to the body's last byte
     keepalive_timeout = 10                # seconds a connection may sit with no request
 
+    [operator]                            # the console and /metrics (central/console/web.py)
+    host = "127.0.0.1"                    # loopback: operators come over SSH or a VPN
+    port = 8444                           # absent: no operator listener
+
     [tls]
     cert = "tls/server.pem"
     key = "tls/server.key.pem"
@@ -85,6 +89,8 @@ class CentralConfig:
     unix_socket: Path | None = None
     insurer_file: Path | None = None  # central/insurer.py's file; None: every item retries
     municipal_file: Path | None = None  # central/municipal.py's file; None: every item retries
+    operator_host: str = "127.0.0.1"
+    operator_port: int | None = None
 
     @classmethod
     def load(cls, path: Path) -> CentralConfig:
@@ -142,6 +148,8 @@ class CentralConfig:
             openapi=_boolean(doc, "openapi"),
             limits=_limits(doc.get("limits", {})),
             unix_socket=path_of("", "unix_socket", required=False),
+            operator_host=str(doc.get("operator", {}).get("host", "127.0.0.1")),
+            operator_port=_port_or_none(doc.get("operator", {}).get("port")),
         )
 
     def check_files(self) -> None:
@@ -190,4 +198,12 @@ def _boolean(doc: dict[str, Any], key: str) -> bool:
     value = doc.get(key, False)
     if not isinstance(value, bool):
         raise CentralConfigError(f"config {key} must be true or false")
+    return value
+
+
+def _port_or_none(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
+        raise CentralConfigError("config [operator] port must be a port number")
     return value

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from central.console.schema import CONSOLE_SCHEMA
 from central.errors import CentralError
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,9 @@ _SCHEMA_V4 = [
         PRIMARY KEY (procedure, cert_ref),
         UNIQUE (kiosk_id, enrollment_id))""",
 ]
-MIGRATIONS: list[list[str]] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]
+# v5: operator accounts, console sessions and kiosks marked out of service (issue 13);
+# self-contained in central/console/schema.py.
+MIGRATIONS: list[list[str]] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, CONSOLE_SCHEMA]
 
 
 class StoreUnavailable(CentralError):

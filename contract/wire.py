@@ -96,6 +96,13 @@ STATUS_CODE_PATTERN = r"[a-z][a-z0-9_]{0,63}"
 # times it locked since the kiosk started, an integer 0..MAX_STAFF_LOCKOUTS; the kiosk
 # reports at most that).
 MAX_STAFF_LOCKOUTS = 1_000_000
+# Counters a heartbeat may carry besides its health (issue 13): the outbox's dead items and
+# the sync worker's totals; each a non-negative integer at most MAX_HEARTBEAT_COUNT.
+HEARTBEAT_COUNTERS = ("dead_items", "sync_accepted", "sync_rejected", "sync_failures")
+MAX_HEARTBEAT_COUNT = 10**9
+# The heartbeat's answer: {"kiosk_id", "ok": true, OUT_OF_SERVICE: bool}. True when an
+# operator marked this kiosk out of service: it shows its maintenance screen until false.
+OUT_OF_SERVICE = "out_of_service"
 MAX_BATCH_ITEMS = 500
 # The largest legitimate outer item, JSON-encoded: a certificate of up to 12,000 DER bytes
 # (16,000 base64 characters, the bound POST STATUS_PATH puts on one), an RSA-4096

@@ -35,6 +35,8 @@ STATES (each is also the name of the screen that shows it):
                    open or closed. ``Start(<procedure's start>)`` goes on.
 ``procedure_info`` a procedure done elsewhere (公金受取口座: on マイナポータル, with a QR
                    code; takes no data), or a closed one (why, and what to do instead).
+``maintenance``    an operator took the kiosk out of service (``OutOfService``): shown
+                   instead of the welcome screen, and after the current session ends.
 =================  ====================================================================
 
 Procedures (``kiosk/procedures/``): ``Start("apply")`` is the Mynapoint application and
@@ -91,6 +93,7 @@ ERROR = "error"
 CAMPAIGN_CLOSED = "campaign_closed"
 MENU = "menu"
 PROCEDURE_INFO = "procedure_info"
+MAINTENANCE = "maintenance"
 
 STATES = (
     WELCOME,
@@ -110,6 +113,7 @@ STATES = (
     CAMPAIGN_CLOSED,
     MENU,
     PROCEDURE_INFO,
+    MAINTENANCE,
 )
 
 #: States where a person is expected to act, so the idle timer runs.
@@ -248,6 +252,13 @@ class Tick:
 @dataclass(frozen=True)
 class NetworkChanged:
     online: bool
+
+
+@dataclass(frozen=True)
+class OutOfService:
+    """The central service's heartbeat answer said the kiosk is (not) out of service."""
+
+    out: bool
 
 
 @dataclass(frozen=True)
@@ -527,6 +538,7 @@ class Session:
     lang: str = "ja"
     session_id: str = field(default_factory=_new_session_id)
     online: bool = True
+    out_of_service: bool = False  # an operator took the kiosk out of service
     notice: str | None = None  # why the previous session ended
     menu: str | None = None
     campaign_id: str | None = None
@@ -631,6 +643,9 @@ def step(session: Session, event: Event, ctx: FlowContext) -> tuple[Session, tup
         return session, ()
     if isinstance(event, NetworkChanged):
         return dataclasses.replace(session, online=event.online), ()
+    if isinstance(event, OutOfService):
+        session = _on_out_of_service(session, event, ctx)
+        return session, tuple(_timer_effects(was, session, ctx, event))
     if isinstance(event, Tick):
         session, effects = _on_tick(session, ctx)
     elif isinstance(event, CardRemoved):
@@ -701,12 +716,28 @@ def _arm_idle(session: Session, ctx: FlowContext) -> None:
 
 
 # --- session end ----------------------------------------------------------------------
+def _on_out_of_service(session: Session, event: OutOfService, ctx: FlowContext) -> Session:
+    """Out: the welcome screen becomes the maintenance screen (a person already in a
+    session finishes it first). Back in service: the maintenance screen is a welcome."""
+    session = dataclasses.replace(session, out_of_service=event.out)
+    if event.out and session.state in (WELCOME, CAMPAIGN_CLOSED):
+        session.state = MAINTENANCE
+    elif not event.out and session.state == MAINTENANCE:
+        session = new_session(ctx, online=session.online)
+    return session
+
+
 def _end(session: Session, ctx: FlowContext, reason: str) -> tuple[Session, tuple[Effect, ...]]:
     """End hard: zero the old session, start a new one with nothing of the person."""
     card_present = session.card_present
     online = session.online
+    out_of_service = session.out_of_service
     session.wipe()
     fresh = new_session(ctx, online=online, notice=reason)
+    fresh.out_of_service = out_of_service
+    if out_of_service:
+        fresh.state = MAINTENANCE
+        fresh.idle_deadline = None
     if card_present and reason != END_CARD_REMOVED:
         fresh.state = TAKE_CARD
         fresh.card_present = True
@@ -1188,7 +1219,7 @@ def _handlers() -> dict[tuple[str, type], Any]:
     table: dict[tuple[str, type], Any] = {}
     for state in TIMED_STATES:
         table[(state, StillHere)] = _still_here
-    for state in TIMED_STATES | {TAKE_CARD}:  # every screen a person reads
+    for state in TIMED_STATES | {TAKE_CARD, MAINTENANCE}:  # every screen a person reads
         table[(state, ChooseLanguage)] = _choose_language
     for state in STATES:
         if state not in (PLACE_CARD, TAKE_CARD):

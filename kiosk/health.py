@@ -63,6 +63,7 @@ class HealthMonitor:
         self.online: bool | None = None
         self._catalog_refreshed_at: float | None = None
         self._heartbeat_sent_at: float | None = None
+        self._out_of_service = False  # as last told to the flow
         self._next: Timer | None = None
         self._running = False
         #: Whether the kiosk can speak (kiosk.voice.VoiceCache.status); None: no speech part.
@@ -105,7 +106,16 @@ class HealthMonitor:
         if self.heartbeat is not None and heartbeat_due:
             self._heartbeat_sent_at = self.timers.clock()
             (collected,) = yield gather(self._collect_health())
-            send_collected(self.heartbeat, lambda: collected.result(timeout=0))  # logs why not
+            sent = send_collected(self.heartbeat, lambda: collected.result(timeout=0))
+            if sent is not None:  # its answer may take the kiosk out of service (or back)
+                sent.add_done_callback(lambda _: self._service_state())
+
+    def _service_state(self) -> None:
+        """Tell the flow when the heartbeat's answer changed ``out_of_service``."""
+        out = bool(getattr(self.heartbeat, "out_of_service", False))
+        if out != self._out_of_service:
+            self._out_of_service = out
+            self.post(flow.OutOfService(out))
 
     def refresh_catalog(self) -> bool:
         """Take services and campaigns from the central service; keep ours on any error."""

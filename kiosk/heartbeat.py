@@ -42,7 +42,12 @@ from typing import Any
 import requests
 
 from contract.errors import KioskError
-from contract.wire import HEARTBEAT_PATH, MAX_STAFF_LOCKOUTS, STATUS_CODE_PATTERN
+from contract.wire import (
+    HEARTBEAT_PATH,
+    MAX_STAFF_LOCKOUTS,
+    OUT_OF_SERVICE,
+    STATUS_CODE_PATTERN,
+)
 from offline_queue import policy
 from offline_queue.store import QueueStatus
 from offline_queue.transport import mtls_session, transport_error_kind
@@ -72,6 +77,10 @@ class Health:
     speech: str = "off"  # ok, off, no_engine, no_voice (kiosk/voice.py)
     #: per procedure (issue 11): name -> items open in the queue ("mynapoint": the application)
     procedures: dict[str, int] = field(default_factory=dict)
+    # the outbox's dead items and what the sync worker delivered (wire.HEARTBEAT_COUNTERS)
+    dead_items: int = 0
+    sync_accepted: int = 0
+    sync_rejected: int = 0
 
     def body(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,6 +138,9 @@ def collect_health(
             (name or "mynapoint"): sum(counts.get(s, 0) for s in policy.OPEN_STATES)
             for name, counts in getattr(queue, "counts_by_procedure", {}).items()
         },
+        dead_items=int(queue.counts.get(policy.DEAD, 0)),
+        sync_accepted=int(queue.counts.get(policy.ACCEPTED, 0)),
+        sync_rejected=int(queue.counts.get(policy.REJECTED, 0)),
     )
 
 
@@ -152,6 +164,8 @@ class Heartbeat:
         #: When the central service last took a report, and why the last one failed.
         self.last_ok_at: float | None = None
         self.last_error_kind: str | None = None
+        #: The central answer's OUT_OF_SERVICE: an operator took this kiosk out of service.
+        self.out_of_service = False
 
     @classmethod
     def over_mtls(
@@ -183,6 +197,14 @@ class Heartbeat:
         if response.status_code >= 400:
             kind = policy.ERROR_TLS if response.status_code in (401, 403) else policy.ERROR_SERVER
             return self._failed(kind)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        out = isinstance(answer, dict) and answer.get(OUT_OF_SERVICE) is True
+        if out != self.out_of_service:
+            log.info("out_of_service %s", out)
+            self.out_of_service = out
         if self.last_error_kind is not None:
             log.info("heartbeat_restored")
         self.last_ok_at, self.last_error_kind = time.time(), None

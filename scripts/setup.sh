@@ -14,6 +14,7 @@ APT_PACKAGES=(
   systemd                                      # systemd-analyze verify for the units
   libfribidi0                                  # Pillow's raqm layout: variation selectors, combining marks on receipts
   nginx                                        # the production mode: nginx in front of central workers
+  chromium chromium-driver                     # the operator console tested in a real browser (Selenium)
   python3-venv
   open-jtalk open-jtalk-mecab-naist-jdic espeak-ng sox alsa-utils # spoken guidance (kiosk/voice.py), its tests (sox), handset output (aplay)
 )

@@ -69,14 +69,45 @@ class CentralService:
     kiosk_id: str = KIOSK_ID
     #: RLIMIT_NOFILE (soft and hard) the process starts with; None: this process's own
     fd_limit: int | None = None
+    operator_port: int | None = None  # the console and /metrics listener, when configured
     process: subprocess.Popen | None = field(default=None, repr=False)
     server: Any = field(default=None, repr=False)  # uvicorn.Server, when served in this process
     _thread: threading.Thread | None = field(default=None, repr=False)
+    operator_server: Any = field(default=None, repr=False)
 
     # -- where things are ------------------------------------------------------------
     @property
     def base_url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def operator_url(self) -> str:
+        """``https://127.0.0.1:<operator port>``: the console and /metrics."""
+        return f"https://127.0.0.1:{self.operator_port}"
+
+    def add_operator(self, name: str, password: str, role: str = "viewer") -> None:
+        """An operator account, made as an operator would: the CLI, password on stdin."""
+        command = [
+            *_central_command(),
+            "operator",
+            "add",
+            name,
+            "--role",
+            role,
+            "--config",
+            str(self.config_file),
+        ]
+        done = subprocess.run(
+            command,
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=self.directory,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"operator add failed: {done.stderr.strip()}")
 
     @property
     def ca_cert(self) -> Path:
@@ -299,7 +330,7 @@ class CentralService:
         The same app over the same HTTPS and mutual TLS; a test moves ``clock`` forward
         (``sim.clock.SkipAheadClock``) instead of sleeping until a kiosk turns stale.
         """
-        from central.app import create_app, make_server
+        from central.app import create_app, make_server, start_operator_listener
         from central.config import CentralConfig
 
         config = CentralConfig.load(self.config_file)
@@ -307,6 +338,7 @@ class CentralService:
             config = replace(config, dsn=self.dsn)
         config.check_files()
         app = create_app(config, clock=clock)
+        self.operator_server = start_operator_listener(config, app)
         self.server = make_server(config, app, log_config=None)
         self._thread = threading.Thread(target=self.server.run, name="central", daemon=True)
         self._thread.start()
@@ -340,6 +372,8 @@ class CentralService:
     def stop(self, timeout: float = 10.0) -> None:
         """Graceful stop (SIGTERM), SIGKILL if it does not exit in ``timeout``."""
         if self._thread is not None:  # served here: the server's own graceful exit
+            if self.operator_server is not None:
+                self.operator_server.should_exit = True
             self.server.should_exit = True
             self._thread.join(timeout)
             self._thread = None
@@ -381,6 +415,7 @@ def prepare_central(
     openapi: bool = False,
     limits: dict[str, float] | None = None,
     fd_limit: int | None = None,
+    operator_port: int | None = None,
 ) -> CentralService:
     """Write a complete central setup in ``directory`` (not started).
 
@@ -441,6 +476,8 @@ def prepare_central(
     ]
     if limits:
         lines += ["[limits]", *(f"{key} = {value}" for key, value in limits.items())]
+    if operator_port:
+        lines += ["[operator]", f"port = {operator_port}"]
     if dsn:
         lines.insert(1, f'dsn = "{dsn}"')
     (directory / "central.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -457,6 +494,7 @@ def prepare_central(
         dsn=dsn,
         kiosk_id=kiosk_id,
         fd_limit=fd_limit,
+        operator_port=operator_port,
     )
     return service
 

@@ -151,6 +151,10 @@ def test_report_holds_only_counts_ages_times_and_status_codes() -> None:
         "staff_lockouts": 0,
         "speech": "off",
         "procedures": {},  # issue 11: per procedure, name -> open count (none in this status)
+        # the sync worker's totals and dead items (issue 13): counts only
+        "dead_items": 0,
+        "sync_accepted": 40,
+        "sync_rejected": 1,
     }
 
 

@@ -302,3 +302,16 @@ def test_help_describes_the_options_without_needing_root() -> None:
     )
     assert result.returncode == 0
     assert "--printer-usb" in result.stdout and "--wheelhouse" in result.stdout
+
+
+def test_the_operator_console_ships_its_pages_and_texts(installed_root: Path) -> None:
+    """Package data of central/console (issue 13): templates and both languages."""
+    site = next((installed_root / APP / "venv/lib").glob("python3*/site-packages"))
+    console = site / "central" / "console"
+    for name in (
+        "templates/base.html",
+        "templates/kiosks.html",
+        "locales/ja.toml",
+        "locales/en.toml",
+    ):
+        assert (console / name).is_file(), name
