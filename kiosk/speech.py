@@ -298,6 +298,10 @@ def _procedure_info(view: dict[str, Any], lang: str) -> list[str]:
     return [line for line in lines if line] + [_choices(("screens.common.back",), lang)]
 
 
+def _maintenance(view: dict[str, Any], lang: str) -> list[str]:
+    return [_say("screens.maintenance.title", lang), _say("screens.maintenance.detail", lang)]
+
+
 _SCREENS = {
     flow.WELCOME: _welcome,
     flow.NOTES: _notes,
@@ -316,6 +320,7 @@ _SCREENS = {
     flow.CAMPAIGN_CLOSED: _campaign_closed,
     flow.MENU: _menu,
     flow.PROCEDURE_INFO: _procedure_info,
+    flow.MAINTENANCE: _maintenance,
 }
 
 
