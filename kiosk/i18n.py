@@ -18,7 +18,21 @@ from typing import Any
 
 LOCALES_DIR = Path(__file__).with_name("locales")
 #: Every language the kiosk speaks, in the order of the picker (BCP 47 codes).
-LANGUAGES = ("ja", "ja-x-easy", "en", "zh-Hans", "zh-Hant", "ko", "vi", "pt-BR", "es", "fil", "ne", "id", "th")
+LANGUAGES = (
+    "ja",
+    "ja-x-easy",
+    "en",
+    "zh-Hans",
+    "zh-Hant",
+    "ko",
+    "vi",
+    "pt-BR",
+    "es",
+    "fil",
+    "ne",
+    "id",
+    "th",
+)
 DEFAULT_LANGUAGE = "ja"
 #: Languages whose catalog carries ``receipt.*``: the printed receipt is for the service
 #: desk, so a session in any other language prints it in Japanese (see ``receipt_language``).
