@@ -376,9 +376,13 @@ def parse_config(doc: Mapping[str, Any], source: Path, *, check_files: bool = Tr
         "1-32 letters, digits, - or _ (the CN of the kiosk's client certificate)",
         check=lambda v: bool(_KIOSK_ID.fullmatch(v)),
     )
-    language = c.get(
-        doc, "language", str, f"one of {', '.join(LANGUAGES)}", "ja", lambda v: v in LANGUAGES
-    )
+    language = c.get(doc, "language", str, f"a language code, one of {', '.join(LANGUAGES)}", "ja")
+    if language not in LANGUAGES:  # a code the kiosk has no catalog for: named, not ignored
+        c.problems.append(
+            f"language: unknown language code {language!r}; the kiosk has catalogs "
+            f"(kiosk/locales/<code>) for {', '.join(LANGUAGES)}"
+        )
+        language = None
     idle = c.number(doc, "idle_timeout_seconds", 15, 600, 90)
     countdown = c.number(doc, "countdown_seconds", 5, 60, 20)
     if idle is not None and countdown is not None and countdown >= idle:
