@@ -103,6 +103,9 @@ def register_fonts() -> None:
             f"{FONT_REGULAR} missing: install the Debian package fonts-noto-cjk"
         )
     LabelBase.register(DEFAULT_FONT, str(FONT_REGULAR), fn_bold=str(FONT_BOLD))
+    from screens import fonts
+
+    fonts.install()  # Thai and Devanagari runs in their own fonts (issue 10)
 
 
 # Kivy modules below create no window on import (the window appears on App.run).
@@ -141,6 +144,7 @@ class KioskApp(App):
     brand_name = StringProperty("")
     countdown = NumericProperty(0)
     card_cue = BooleanProperty(False)
+    picking_language = BooleanProperty(False)  # the language picker covers the screen
     c_primary = ColorProperty()
     c_on_primary = ColorProperty()
     c_accent = ColorProperty()
@@ -263,7 +267,12 @@ class KioskApp(App):
             self.send("still_here")
 
     def toggle_language(self) -> None:
-        self.send("choose_language", lang="en" if self.lang == "ja" else "ja")
+        """The language button: the picker of every language, over the screen."""
+        self.picking_language = True
+
+    def pick_language(self, lang: str) -> None:
+        self.picking_language = False
+        self.send("choose_language", lang=lang)
 
     # --- screens -------------------------------------------------------------------------
     def screen(self, name: str) -> Any:
@@ -298,6 +307,7 @@ class KioskApp(App):
     @on_ui_thread
     def wipe_screens(self) -> None:
         """The session ended: empty every screen ever loaded (views, keyboards, keypads)."""
+        self.picking_language = False
         for screen in self._screens.values():
             screen.wipe()
 

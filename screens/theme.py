@@ -94,3 +94,50 @@ class Theme:
         if contrast_ratio(fore, back) < MIN_TEXT_CONTRAST:
             fore = text_colour_on(back)
         return cls(primary=brand, accent=mix(brand, back, 0.12), background=back, text=fore)
+
+
+# --- fonts per script (issue 10: thirteen languages) ------------------------------------
+#: Noto Sans CJK (Debian fonts-noto-cjk): Japanese, Chinese, Korean, Latin and Vietnamese.
+#: Kivy's SDL2 provider opens face 0 of the collection, the JP face, so Chinese shows JP
+#: glyph shapes for the few characters whose shapes differ (docs/ui.md).
+FONT_CJK = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+FONT_CJK_BOLD = "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"
+#: Debian fonts-noto-core: Thai and Devanagari have no Latin letters, digits or kana, so a
+#: line of Thai or Nepali is drawn in runs: the script's own font for its characters, CJK
+#: for the rest (ID, PIN, マイナンバーカード in the official terms).
+FONT_THAI = "/usr/share/fonts/truetype/noto/NotoSansThai-Regular.ttf"
+FONT_DEVANAGARI = "/usr/share/fonts/truetype/noto/NotoSansDevanagari-Regular.ttf"
+
+#: (first, last) code points of a script, and the font its characters are drawn with.
+SCRIPT_FONTS: tuple[tuple[int, int, str], ...] = (
+    (0x0E00, 0x0E7F, FONT_THAI),
+    (0x0900, 0x097F, FONT_DEVANAGARI),
+    (0xA8E0, 0xA8FF, FONT_DEVANAGARI),  # Devanagari Extended
+    (0x1CD0, 0x1CFF, FONT_DEVANAGARI),  # Vedic Extensions
+)
+_JOINERS = frozenset("\u200b\u200c\u200d")  # zero-width (non-)joiners stay in the run they are in
+
+
+def script_font(char: str) -> str | None:
+    """The font a character needs instead of the CJK one, or None."""
+    code = ord(char)
+    for first, last, font in SCRIPT_FONTS:
+        if first <= code <= last:
+            return font
+    return None
+
+
+def font_runs(text: str) -> list[tuple[str | None, str]]:
+    """``text`` split into runs of one font each (None: the label's own font, CJK).
+
+    Spaces and joiners join the run before them, so a Thai phrase with spaces is one run
+    and HarfBuzz (inside SDL2_ttf) shapes it whole.
+    """
+    runs: list[tuple[str | None, str]] = []
+    for char in text:
+        font = script_font(char)
+        if runs and (font == runs[-1][0] or char.isspace() or char in _JOINERS):
+            runs[-1] = (runs[-1][0], runs[-1][1] + char)
+        else:
+            runs.append((font, char))
+    return runs

@@ -123,3 +123,25 @@ class Footer(HiddenIgnoresTouch, BoxLayout):
 
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
+
+
+class LanguagePicker(HiddenIgnoresTouch, BoxLayout):
+    """Every language the kiosk speaks, each named in its own script (issue 10).
+
+    Over every screen (``app.kv``) while ``app.picking_language``; a button's action is
+    ``lang:<code>``. Built once: the names never change with the session's language.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        Clock.schedule_once(self._fill, 0)
+
+    def _fill(self, _dt: float) -> None:
+        from kiosk import i18n
+
+        app = App.get_running_app()
+        grid = self.ids.grid
+        for code in i18n.LANGUAGES:
+            button = KButton(action=f"lang:{code}", role="choice", text=i18n.language_name(code))
+            button.bind(on_release=lambda _b, c=code: app.pick_language(c))
+            grid.add_widget(button)
