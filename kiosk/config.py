@@ -121,6 +121,8 @@ class KioskConfig:
     queue: QueueConfig
     display: DisplayConfig
     source: Path
+    #: In an accessibility mode every time limit is this many times longer (issue 10).
+    assist_time_factor: float = 3.0
 
     def staff_pin_matches(self, pin: bytearray) -> bool:
         """Check the staff PIN typed on the hidden staff screen (constant time)."""
@@ -388,6 +390,7 @@ def parse_config(doc: Mapping[str, Any], source: Path, *, check_files: bool = Tr
     if idle is not None and countdown is not None and countdown >= idle:
         c.bad("countdown_seconds", "less than idle_timeout_seconds", countdown)
     cue = c.number(doc, "card_left_cue_seconds", 3, 120, 10)
+    assist_factor = c.number(doc, "assist_time_factor", 1, 10, 3)
     pin_hash = c.get(
         doc,
         "staff_pin_hash",
@@ -411,6 +414,7 @@ def parse_config(doc: Mapping[str, Any], source: Path, *, check_files: bool = Tr
         idle_timeout_seconds=float(idle),
         countdown_seconds=float(countdown),
         card_left_cue_seconds=float(cue),
+        assist_time_factor=float(assist_factor),
         staff_pin_hash=pin_hash,
         source=source,
         **sections,

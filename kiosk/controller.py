@@ -149,6 +149,7 @@ def context_for(config: Any, catalog: Any) -> Callable[[], flow.FlowContext]:
             countdown_seconds=config.countdown_seconds,
             card_left_cue_seconds=config.card_left_cue_seconds,
             default_language=config.language,
+            assist_time_factor=getattr(config, "assist_time_factor", 3.0),
         )
 
     return context

@@ -40,6 +40,7 @@ PERSON_EVENTS: dict[str, Callable[..., Any]] = {
     "ids_entered": flow.IdsEntered,
     "confirmed": flow.Confirmed,
     "pin_entered": flow.PinEntered,
+    "set_assist": flow.SetAssist,
 }
 #: Effects the UI runs itself; every other effect goes to the controller.
 UI_EFFECTS = (flow.Wipe, flow.CueCardLeftBehind, flow.StartIdleTimer, flow.StopIdleTimer)
@@ -82,7 +83,6 @@ def notice_text(notice_key: str | None, lang: str) -> str:
         return ""
 
 
-
 def view_of(
     session: flow.Session,
     context: flow.FlowContext,
@@ -116,6 +116,7 @@ def view_of(
         "receipt_on_screen": session.receipt_on_screen,
         "card_left_behind": session.card_left_behind,
         "error_next": session.error_next,
+        "assist": session.assist,  # large text and high contrast (issue 10)
     }
     if session.input_error:
         text = errors_table.describe(session.input_error, lang)
@@ -140,9 +141,8 @@ def view_of(
         view.update(receipt_view(session.receipt, lang))
     return view
 
-def campaign_view(
-    session: flow.Session, context: flow.FlowContext, lang: str
-) -> dict[str, Any]:
+
+def campaign_view(session: flow.Session, context: flow.FlowContext, lang: str) -> dict[str, Any]:
     """The open (or closed) campaign's name and dates."""
     view: dict[str, Any] = {}
     catalog = context.catalog
@@ -160,6 +160,7 @@ def campaign_view(
         view["closed_campaign_ends"] = closed.ends.isoformat()
     return view
 
+
 def services_view(catalog: Any, lang: str) -> list[dict[str, Any]]:
     """The service grid: each service's name, category and search text."""
     return [
@@ -173,6 +174,7 @@ def services_view(catalog: Any, lang: str) -> list[dict[str, Any]]:
         }
         for s in catalog.services()
     ]
+
 
 def service_view(catalog: Any, code: str, lang: str) -> dict[str, Any]:
     """One service: its name, hint, notice and the fields to type in."""
@@ -188,6 +190,7 @@ def service_view(catalog: Any, code: str, lang: str) -> dict[str, Any]:
         "fields": field_views(service),
         "codes": len(service.code_rules),
     }
+
 
 def status_view(catalog: Any, info: Any, lang: str) -> dict[str, Any]:
     """申込状況の確認: what this card applied for."""
