@@ -121,9 +121,11 @@ from kivy.uix.floatlayout import FloatLayout  # noqa: E402
 from kivy.uix.screenmanager import NoTransition, ScreenManager  # noqa: E402
 
 from kiosk import i18n  # noqa: E402
-from screens.theme import UNITS_PER_HEIGHT, Theme  # noqa: E402
+from screens.theme import UNITS_PER_HEIGHT, Theme, text_colour_on  # noqa: E402
 from screens.ui_thread import mark_ui_thread, on_ui_thread, post_to_ui  # noqa: E402
 
+#: Font sizes in large-text mode, against the normal ones (issue 10).
+LARGE_TEXT_SCALE = 1.5
 #: A touch tells the session the person is still there at most this often (seconds).
 STILL_HERE_EVERY = 2.0
 
@@ -140,6 +142,8 @@ class KioskApp(App):
     """One kiosk: screens driven by a session engine (the flow + the controller)."""
 
     u = NumericProperty(8.0)
+    fu = NumericProperty(8.0)  # the unit of font sizes: u, or 1.5 u with large text
+    assist = BooleanProperty(False)  # large text and high contrast (issue 10)
     lang = StringProperty("ja")
     brand_name = StringProperty("")
     countdown = NumericProperty(0)
@@ -153,6 +157,7 @@ class KioskApp(App):
     c_muted = ColorProperty()
     c_warn = ColorProperty()
     c_warn_bg = ColorProperty()
+    c_on_warn = ColorProperty()  # text on the warning colour (the idle countdown banner)
     c_success = ColorProperty()
     c_disabled = ColorProperty()
     c_outline = ColorProperty()
@@ -184,6 +189,7 @@ class KioskApp(App):
             theme.warning,
             theme.warning_background,
         )
+        self.c_on_warn = text_colour_on(theme.warning)
         self.c_success, self.c_disabled, self.c_outline = (
             theme.success,
             theme.disabled,
@@ -231,6 +237,22 @@ class KioskApp(App):
 
     def _on_window_size(self, _window: Any, size: tuple[int, int]) -> None:
         self.u = size[1] / UNITS_PER_HEIGHT
+        self.fu = self.u * (LARGE_TEXT_SCALE if self.assist else 1.0)
+
+    def on_assist(self, _app: Any, on: bool) -> None:
+        """Large text and high contrast on or off: every colour and font size follows."""
+        from kivy.core.window import Window
+
+        s = self.settings
+        self._apply_theme(
+            Theme.high_contrast() if on else Theme.for_brand(s.brand_primary, s.background, s.text)
+        )
+        Window.clearcolor = self.theme.background
+        self.fu = self.u * (LARGE_TEXT_SCALE if on else 1.0)
+
+    def toggle_assist(self) -> None:
+        """The large-text button on the welcome screen, or its key."""
+        self.send("set_assist", on=not self.assist)
 
     def _on_flip(self, *_args: Any) -> None:
         for listener in self.listeners:
@@ -295,6 +317,7 @@ class KioskApp(App):
         if view.get("lang") and view["lang"] != self.lang:
             self.lang = view["lang"]
         self.countdown = view.get("countdown") or 0
+        self.assist = bool(view.get("assist"))
         self.card_cue = bool(view.get("card_left_behind"))
         screen = self.screen(name)
         screen.show(view)

@@ -17,6 +17,8 @@ UNITS_PER_HEIGHT = 100.0
 TOUCH_TARGET_U = 12.0
 #: WCAG AA for body text.
 MIN_TEXT_CONTRAST = 4.5
+#: WCAG AAA (enhanced contrast): what the high-contrast theme meets for every text.
+HIGH_CONTRAST = 7.0
 
 RGBA = tuple[float, float, float, float]
 
@@ -82,6 +84,38 @@ class Theme:
     @property
     def on_primary(self) -> RGBA:
         return text_colour_on(self.primary)
+
+    @classmethod
+    def high_contrast(cls) -> Theme:
+        """Large text and high contrast (issue 10): white and yellow on black, every text
+        at least 7:1 (WCAG AAA) against what it is drawn on; the store's colours give way."""
+        return cls(
+            primary=parse_hex_colour("#FFE500"),
+            accent=parse_hex_colour("#1A1A1A"),
+            background=parse_hex_colour("#000000"),
+            text=WHITE,
+            muted=parse_hex_colour("#D6D6D6"),
+            warning=parse_hex_colour("#FFE500"),
+            warning_background=parse_hex_colour("#000000"),
+            success=parse_hex_colour("#7CFF7C"),
+            disabled=parse_hex_colour("#333333"),
+            outline=WHITE,
+        )
+
+    def text_pairs(self) -> dict[str, tuple[RGBA, RGBA]]:
+        """Every (text colour, what it is drawn on) the screens use."""
+        return {
+            "text on background": (self.text, self.background),
+            "muted on background": (self.muted, self.background),
+            "text on accent (pressed, rows)": (self.text, self.accent),
+            "on primary (primary buttons, header, selected)": (self.on_primary, self.primary),
+            "warning on its box": (self.warning, self.warning_background),
+            "warning on background": (self.warning, self.background),
+            "countdown banner": (text_colour_on(self.warning), self.warning),
+            "success on background": (self.success, self.background),
+            "muted on disabled buttons": (self.muted, self.disabled),
+            "outline on background": (self.outline, self.background),
+        }
 
     @classmethod
     def for_brand(cls, primary: str, background: str = "#FFFFFF", text: str = "#000000") -> Theme:
