@@ -13,6 +13,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any
 
+from kivy.core.text.markup import MarkupLabel
 from kivy.core.text.text_sdl2 import LabelSDL2
 
 from screens.theme import font_runs, script_font
@@ -22,8 +23,10 @@ def _needs_runs(text: str) -> bool:
     return any(script_font(c) for c in text)
 
 
-class RunsLabel(LabelSDL2):
-    """LabelSDL2 that switches font per script run; plain text takes the plain path."""
+class _Runs:
+    """Measure and draw each script run in its font; plain text takes the plain path."""
+
+    options: dict[str, Any]
 
     @contextmanager
     def _font(self, font: str | None) -> Any:
@@ -60,10 +63,19 @@ class RunsLabel(LabelSDL2):
                 x += super().get_extents(run)[0]
 
 
+class RunsLabel(_Runs, LabelSDL2):
+    """A plain label."""
+
+
+class RunsMarkupLabel(_Runs, MarkupLabel):
+    """A label with markup (the service buttons' name and points line)."""
+
+
 def install() -> None:
-    """Every Kivy Label (plain text) renders through :class:`RunsLabel` from now on."""
+    """Every Kivy Label, plain or with markup, renders through the run-aware classes."""
     import kivy.core.text
     import kivy.uix.label
 
     kivy.core.text.Label = RunsLabel
     kivy.uix.label.CoreLabel = RunsLabel
+    kivy.uix.label.CoreMarkupLabel = RunsMarkupLabel
