@@ -114,6 +114,7 @@ from kivy.clock import Clock  # noqa: E402
 from kivy.properties import (  # noqa: E402
     BooleanProperty,
     ColorProperty,
+    ListProperty,
     NumericProperty,
     StringProperty,
 )
@@ -149,6 +150,8 @@ class KioskApp(App):
     countdown = NumericProperty(0)
     card_cue = BooleanProperty(False)
     picking_language = BooleanProperty(False)  # the language picker covers the screen
+    focus_action = StringProperty("")  # the button the keypad's focus is on ("" for none)
+    focus_box = ListProperty([0, 0, 0, 0])  # x, y, width, height of the focus highlight
     c_primary = ColorProperty()
     c_on_primary = ColorProperty()
     c_accent = ColorProperty()
@@ -204,6 +207,10 @@ class KioskApp(App):
         Window.clearcolor = self.theme.background
         Window.bind(size=self._on_window_size, on_flip=self._on_flip)
         Window.bind(on_keyboard=self._on_keyboard)
+        from screens.keys import KeypadDriver
+
+        self.keypad = KeypadDriver(self)  # a physical keypad runs the whole flow (issue 10)
+        Window.bind(on_key_down=self.keypad.on_key_down)
         self._on_window_size(Window, Window.size)
         import screens.widgets  # noqa: F401  (shared rules before any screen)
 
@@ -249,6 +256,14 @@ class KioskApp(App):
         )
         Window.clearcolor = self.theme.background
         self.fu = self.u * (LARGE_TEXT_SCALE if on else 1.0)
+
+    def update_focus_ring(self, widget: Any) -> None:
+        """Draw the keypad's focus highlight around ``widget`` (none: hide it)."""
+        if widget is None:
+            self.focus_box = [0, 0, 0, 0]
+            return
+        x, y = widget.to_window(widget.x, widget.y)
+        self.focus_box = [x, y, widget.width, widget.height]
 
     def toggle_assist(self) -> None:
         """The large-text button on the welcome screen, or its key."""
@@ -324,6 +339,8 @@ class KioskApp(App):
         if self.manager.current != name:
             self.manager.current = name
             self.screen_changed_at = time.monotonic()
+            if hasattr(self, "keypad"):
+                self.keypad.screen_changed()
             for listener in self.listeners:
                 listener("shown", name)
 

@@ -302,6 +302,23 @@ class Autopilot:
         self._pending_touch = time.perf_counter()
         return True
 
+    def _step_key_to(self, action: str, limit: int = 60) -> bool:
+        """Press "down" on the keypad until the focus highlight is on ``action``."""
+        for _ in range(limit):
+            if self.app.focus_action == action:
+                return True
+            self._step_key(274)  # down
+        raise LookupError(f"the focus never reached {action!r} on {self.app.manager.current!r}")
+
+    def _step_keys(self, text: str) -> bool:
+        """Digits (and '*', '#') typed on the keypad: the keypad's own key numbers."""
+        for char in text:
+            if char.isdigit():
+                self._step_key(256 + int(char), 0, char)
+            else:
+                self._step_key(ord(char), 0, char)
+        return True
+
     def _step_hook(self, name: str, *args: Any) -> bool:
         hook = self.hooks.get(name)
         if hook is None:
