@@ -53,6 +53,21 @@ class KButton(ButtonBehavior, Label):
     role = OptionProperty("primary", options=["primary", "secondary", "choice", "danger", "key"])
     action = StringProperty("")
     selected = BooleanProperty(False)
+    #: Share of the font size the label uses: below 1 only while the text (large text
+    #: mode, a long translation) would not fit the button; never below MIN_FIT.
+    fit = NumericProperty(1.0)
+    MIN_FIT = 0.6
+
+    def on_text(self, *_: Any) -> None:
+        self.fit = 1.0
+
+    def on_size(self, *_: Any) -> None:
+        self.fit = 1.0
+
+    def on_texture_size(self, _widget: Any, size: Any) -> None:
+        too_big = size[0] > self.width + 1 or size[1] > self.height + 1
+        if too_big and self.fit > self.MIN_FIT and self.width > 1 and self.height > 1:
+            self.fit = max(self.MIN_FIT, self.fit * 0.92)
 
 
 class Title(Label):
