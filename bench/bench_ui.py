@@ -89,7 +89,7 @@ def child(args: argparse.Namespace) -> int:
     from kiosk import flow
     from kiosk.catalog import Catalog
     from kiosk.session import UiSession
-    from screens import autopilot
+    from sim import autopilot
     from screens.app import KioskApp
     from sim.autopilot import Autopilot
 
