@@ -89,8 +89,8 @@ def child(args: argparse.Namespace) -> int:
     from kiosk import flow
     from kiosk.catalog import Catalog
     from kiosk.session import UiSession
-    from sim import autopilot
     from screens.app import KioskApp
+    from sim import autopilot
     from sim.autopilot import Autopilot
 
     catalog = Catalog.load()
