@@ -10,17 +10,23 @@ positions Thai marks and forms Devanagari conjuncts (checked by screenshot, docs
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from typing import Any
 
 from kivy.core.text.markup import MarkupLabel
 from kivy.core.text.text_sdl2 import LabelSDL2
 
-from screens.theme import font_runs, script_font
+from screens.theme import SCRIPT_FONTS, font_runs
+
+#: Any character that needs a script font: one C-level search per measured word.
+_SCRIPT_CHARS = re.compile(
+    "[" + "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b, _ in SCRIPT_FONTS) + "]"
+)
 
 
 def _needs_runs(text: str) -> bool:
-    return any(script_font(c) for c in text)
+    return _SCRIPT_CHARS.search(text) is not None
 
 
 class _Runs:
