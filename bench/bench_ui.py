@@ -89,8 +89,8 @@ def child(args: argparse.Namespace) -> int:
     from kiosk import flow
     from kiosk.catalog import Catalog
     from kiosk.session import UiSession
-    from screens import autopilot
     from screens.app import KioskApp
+    from sim import autopilot
     from sim.autopilot import Autopilot
 
     catalog = Catalog.load()
@@ -129,7 +129,12 @@ def child(args: argparse.Namespace) -> int:
 
     hooks = {"dev": lambda name: engine.dispatch(answers[name]()), "rss": record_rss}
     script: list[list[Any]] = []
+    from kiosk.i18n import LANGUAGES
+
     for number in range(1, args.sessions + 1):
+        if getattr(args, "languages", False):  # bench_languages: each session in the next one
+            lang = LANGUAGES[number % len(LANGUAGES)]
+            script += [["wait", "welcome"], ["tap", "lang"], ["tap", f"lang:{lang}"]]
         script += session_script(number == 1)
         if number in (10, args.sessions):
             script.append(["hook", "rss", str(number)])
@@ -218,6 +223,7 @@ def main() -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--empty", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--languages", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.empty:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.errors import KioskError
+from kiosk.i18n import JAPANESE_NAMES
 
 DATA_DIR = Path(__file__).with_name("data")
 SERVICES_FILE = DATA_DIR / "services.toml"
@@ -142,7 +143,7 @@ class Service:
     reading: str = ""  # katakana, so a kana search finds Latin names ("ペイ" -> PayPay)
 
     def name(self, lang: str) -> str:
-        return self.name_ja if lang == "ja" else self.name_en
+        return self.name_ja if lang in JAPANESE_NAMES else self.name_en
 
     def matches(self, query: str) -> bool:
         """True when the search text is part of the Japanese or English name or the reading."""
@@ -263,7 +264,7 @@ class Campaign:
     municipality: str = ""  # 自治体マイナポイント: the municipality code it belongs to
 
     def name(self, lang: str) -> str:
-        return self.name_ja if lang == "ja" else self.name_en
+        return self.name_ja if lang in JAPANESE_NAMES else self.name_en
 
     def is_open(self, today: dt.date) -> bool:
         return self.starts <= today <= self.ends

@@ -159,6 +159,7 @@ def context_for(
             card_left_cue_seconds=config.card_left_cue_seconds,
             default_language=config.language,
             procedures=procedures,
+            assist_time_factor=getattr(config, "assist_time_factor", 3.0),
         )
 
     return context

@@ -196,6 +196,8 @@ class FlowContext:
     card_left_cue_seconds: float = 10.0
     default_language: str = "ja"
     procedures: Any = None  # kiosk.procedures.Procedures; None: apply and status only
+    #: In an accessibility mode (``Session.assist``) every time limit is this much longer.
+    assist_time_factor: float = 3.0
 
 
 # --- events (in) ----------------------------------------------------------------------
@@ -242,6 +244,14 @@ class Done:
 @dataclass(frozen=True)
 class StillHere:
     """The person touched "continue" while the idle countdown was shown."""
+
+
+@dataclass(frozen=True)
+class SetAssist:
+    """An accessibility mode went on or off (large text and high contrast, the keypad):
+    every time limit of the session becomes ``FlowContext.assist_time_factor`` longer."""
+
+    on: bool
 
 
 @dataclass(frozen=True)
@@ -569,6 +579,8 @@ class Session:
     card_left_behind: bool = False
     procedure: str | None = None  # a signed_consent procedure's id (None: Mynapoint)
     info_procedure: str | None = None  # procedure_info: the procedure it explains
+    assist: bool = False  # an accessibility mode is on: time limits are longer
+    extensions: int = 0  # how often the person asked for more time (the countdown's button)
     # sensitive: zeroed by wipe()
     service_user_id: bytearray = field(default_factory=bytearray, repr=False)
     security_codes: list[bytearray] = field(default_factory=list, repr=False)
@@ -622,6 +634,7 @@ PERSON_EVENTS = (
     Cancel,
     Done,
     StillHere,
+    SetAssist,
     ServiceChosen,
     IdsEntered,
     Confirmed,
@@ -703,15 +716,25 @@ def _timer_effects(was: str, session: Session, ctx: FlowContext, event: Event) -
         if isinstance(event, Tick):  # a new session after an idle timeout is armed already
             return
         _arm_idle(session, ctx)
-        yield StartIdleTimer(ctx.idle_seconds)
+        yield StartIdleTimer(idle_seconds(session, ctx))
     elif not timed and was in TIMED_STATES:
         session.idle_deadline = None
         session.countdown = None
         yield StopIdleTimer()
 
 
+def idle_seconds(session: Session, ctx: FlowContext) -> float:
+    """How long this session may stay idle: longer in an accessibility mode."""
+    return ctx.idle_seconds * (ctx.assist_time_factor if session.assist else 1.0)
+
+
+def countdown_seconds(session: Session, ctx: FlowContext) -> float:
+    """How long before the idle timeout the warning (with its "continue") is shown."""
+    return ctx.countdown_seconds * (ctx.assist_time_factor if session.assist else 1.0)
+
+
 def _arm_idle(session: Session, ctx: FlowContext) -> None:
-    session.idle_deadline = ctx.now + ctx.idle_seconds
+    session.idle_deadline = ctx.now + idle_seconds(session, ctx)
     session.countdown = None
 
 
@@ -776,7 +799,7 @@ def _on_tick(session: Session, ctx: FlowContext) -> tuple[Session, tuple[Effect,
             _arm_idle(session, ctx)
             return session, ()
         return _end(session, ctx, END_IDLE)
-    countdown = math.ceil(left) if left <= ctx.countdown_seconds else None
+    countdown = math.ceil(left) if left <= countdown_seconds(session, ctx) else None
     if countdown != session.countdown:
         session = dataclasses.replace(session, countdown=countdown)
     return session, ()
@@ -787,6 +810,13 @@ Result = tuple[Session, tuple[Effect, ...]]
 
 
 def _still_here(session: Session, event: StillHere, ctx: FlowContext) -> Result:
+    if session.countdown is not None:  # more time, asked for on the warning: no limit on how often
+        session.extensions += 1
+    return session, ()
+
+
+def _set_assist(session: Session, event: SetAssist, ctx: FlowContext) -> Result:
+    session.assist = event.on
     return session, ()
 
 
@@ -1221,6 +1251,8 @@ def _handlers() -> dict[tuple[str, type], Any]:
         table[(state, StillHere)] = _still_here
     for state in TIMED_STATES | {TAKE_CARD, MAINTENANCE}:  # every screen a person reads
         table[(state, ChooseLanguage)] = _choose_language
+    for state in STATES:  # the mode can change wherever the person is
+        table[(state, SetAssist)] = _set_assist
     for state in STATES:
         if state not in (PLACE_CARD, TAKE_CARD):
             table[(state, CardPlaced)] = _card_placed_elsewhere

@@ -1,4 +1,4 @@
-"""Message catalogs: Japanese first, English second.
+"""Message catalogs: Japanese first, English second, then eleven more (issue 10).
 
 Every user-facing string lives in ``kiosk/locales/<lang>/*.toml`` (one file per
 area: ``receipt.toml``, ``screens.toml``, ``errors.toml``, ...); the files of one
@@ -17,8 +17,39 @@ from pathlib import Path
 from typing import Any
 
 LOCALES_DIR = Path(__file__).with_name("locales")
-LANGUAGES = ("ja", "en")
+#: Every language the kiosk speaks, in the order of the picker (BCP 47 codes).
+LANGUAGES = (
+    "ja",
+    "ja-x-easy",
+    "en",
+    "zh-Hans",
+    "zh-Hant",
+    "ko",
+    "vi",
+    "pt-BR",
+    "es",
+    "fil",
+    "ne",
+    "id",
+    "th",
+)
 DEFAULT_LANGUAGE = "ja"
+#: Languages whose catalog carries ``receipt.*``: the printed receipt is for the service
+#: desk, so a session in any other language prints it in Japanese (see ``receipt_language``).
+RECEIPT_LANGUAGES = ("ja", "en")
+#: Languages that show the payment services' Japanese brand names (the rest show the
+#: names the services use abroad, ``name_en``).
+JAPANESE_NAMES = ("ja", "ja-x-easy")
+
+
+def receipt_language(lang: str) -> str:
+    """The language the printed receipt of a session in ``lang`` is printed in."""
+    return lang if lang in RECEIPT_LANGUAGES else DEFAULT_LANGUAGE
+
+
+def language_name(lang: str) -> str:
+    """The language's own name in its own script (the picker's button)."""
+    return t("screens.common.language_name", lang)
 
 
 def _flatten(prefix: str, table: dict[str, Any], out: dict[str, str]) -> None:

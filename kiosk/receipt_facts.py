@@ -16,6 +16,7 @@ from typing import Any
 
 from contract import wire
 from kiosk import flow
+from kiosk.i18n import receipt_language
 from kiosk.receipt import ReceiptData
 
 
@@ -29,7 +30,8 @@ def receipt_data(
     facts: flow.ReceiptFacts, settings: ReceiptSettings, catalog: Any, lang: str | None = None
 ) -> ReceiptData:
     """The printer's (and the on-screen receipt's) data for what the flow recorded."""
-    lang = lang or facts.lang
+    # the paper is read at the service desk: Japanese unless its catalog has receipt.*
+    lang = receipt_language(lang or facts.lang)
     try:
         service_name = catalog.service(facts.service_code).name(lang)
     except KeyError:

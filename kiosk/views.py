@@ -41,6 +41,7 @@ PERSON_EVENTS: dict[str, Callable[..., Any]] = {
     "ids_entered": flow.IdsEntered,
     "confirmed": flow.Confirmed,
     "pin_entered": flow.PinEntered,
+    "set_assist": flow.SetAssist,
 }
 #: Effects the UI runs itself; every other effect goes to the controller.
 UI_EFFECTS = (flow.Wipe, flow.CueCardLeftBehind, flow.StartIdleTimer, flow.StopIdleTimer)
@@ -116,6 +117,7 @@ def view_of(
         "receipt_on_screen": session.receipt_on_screen,
         "card_left_behind": session.card_left_behind,
         "error_next": session.error_next,
+        "assist": session.assist,  # large text and high contrast (issue 10)
     }
     if session.input_error:
         text = errors_table.describe(session.input_error, lang)

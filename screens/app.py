@@ -105,6 +105,9 @@ def register_fonts() -> None:
             f"{FONT_REGULAR} missing: install the Debian package fonts-noto-cjk"
         )
     LabelBase.register(DEFAULT_FONT, str(FONT_REGULAR), fn_bold=str(FONT_BOLD))
+    from screens import fonts
+
+    fonts.install()  # Thai and Devanagari runs in their own fonts (issue 10)
 
 
 # Kivy modules below create no window on import (the window appears on App.run).
@@ -113,6 +116,7 @@ from kivy.clock import Clock  # noqa: E402
 from kivy.properties import (  # noqa: E402
     BooleanProperty,
     ColorProperty,
+    ListProperty,
     NumericProperty,
     StringProperty,
 )
@@ -120,9 +124,11 @@ from kivy.uix.floatlayout import FloatLayout  # noqa: E402
 from kivy.uix.screenmanager import NoTransition, ScreenManager  # noqa: E402
 
 from kiosk import i18n  # noqa: E402
-from screens.theme import UNITS_PER_HEIGHT, Theme  # noqa: E402
+from screens.theme import UNITS_PER_HEIGHT, Theme, text_colour_on  # noqa: E402
 from screens.ui_thread import mark_ui_thread, on_ui_thread, post_to_ui  # noqa: E402
 
+#: Font sizes in large-text mode, against the normal ones (issue 10).
+LARGE_TEXT_SCALE = 1.5
 #: A touch tells the session the person is still there at most this often (seconds).
 STILL_HERE_EVERY = 2.0
 
@@ -139,6 +145,8 @@ class KioskApp(App):
     """One kiosk: screens driven by a session engine (the flow + the controller)."""
 
     u = NumericProperty(8.0)
+    fu = NumericProperty(8.0)  # the unit of font sizes: u, or 1.5 u with large text
+    assist = BooleanProperty(False)  # large text and high contrast (issue 10)
     lang = StringProperty("ja")
     brand_name = StringProperty("")
     countdown = NumericProperty(0)
@@ -146,6 +154,9 @@ class KioskApp(App):
     privacy_blank = BooleanProperty(False)  # handset mode with speech.blank_screen_in_handset
     speech_ready = BooleanProperty(False)  # a speaker runs: the header offers its controls
     speech_bar_open = BooleanProperty(False)
+    picking_language = BooleanProperty(False)  # the language picker covers the screen
+    focus_action = StringProperty("")  # the button the keypad's focus is on ("" for none)
+    focus_box = ListProperty([0, 0, 0, 0])  # x, y, width, height of the focus highlight
     c_primary = ColorProperty()
     c_on_primary = ColorProperty()
     c_accent = ColorProperty()
@@ -154,6 +165,7 @@ class KioskApp(App):
     c_muted = ColorProperty()
     c_warn = ColorProperty()
     c_warn_bg = ColorProperty()
+    c_on_warn = ColorProperty()  # text on the warning colour (the idle countdown banner)
     c_success = ColorProperty()
     c_disabled = ColorProperty()
     c_outline = ColorProperty()
@@ -186,6 +198,7 @@ class KioskApp(App):
             theme.warning,
             theme.warning_background,
         )
+        self.c_on_warn = text_colour_on(theme.warning)
         self.c_success, self.c_disabled, self.c_outline = (
             theme.success,
             theme.disabled,
@@ -200,6 +213,10 @@ class KioskApp(App):
         Window.clearcolor = self.theme.background
         Window.bind(size=self._on_window_size, on_flip=self._on_flip)
         Window.bind(on_keyboard=self._on_keyboard)
+        from screens.keys import KeypadDriver
+
+        self.keypad = KeypadDriver(self)  # a physical keypad runs the whole flow (issue 10)
+        Window.bind(on_key_down=self.keypad.on_key_down)
         self._on_window_size(Window, Window.size)
         import screens.widgets  # noqa: F401  (shared rules before any screen)
 
@@ -237,6 +254,30 @@ class KioskApp(App):
 
     def _on_window_size(self, _window: Any, size: tuple[int, int]) -> None:
         self.u = size[1] / UNITS_PER_HEIGHT
+        self.fu = self.u * (LARGE_TEXT_SCALE if self.assist else 1.0)
+
+    def on_assist(self, _app: Any, on: bool) -> None:
+        """Large text and high contrast on or off: every colour and font size follows."""
+        from kivy.core.window import Window
+
+        s = self.settings
+        self._apply_theme(
+            Theme.high_contrast() if on else Theme.for_brand(s.brand_primary, s.background, s.text)
+        )
+        Window.clearcolor = self.theme.background
+        self.fu = self.u * (LARGE_TEXT_SCALE if on else 1.0)
+
+    def update_focus_ring(self, widget: Any) -> None:
+        """Draw the keypad's focus highlight around ``widget`` (none: hide it)."""
+        if widget is None:
+            self.focus_box = [0, 0, 0, 0]
+            return
+        x, y = widget.to_window(widget.x, widget.y)
+        self.focus_box = [x, y, widget.width, widget.height]
+
+    def toggle_assist(self) -> None:
+        """The large-text button on the welcome screen, or its key."""
+        self.send("set_assist", on=not self.assist)
 
     def _on_flip(self, *_args: Any) -> None:
         for listener in self.listeners:
@@ -277,7 +318,12 @@ class KioskApp(App):
             self.send("still_here")
 
     def toggle_language(self) -> None:
-        self.send("choose_language", lang="en" if self.lang == "ja" else "ja")
+        """The language button: the picker of every language, over the screen."""
+        self.picking_language = True
+
+    def pick_language(self, lang: str) -> None:
+        self.picking_language = False
+        self.send("choose_language", lang=lang)
 
     # --- screens -------------------------------------------------------------------------
     def screen(self, name: str) -> Any:
@@ -300,12 +346,15 @@ class KioskApp(App):
         if view.get("lang") and view["lang"] != self.lang:
             self.lang = view["lang"]
         self.countdown = view.get("countdown") or 0
+        self.assist = bool(view.get("assist"))
         self.card_cue = bool(view.get("card_left_behind"))
         screen = self.screen(name)
         screen.show(view)
         if self.manager.current != name:
             self.manager.current = name
             self.screen_changed_at = time.monotonic()
+            if hasattr(self, "keypad"):
+                self.keypad.screen_changed()
             for listener in self.listeners:
                 listener("shown", name)
         self._speak_and_cue(name, view)
@@ -313,6 +362,7 @@ class KioskApp(App):
     @on_ui_thread
     def wipe_screens(self) -> None:
         """The session ended: empty every screen ever loaded (views, keyboards, keypads)."""
+        self.picking_language = False
         for screen in self._screens.values():
             screen.wipe()
         if self.speaker is not None:

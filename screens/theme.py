@@ -17,6 +17,8 @@ UNITS_PER_HEIGHT = 100.0
 TOUCH_TARGET_U = 12.0
 #: WCAG AA for body text.
 MIN_TEXT_CONTRAST = 4.5
+#: WCAG AAA (enhanced contrast): what the high-contrast theme meets for every text.
+HIGH_CONTRAST = 7.0
 
 RGBA = tuple[float, float, float, float]
 
@@ -84,6 +86,38 @@ class Theme:
         return text_colour_on(self.primary)
 
     @classmethod
+    def high_contrast(cls) -> Theme:
+        """Large text and high contrast (issue 10): white and yellow on black, every text
+        at least 7:1 (WCAG AAA) against what it is drawn on; the store's colours give way."""
+        return cls(
+            primary=parse_hex_colour("#FFE500"),
+            accent=parse_hex_colour("#1A1A1A"),
+            background=parse_hex_colour("#000000"),
+            text=WHITE,
+            muted=parse_hex_colour("#D6D6D6"),
+            warning=parse_hex_colour("#FFE500"),
+            warning_background=parse_hex_colour("#000000"),
+            success=parse_hex_colour("#7CFF7C"),
+            disabled=parse_hex_colour("#333333"),
+            outline=WHITE,
+        )
+
+    def text_pairs(self) -> dict[str, tuple[RGBA, RGBA]]:
+        """Every (text colour, what it is drawn on) the screens use."""
+        return {
+            "text on background": (self.text, self.background),
+            "muted on background": (self.muted, self.background),
+            "text on accent (pressed, rows)": (self.text, self.accent),
+            "on primary (primary buttons, header, selected)": (self.on_primary, self.primary),
+            "warning on its box": (self.warning, self.warning_background),
+            "warning on background": (self.warning, self.background),
+            "countdown banner": (text_colour_on(self.warning), self.warning),
+            "success on background": (self.success, self.background),
+            "muted on disabled buttons": (self.muted, self.disabled),
+            "outline on background": (self.outline, self.background),
+        }
+
+    @classmethod
     def for_brand(cls, primary: str, background: str = "#FFFFFF", text: str = "#000000") -> Theme:
         """A theme in the store's colours (hex strings from configuration).
 
@@ -94,3 +128,50 @@ class Theme:
         if contrast_ratio(fore, back) < MIN_TEXT_CONTRAST:
             fore = text_colour_on(back)
         return cls(primary=brand, accent=mix(brand, back, 0.12), background=back, text=fore)
+
+
+# --- fonts per script (issue 10: thirteen languages) ------------------------------------
+#: Noto Sans CJK (Debian fonts-noto-cjk): Japanese, Chinese, Korean, Latin and Vietnamese.
+#: Kivy's SDL2 provider opens face 0 of the collection, the JP face, so Chinese shows JP
+#: glyph shapes for the few characters whose shapes differ (docs/ui.md).
+FONT_CJK = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+FONT_CJK_BOLD = "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"
+#: Debian fonts-noto-core: Thai and Devanagari have no Latin letters, digits or kana, so a
+#: line of Thai or Nepali is drawn in runs: the script's own font for its characters, CJK
+#: for the rest (ID, PIN, マイナンバーカード in the official terms).
+FONT_THAI = "/usr/share/fonts/truetype/noto/NotoSansThai-Regular.ttf"
+FONT_DEVANAGARI = "/usr/share/fonts/truetype/noto/NotoSansDevanagari-Regular.ttf"
+
+#: (first, last) code points of a script, and the font its characters are drawn with.
+SCRIPT_FONTS: tuple[tuple[int, int, str], ...] = (
+    (0x0E00, 0x0E7F, FONT_THAI),
+    (0x0900, 0x097F, FONT_DEVANAGARI),
+    (0xA8E0, 0xA8FF, FONT_DEVANAGARI),  # Devanagari Extended
+    (0x1CD0, 0x1CFF, FONT_DEVANAGARI),  # Vedic Extensions
+)
+_JOINERS = frozenset("\u200b\u200c\u200d")  # zero-width (non-)joiners stay in the run they are in
+
+
+def script_font(char: str) -> str | None:
+    """The font a character needs instead of the CJK one, or None."""
+    code = ord(char)
+    for first, last, font in SCRIPT_FONTS:
+        if first <= code <= last:
+            return font
+    return None
+
+
+def font_runs(text: str) -> list[tuple[str | None, str]]:
+    """``text`` split into runs of one font each (None: the label's own font, CJK).
+
+    Spaces and joiners join the run before them, so a Thai phrase with spaces is one run
+    and HarfBuzz (inside SDL2_ttf) shapes it whole.
+    """
+    runs: list[tuple[str | None, str]] = []
+    for char in text:
+        font = script_font(char)
+        if runs and (font == runs[-1][0] or char.isspace() or char in _JOINERS):
+            runs[-1] = (runs[-1][0], runs[-1][1] + char)
+        else:
+            runs.append((font, char))
+    return runs

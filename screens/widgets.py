@@ -53,6 +53,21 @@ class KButton(ButtonBehavior, Label):
     role = OptionProperty("primary", options=["primary", "secondary", "choice", "danger", "key"])
     action = StringProperty("")
     selected = BooleanProperty(False)
+    #: Share of the font size the label uses: below 1 only while the text (large text
+    #: mode, a long translation) would not fit the button; never below MIN_FIT.
+    fit = NumericProperty(1.0)
+    MIN_FIT = 0.6
+
+    def on_text(self, *_: Any) -> None:
+        self.fit = 1.0
+
+    def on_size(self, *_: Any) -> None:
+        self.fit = 1.0
+
+    def on_texture_size(self, _widget: Any, size: Any) -> None:
+        too_big = size[0] > self.width + 1 or size[1] > self.height + 1
+        if too_big and self.fit > self.MIN_FIT and self.width > 1 and self.height > 1:
+            self.fit = max(self.MIN_FIT, self.fit * 0.92)
 
     def on_release(self) -> None:
         """Every accepted touch clicks (``screens/sound.py``); the kv rule does the rest."""
@@ -130,3 +145,25 @@ class Footer(HiddenIgnoresTouch, BoxLayout):
 
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
+
+
+class LanguagePicker(HiddenIgnoresTouch, BoxLayout):
+    """Every language the kiosk speaks, each named in its own script (issue 10).
+
+    Over every screen (``app.kv``) while ``app.picking_language``; a button's action is
+    ``lang:<code>``. Built once: the names never change with the session's language.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        Clock.schedule_once(self._fill, 0)
+
+    def _fill(self, _dt: float) -> None:
+        from kiosk import i18n
+
+        app = App.get_running_app()
+        grid = self.ids.grid
+        for code in i18n.LANGUAGES:
+            button = KButton(action=f"lang:{code}", role="choice", text=i18n.language_name(code))
+            button.bind(on_release=lambda _b, c=code: app.pick_language(c))
+            grid.add_widget(button)

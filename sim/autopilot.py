@@ -146,6 +146,7 @@ class Autopilot:
         self.shots: dict[str, str] = {}
         self.targets: dict[str, list[tuple[str, int, int]]] = {}
         self.frame_gaps: dict[str, float] = {}
+        self.overflow: dict[str, list[dict[str, Any]]] = {}
         self._frame_watches: dict[str, Any] = {}
         self.error: str | None = None
         self._pending_touch: float | None = None
@@ -215,6 +216,7 @@ class Autopilot:
             "shots": self.shots,
             "targets": self.targets,
             "frame_gaps": self.frame_gaps,
+            "overflow": self.overflow,
             "steps_done": len(self.log),
             "first_step_at": self.log[0]["t"] if self.log else None,
         }
@@ -284,6 +286,39 @@ class Autopilot:
         self.targets[name] = touch_targets(self.app.root)
         return True
 
+    def _step_overflow(self, label: str) -> bool:
+        """Every visible label whose drawn text is larger than the label (issue 10)."""
+        if time.monotonic() - self._step_started < 0.15:  # laid out, as in _step_shot
+            return False
+        self.overflow[label] = overflowing_labels(self.app.root)
+        return True
+
+    def _step_key(self, key: int, scancode: int = 0, text: str | None = None) -> bool:
+        """A key of a physical keypad, through the window as SDL delivers it."""
+        from kivy.core.window import Window
+
+        Window.dispatch("on_key_down", key, scancode, text, [])
+        Window.dispatch("on_key_up", key, scancode)
+        self._pending_touch = time.perf_counter()
+        return True
+
+    def _step_key_to(self, action: str, limit: int = 60) -> bool:
+        """Press "down" on the keypad until the focus highlight is on ``action``."""
+        for _ in range(limit):
+            if self.app.focus_action == action:
+                return True
+            self._step_key(274)  # down
+        raise LookupError(f"the focus never reached {action!r} on {self.app.manager.current!r}")
+
+    def _step_keys(self, text: str) -> bool:
+        """Digits (and '*', '#') typed on the keypad: the keypad's own key numbers."""
+        for char in text:
+            if char.isdigit():
+                self._step_key(256 + int(char), 0, char)
+            else:
+                self._step_key(ord(char), 0, char)
+        return True
+
     def _step_hook(self, name: str, *args: Any) -> bool:
         hook = self.hooks.get(name)
         if hook is None:
@@ -344,6 +379,31 @@ class Autopilot:
                 raise AssertionError(f"{substring!r} not on {self.app.manager.current!r}")
             return False
         return True
+
+
+def overflowing_labels(root: Widget, slack: float = 1.5) -> list[dict[str, Any]]:
+    """Visible labels whose texture (the drawn text) is wider or taller than the label.
+
+    A label that wraps (``text_size`` width set) overflows when its lines need more height
+    than it has, or a word is wider than it; a label that does not wrap, when its one line
+    is wider than it. Labels sized by their texture never overflow.
+    """
+    from kivy.uix.label import Label
+
+    found = []
+    for widget in root.walk(restrict=True):
+        if not isinstance(widget, Label) or not widget.text.strip() or not is_visible(widget):
+            continue
+        tw, th = widget.texture_size
+        if tw > widget.width + slack or th > widget.height + slack:
+            found.append(
+                {
+                    "text": widget.text[:80],
+                    "texture": [round(tw), round(th)],
+                    "size": [round(widget.width), round(widget.height)],
+                }
+            )
+    return found
 
 
 def save_screenshot(path: Path) -> Path:

@@ -123,7 +123,12 @@ def test_enrollment_status_and_staff_screens_work_at_every_form_factor(
 def test_english_enrollment_on_the_smallest_screen(run_kiosk_ui, ui_central) -> None:
     """English texts are the longest: the whole enrollment in English at 800x480."""
     account = ui_central.new_account("waon")
-    script = [["wait", "welcome"], ["tap", "lang:en"], ["expect", t("screens.welcome.apply", "en")]]
+    script = [
+        ["wait", "welcome"],
+        ["tap", "lang"],
+        ["tap", "lang:en"],
+        ["expect", t("screens.welcome.apply", "en")],
+    ]
     script += enrollment_script_for(account)
     report = run_kiosk_ui(script, size=(800, 480), name="english-800x480")
     assert report["error"] is None, report["error"]

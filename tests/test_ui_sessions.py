@@ -171,6 +171,7 @@ def test_app_only_service_is_refused_with_its_message(run_kiosk_ui) -> None:
         ["dump", "notice_ja"],
         ["shot", "06c_enter_ids_notice"],
         ["tap", "lang"],
+        ["tap", "lang:en"],  # the picker of the 13 languages
         ["expect", t("screens.common.next", "en")],
         ["dump", "notice_en"],
         ["shot", "06d_enter_ids_notice_english"],
@@ -206,6 +207,7 @@ def test_language_switch_mid_flow_keeps_what_was_typed(run_kiosk_ui, ui_central)
         ["wait", "enter_ids"],
         ["type", user_id],
         ["tap", "lang"],
+        ["tap", "lang:en"],  # the picker of the 13 languages
         ["expect", t("screens.common.next", "en")],
         ["expect", user_id],
         ["shot", "06b_enter_ids_english"],
