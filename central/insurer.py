@@ -24,14 +24,12 @@ The answers (one per enrollment id, stored forever like an enrollment's):
 
 from __future__ import annotations
 
-import json
-import threading
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from central.errors import ProviderUnavailable, Rejection
+from central.reference_file import ReferenceFile
 from central.trust import VerifiedCard
 
 PROCEDURE = "health_insurance"
@@ -50,34 +48,11 @@ class FileInsurer:
     """The reference insurer: which certificates are covered or registered, from a file."""
 
     def __init__(self, path: Path | None) -> None:
-        self._path = path
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
-        self._doc: dict[str, Any] = {}
-
-    def _read(self) -> dict[str, Any]:
-        if self._path is None:
-            raise ProviderUnavailable("no insurer file configured")
-        try:
-            st = self._path.stat()
-        except OSError as exc:
-            raise ProviderUnavailable("insurer file missing") from exc
-        stamp = (st.st_mtime_ns, st.st_size)
-        with self._lock:
-            if stamp != self._stamp:
-                try:
-                    text = self._path.read_text(encoding="utf-8")
-                    doc = tomllib.loads(text) if self._path.suffix == ".toml" else json.loads(text)
-                except (OSError, ValueError) as exc:
-                    raise ProviderUnavailable("insurer file unreadable") from exc
-                if not isinstance(doc, dict):
-                    raise ProviderUnavailable("insurer file is not a table")
-                self._doc, self._stamp = doc, stamp
-            return self._doc
+        self._file = ReferenceFile(path, "insurer file")
 
     def lookup(self, card: VerifiedCard) -> str:
         """COVERED, NOT_COVERED or REGISTERED for this certificate's holder."""
-        doc = self._read()
+        doc = self._file.read()
         if doc.get("unavailable"):
             raise ProviderUnavailable("insurer in maintenance")
         key = serial_key(card)

@@ -18,15 +18,13 @@ of ``registrations``), ``campaign_closed``; a missing file or maintenance is ``r
 
 from __future__ import annotations
 
-import json
-import threading
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from central.errors import ProviderUnavailable, Rejection
 from central.insurer import serial_key
+from central.reference_file import ReferenceFile
 from central.trust import VerifiedCard
 
 PROCEDURE = "municipal_points"
@@ -36,33 +34,10 @@ class FileEligibility:
     """The reference adapter: eligible certificates, or their municipality, from a file."""
 
     def __init__(self, path: Path | None) -> None:
-        self._path = path
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
-        self._doc: dict[str, Any] = {}
-
-    def _read(self) -> dict[str, Any]:
-        if self._path is None:
-            raise ProviderUnavailable("no municipal eligibility file configured")
-        try:
-            st = self._path.stat()
-        except OSError as exc:
-            raise ProviderUnavailable("municipal eligibility file missing") from exc
-        stamp = (st.st_mtime_ns, st.st_size)
-        with self._lock:
-            if stamp != self._stamp:
-                try:
-                    text = self._path.read_text(encoding="utf-8")
-                    doc = tomllib.loads(text) if self._path.suffix == ".toml" else json.loads(text)
-                except (OSError, ValueError) as exc:
-                    raise ProviderUnavailable("municipal eligibility file unreadable") from exc
-                if not isinstance(doc, dict):
-                    raise ProviderUnavailable("municipal eligibility file is not a table")
-                self._doc, self._stamp = doc, stamp
-            return self._doc
+        self._file = ReferenceFile(path, "municipal eligibility file")
 
     def eligible(self, card: VerifiedCard, campaign_id: str, municipality: str) -> bool:
-        doc = self._read()
+        doc = self._file.read()
         if doc.get("unavailable"):
             raise ProviderUnavailable("municipal eligibility in maintenance")
         key = serial_key(card)

@@ -14,13 +14,11 @@ as a real provider does during maintenance. A missing file does the same.
 from __future__ import annotations
 
 import hmac
-import json
-import threading
-import tomllib
 from pathlib import Path
 from typing import Any, Protocol
 
 from central.errors import ProviderUnavailable
+from central.reference_file import ReferenceFile
 
 
 class PaymentProvider(Protocol):
@@ -29,46 +27,27 @@ class PaymentProvider(Protocol):
         ...
 
 
-def _parse(path: Path) -> dict[str, Any]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".toml":
-        return tomllib.loads(text)
-    return json.loads(text)
-
-
 class FileAccountsProvider:
     """The reference adapter: valid accounts listed in a JSON/TOML file."""
 
     def __init__(self, path: Path | None) -> None:
-        self._path = path
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
+        self._file = ReferenceFile(path, "accounts file")
+        self._parsed: dict[str, Any] | None = None  # the table the accounts came from
         self._accounts: dict[tuple[str, str], tuple[str, ...]] = {}
         self._unavailable = False
 
     def _refresh(self) -> None:
-        if self._path is None:
-            raise ProviderUnavailable("no accounts file configured")
-        try:
-            st = self._path.stat()
-        except OSError as exc:
-            raise ProviderUnavailable("accounts file missing") from exc
-        stamp = (st.st_mtime_ns, st.st_size)
-        with self._lock:
-            if stamp == self._stamp:
-                return
-            try:
-                doc = _parse(self._path)
-            except (OSError, ValueError) as exc:
-                raise ProviderUnavailable("accounts file unreadable") from exc
-            self._accounts = {
-                (str(a["service_code"]), str(a["service_user_id"])): tuple(
-                    str(c) for c in a.get("security_codes", [])
-                )
-                for a in doc.get("accounts", [])
-            }
-            self._unavailable = bool(doc.get("unavailable", False))
-            self._stamp = stamp
+        doc = self._file.read()
+        if doc is self._parsed:
+            return
+        self._accounts = {
+            (str(a["service_code"]), str(a["service_user_id"])): tuple(
+                str(c) for c in a.get("security_codes", [])
+            )
+            for a in doc.get("accounts", [])
+        }
+        self._unavailable = bool(doc.get("unavailable", False))
+        self._parsed = doc
 
     def confirm(self, service_code: str, service_user_id: str, security_codes: list[str]) -> bool:
         self._refresh()

@@ -1,0 +1,50 @@
+"""The reference adapters' data file: JSON or TOML, re-read when it changes.
+
+The payment provider (``central/provider.py``), the insurer (``central/insurer.py``) and
+the municipal eligibility (``central/municipal.py``) each stand in for a real system with
+a file an operator or a test edits. Whatever goes wrong with the file (not configured,
+missing, unreadable, not a table) is ``ProviderUnavailable``: the item gets ``retry``,
+never a final answer, because nothing about the person was judged.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from central.errors import ProviderUnavailable
+
+
+class ReferenceFile:
+    """One data file, parsed again only when its mtime or size changes."""
+
+    def __init__(self, path: Path | None, name: str) -> None:
+        self.path = path
+        self.name = name  # how errors name it: "accounts file", "insurer file", ...
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._doc: dict[str, Any] = {}
+
+    def read(self) -> dict[str, Any]:
+        """The file's table; the same object until the file changes."""
+        if self.path is None:
+            raise ProviderUnavailable(f"no {self.name} configured")
+        try:
+            st = self.path.stat()
+        except OSError as exc:
+            raise ProviderUnavailable(f"{self.name} missing") from exc
+        stamp = (st.st_mtime_ns, st.st_size)
+        with self._lock:
+            if stamp != self._stamp:
+                try:
+                    text = self.path.read_text(encoding="utf-8")
+                    doc = tomllib.loads(text) if self.path.suffix == ".toml" else json.loads(text)
+                except (OSError, ValueError) as exc:
+                    raise ProviderUnavailable(f"{self.name} unreadable") from exc
+                if not isinstance(doc, dict):
+                    raise ProviderUnavailable(f"{self.name} is not a table")
+                self._doc, self._stamp = doc, stamp
+            return self._doc
