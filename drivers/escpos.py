@@ -587,3 +587,19 @@ def draw_person_line(text: str, columns: int, lang: str) -> Image.Image:
                 draw.text((x, middle), part, font=font, fill=0, anchor="lm")
                 x += font.getlength(part)
     return band
+
+
+def person_line_missing_glyphs(text: str, lang: str) -> set[str]:
+    """Characters of ``text`` that the fonts ``draw_person_line`` picks cannot draw."""
+    missing: set[str] = set()
+    with _FONT_LOCK:
+        for script, part in _runs(text):
+            font = _face(script, lang)
+            notdef = font.getmask("\U0010fffd")
+            blank = (notdef.size, bytes(notdef))
+            for ch in set(part) - set(" \u200b\u200c\u200d"):
+                if not is_combining(ch):
+                    mask = font.getmask(ch)
+                    if (mask.size, bytes(mask)) == blank:
+                        missing.add(ch)
+    return missing

@@ -146,3 +146,31 @@ def test_an_unknown_person_language_is_refused_by_name():
     with pytest.raises(InvalidReceiptData, match="xx"):
         make_receipt_data(person_lang="xx")
     assert dataclasses.replace(make_receipt_data(), person_lang="").person_lang == ""
+
+
+@pytest.mark.parametrize("lang", [lang for lang in i18n.LANGUAGES if lang not in ("ja", "en")])
+def test_no_character_of_a_drawn_line_falls_back_to_a_missing_glyph(lang):
+    text = i18n.t("receipt.person_line", lang)
+    if not escpos.sjis_encodable(text):
+        assert escpos.person_line_missing_glyphs(text, lang) == set()
+
+
+def test_an_emoji_is_reported_as_missing():  # the check above can fail
+    assert escpos.person_line_missing_glyphs("ok \U0001f600", "vi") == {"\U0001f600"}
+
+
+def test_a_raster_printer_gets_the_line_as_bitmaps_only(virtual_printer):
+    data = make_receipt_data(person_lang="th")
+    printed = print_on(virtual_printer, layout(data), "raster", 42)
+    assert printed.complete and printed.text == []
+    assert printed.qr_payloads == [data.status_url]
+    plain = print_on_again(virtual_printer, layout(make_receipt_data()), "raster", 42)
+    lines = escpos.wrap_person_line(i18n.t("receipt.person_line", "th"), 504, "th")
+    grown = sum(i.height for i in printed.images) - sum(i.height for i in plain.images)
+    assert grown == len(lines) * escpos.PERSON_LINE_DOTS
+
+
+def print_on_again(virtual_printer, receipt, mode, columns):
+    with ReceiptPrinter(virtual_printer.port, mode=mode, columns=columns, print_timeout=5) as p:
+        p.print_receipt(receipt).result(timeout=10)
+    return virtual_printer.wait_for_receipts(2)[1]
