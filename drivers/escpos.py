@@ -553,21 +553,39 @@ def _break_word(word: str, width: int, lang: str) -> list[str]:
     return pieces + ([piece] if piece else [])
 
 
+#: a line may break after these (Chinese and Japanese put no spaces between words)
+BREAK_AFTER = frozenset("、。，．！？；：")
+
+
+def _break_tokens(text: str) -> list[str]:
+    """``text`` cut where a line may break: after spaces and after CJK punctuation."""
+    tokens, token = [], ""
+    for ch in text:
+        if token and token[-1].isspace() and not ch.isspace():
+            tokens.append(token)
+            token = ""
+        token += ch
+        if ch in BREAK_AFTER:
+            tokens.append(token)
+            token = ""
+    return tokens + ([token] if token else [])
+
+
 def wrap_person_line(text: str, width: int, lang: str) -> list[str]:
-    """``text`` in lines at most ``width`` dots wide, broken at spaces where it can be."""
+    """``text`` in lines at most ``width`` dots wide, broken at spaces or after CJK
+    punctuation where it can be, else between clusters."""
     lines: list[str] = []
     line = ""
-    for word in text.split():
-        candidate = f"{line} {word}" if line else word
-        if _run_width(candidate, lang) <= width:
-            line = candidate
+    for token in _break_tokens(" ".join(text.split())):
+        if _run_width((line + token).rstrip(), lang) <= width:
+            line += token
             continue
-        if line:
-            lines.append(line)
-        pieces = _break_word(word, width, lang)
+        if line.strip():
+            lines.append(line.rstrip())
+        pieces = _break_word(token.rstrip(), width, lang) or [""]
         lines.extend(pieces[:-1])
-        line = pieces[-1] if pieces else ""
-    return lines + ([line] if line else [])
+        line = pieces[-1] + token[len(token.rstrip()) :]
+    return lines + ([line.rstrip()] if line.strip() else [])
 
 
 def draw_person_line(text: str, columns: int, lang: str) -> Image.Image:
