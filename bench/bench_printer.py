@@ -45,6 +45,12 @@ RECEIPTS = {
     "ja accepted": SAMPLE_RECEIPT,
     "ja pending": replace(SAMPLE_RECEIPT, state="pending", mykey_id=None),
     "en pending": replace(SAMPLE_RECEIPT, lang="en", state="pending", mykey_id=None),
+    # issue 10: the Japanese receipt with one line in the person's language (a drawn
+    # band for th/ne/ko/vi, text for id); compare with "ja accepted" above
+    **{
+        f"ja accepted + {lang} line": replace(SAMPLE_RECEIPT, person_lang=lang)
+        for lang in ("th", "ne", "ko", "vi", "id")
+    },
 }
 
 

@@ -460,3 +460,164 @@ def qr_image(data: bytes, module_dots: int = 6, error_correction: str = "M") -> 
     code.add_data(data)
     code.make(fit=True)
     return code.make_image().get_image().convert("L")
+
+
+# --- a line in the person's own language (issue 10) ----------------------------------------
+# The receipt is Japanese for the service desk; one short line is added in the session's
+# language. Text Shift_JIS can carry goes as text; anything else (Thai, Devanagari,
+# Hangul, simplified Hanzi, Latin with accents) is drawn as a raster band in a
+# proportional face, shaped by raqm, so Thai marks and Devanagari conjuncts come out right.
+
+#: (first, last) code points of a script, and the Debian fonts-noto-core file it needs
+#: (the same files as screens/theme.py SCRIPT_FONTS; drivers never import screens).
+SCRIPT_FONT_FILES: dict[str, str] = {
+    "thai": "/usr/share/fonts/truetype/noto/NotoSansThai-Regular.ttf",
+    "devanagari": "/usr/share/fonts/truetype/noto/NotoSansDevanagari-Regular.ttf",
+}
+SCRIPT_RANGES: tuple[tuple[int, int, str], ...] = (
+    (0x0E00, 0x0E7F, "thai"),
+    (0x0900, 0x097F, "devanagari"),
+    (0xA8E0, 0xA8FF, "devanagari"),
+    (0x1CD0, 0x1CFF, "devanagari"),
+)
+#: the face of the CJK collection for a language (Hangul, simplified or traditional Hanzi,
+#: Latin with Vietnamese marks); others get the proportional JP face.
+CJK_FACES = {"ko": "Noto Sans CJK KR", "zh-Hans": "Noto Sans CJK SC", "zh-Hant": "Noto Sans CJK TC"}
+CJK_DEFAULT_FACE = "Noto Sans CJK JP"
+PERSON_GLYPH_DOTS = 22  # a little smaller than the 24-dot grid: marks above and below fit
+PERSON_LINE_DOTS = 36  # rows per drawn line: Thai tone marks and Devanagari matras fit
+_SPACE_FOLLOWERS = frozenset("\u200b\u200c\u200d")
+
+
+def _script(ch: str) -> str | None:
+    code = ord(ch)
+    for first, last, script in SCRIPT_RANGES:
+        if first <= code <= last:
+            return script
+    return None
+
+
+def _face(script: str | None, lang: str) -> ImageFont.FreeTypeFont:
+    if script is None:
+        return _cjk_face(CJK_FACES.get(lang, CJK_DEFAULT_FACE))
+    path = SCRIPT_FONT_FILES[script]
+    if not Path(path).is_file():
+        raise FontMissing(f"{path} not found; install fonts-noto-core (apt)")
+    return _truetype(path)
+
+
+@cache
+def _truetype(path: str) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, PERSON_GLYPH_DOTS, layout_engine=ImageFont.Layout.RAQM)
+
+
+@cache
+def _cjk_face(face: str) -> ImageFont.FreeTypeFont:
+    path = str(cjk_font_path())
+    for index in range(10):
+        try:
+            font = ImageFont.truetype(
+                path, PERSON_GLYPH_DOTS, index=index, layout_engine=ImageFont.Layout.RAQM
+            )
+        except OSError:
+            break
+        if font.getname()[0] == face:
+            return font
+    return ImageFont.truetype(path, PERSON_GLYPH_DOTS, layout_engine=ImageFont.Layout.RAQM)
+
+
+def _runs(text: str) -> list[tuple[str | None, str]]:
+    """``text`` in runs of one script each; spaces and joiners stay in the run before."""
+    runs: list[tuple[str | None, str]] = []
+    for ch in text:
+        script = _script(ch)
+        if runs and (script == runs[-1][0] or ch.isspace() or ch in _SPACE_FOLLOWERS):
+            runs[-1] = (runs[-1][0], runs[-1][1] + ch)
+        else:
+            runs.append((script, ch))
+    return runs
+
+
+def _run_width(text: str, lang: str) -> int:
+    return int(sum(_face(s, lang).getlength(part) for s, part in _runs(text)) + 0.999)
+
+
+def _break_word(word: str, width: int, lang: str) -> list[str]:
+    """A word wider than the paper (Chinese, Thai phrases) cut between clusters."""
+    pieces, piece = [], ""
+    for cluster in clusters(word):
+        if piece and _run_width(piece + cluster, lang) > width:
+            pieces.append(piece)
+            piece = ""
+        piece += cluster
+    return pieces + ([piece] if piece else [])
+
+
+#: a line may break after these (Chinese and Japanese put no spaces between words)
+BREAK_AFTER = frozenset("、。，．！？；：")
+
+
+def _break_tokens(text: str) -> list[str]:
+    """``text`` cut where a line may break: after spaces and after CJK punctuation."""
+    tokens, token = [], ""
+    for ch in text:
+        if token and token[-1].isspace() and not ch.isspace():
+            tokens.append(token)
+            token = ""
+        token += ch
+        if ch in BREAK_AFTER:
+            tokens.append(token)
+            token = ""
+    return tokens + ([token] if token else [])
+
+
+def wrap_person_line(text: str, width: int, lang: str) -> list[str]:
+    """``text`` in lines at most ``width`` dots wide, broken at spaces or after CJK
+    punctuation where it can be, else between clusters."""
+    lines: list[str] = []
+    line = ""
+    for token in _break_tokens(" ".join(text.split())):
+        if _run_width((line + token).rstrip(), lang) <= width:
+            line += token
+            continue
+        if line.strip():
+            lines.append(line.rstrip())
+        pieces = _break_word(token.rstrip(), width, lang) or [""]
+        lines.extend(pieces[:-1])
+        line = pieces[-1] + token[len(token.rstrip()) :]
+    return lines + ([line.rstrip()] if line.strip() else [])
+
+
+def draw_person_line(text: str, columns: int, lang: str) -> Image.Image:
+    """``text`` drawn as a band ``columns`` wide, PERSON_LINE_DOTS rows per wrapped line,
+    each script in its own font. Raises FontMissing when a script's font is absent."""
+    width = columns * DOTS_PER_COLUMN
+    with _FONT_LOCK:
+        for script, _ in _runs(text):
+            _face(script, lang)  # a missing font fails before anything is drawn
+        lines = wrap_person_line(text, width, lang)
+        band = Image.new("L", (width, max(len(lines), 1) * PERSON_LINE_DOTS), 255)
+        draw = ImageDraw.Draw(band)
+        for row, line in enumerate(lines):
+            x, middle = 0.0, row * PERSON_LINE_DOTS + PERSON_LINE_DOTS // 2
+            for script, part in _runs(line):
+                font = _face(script, lang)
+                draw.text((x, middle), part, font=font, fill=0, anchor="lm")
+                x += font.getlength(part)
+    return band
+
+
+def person_line_missing_glyphs(text: str, lang: str) -> set[str]:
+    """Characters of ``text`` that the fonts ``draw_person_line`` picks cannot draw."""
+    missing: set[str] = set()
+    with _FONT_LOCK:
+        for script, part in _runs(text):
+            font = _face(script, lang)
+            notdef = font.getmask("\U0010fffd")
+            blank = (notdef.size, bytes(notdef))
+            for ch in set(part) - set(" \u200b\u200c\u200d"):
+                if not is_combining(ch):
+                    mask = font.getmask(ch)
+                    if (mask.size, bytes(mask)) == blank:
+                        missing.add(ch)
+    return missing

@@ -18,6 +18,13 @@ a receipt holding one is printed in raster mode even on a Kanji printer, so 𠮷
 prints as 𠮷; a character the font cannot draw either (emoji) becomes 〓.
 ``effective_mode`` says which mode a receipt gets.
 
+A session in a language the paper is not printed in (``person_lang``: any but ja and
+en) gets one short line in that language near the top (``receipt.person_line``), a
+:class:`PersonLine`: sent as text when Shift_JIS carries it, otherwise drawn as one
+raster band with the script's own font (``escpos.draw_person_line``), in Kanji mode
+too, so the Japanese part prints exactly as before. A missing font drops only that
+line, with a warning in the log.
+
     >>> receipt = layout(data)  # doctest: +SKIP
     >>> escpos = render_escpos(receipt, mode="kanji", columns=42)  # doctest: +SKIP
 """
@@ -25,6 +32,7 @@ prints as 𠮷; a character the font cannot draw either (emoji) becomes 〓.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
@@ -48,6 +56,9 @@ QR_MODULE_DOTS = 6
 IMAGE_MARGIN = 24  # dots of white around the on-screen receipt
 
 Mode = Literal["kanji", "raster"]
+PERSON_LINE_KEY = "receipt.person_line"
+
+log = logging.getLogger("mynapoint.receipt")
 
 
 class InvalidReceiptData(KioskError, ValueError):
@@ -80,6 +91,8 @@ class ReceiptData:
     legal_representative: bool = False
     #: another procedure than the Mynapoint application (its texts: procedures.<id>.receipt_*)
     procedure: str = ""
+    #: the session's language when the paper is printed in another (its one line)
+    person_lang: str = ""
 
     def __post_init__(self) -> None:
         if self.issued_at.tzinfo is None or self.issued_at.utcoffset() is None:
@@ -88,6 +101,10 @@ class ReceiptData:
             raise InvalidReceiptData(f"state must be one of {STATES}, got {self.state!r}")
         if self.lang not in LANGUAGES:
             raise InvalidReceiptData(f"lang must be one of {LANGUAGES}, got {self.lang!r}")
+        if self.person_lang and self.person_lang not in LANGUAGES:
+            raise InvalidReceiptData(
+                f"person_lang must be one of {LANGUAGES}, got {self.person_lang!r}"
+            )
         if not self.receipt_no or self.receipt_no not in self.status_url:
             raise InvalidReceiptData("status_url must carry the receipt number")
 
@@ -139,7 +156,20 @@ class Cut:
     pass
 
 
-Block = Text | Rule | Feed | QRCode | Cut
+@dataclass(frozen=True)
+class PersonLine:
+    """The short line in the person's own language (``lang``) on a Japanese receipt."""
+
+    text: str
+    lang: str
+
+    @property
+    def as_text(self) -> bool:
+        """True when Kanji mode can send it as characters; else it is drawn."""
+        return escpos.sjis_encodable(self.text)
+
+
+Block = Text | Rule | Feed | QRCode | Cut | PersonLine
 
 
 @dataclass(frozen=True)
@@ -151,7 +181,7 @@ class Line:
     align: Align = Align.LEFT
 
 
-PrintItem = Line | QRCode | Cut
+PrintItem = Line | QRCode | Cut | PersonLine
 
 
 @dataclass(frozen=True)
@@ -239,6 +269,7 @@ def _header(data: ReceiptData) -> list[Block]:
             Align.CENTER,
         ),
         Text(printable(data.store_name), NORMAL, Align.CENTER),
+        *_person_line(data),
         Rule(),
         Text(t("receipt.receipt_no", lang, receipt_no=printable(data.receipt_no))),
         Text(
@@ -255,6 +286,12 @@ def _header(data: ReceiptData) -> list[Block]:
         Text(t("receipt.kiosk", lang, kiosk_id=printable(data.kiosk_id))),
         Rule(),
     ]
+
+
+def _person_line(data: ReceiptData) -> list[Block]:
+    if not data.person_lang or data.person_lang == data.lang:
+        return []
+    return [PersonLine(printable(t(PERSON_LINE_KEY, data.person_lang)), data.person_lang)]
 
 
 def _choice(data: ReceiptData) -> list[Block]:
@@ -399,6 +436,8 @@ def print_items(receipt: Receipt, columns: int) -> list[PrintItem]:
             items.append(Line(block.char * (columns // escpos.text_cells(block.char))))
         elif isinstance(block, Feed):
             items.extend(Line("") for _ in range(block.lines))
+        elif isinstance(block, PersonLine) and block.as_text:
+            items.extend(Line(part) for part in wrap(block.text, columns))
         else:
             items.append(block)
     return items
@@ -439,7 +478,17 @@ def _qr_bytes(block: QRCode) -> bytes:
     )
 
 
-def _kanji_body(items: list[PrintItem]) -> bytes:
+def person_band(line: PersonLine, columns: int) -> Image.Image | None:
+    """The person's line drawn, or None (logged) when its script's font is missing: the
+    receipt still prints, only without that line."""
+    try:
+        return escpos.draw_person_line(line.text, columns, line.lang)
+    except escpos.FontMissing as missing:
+        log.warning("receipt line in %s not printed: %s", line.lang, missing)
+        return None
+
+
+def _kanji_body(items: list[PrintItem], columns: int) -> bytes:
     out = bytearray(escpos.CHARACTER_TABLE_KATAKANA + escpos.KANJI_CODE_SHIFT_JIS)
     out += escpos.KANJI_MODE_ON
     current: tuple[Style, Align] | None = None
@@ -451,6 +500,11 @@ def _kanji_body(items: list[PrintItem]) -> bytes:
         elif isinstance(item, QRCode):
             out += _qr_bytes(item)
             current = None
+        elif isinstance(item, PersonLine):
+            band = person_band(item, columns)
+            if band is not None:  # GS v 0 prints in Kanji mode too; left as drawn
+                out += escpos.justification(Align.LEFT) + escpos.raster_image(band)
+                current = None
         else:
             out += escpos.feed_and_partial_cut()
     return bytes(out)
@@ -467,6 +521,11 @@ def raster_segments(receipt: Receipt, columns: int) -> list[Image.Image | QRCode
         if run:
             segments.append(_draw_lines(run, columns))
             run = []
+        if isinstance(item, PersonLine):
+            band = person_band(item, columns)
+            if band is not None:
+                segments.append(band)
+            continue
         segments.append(item)
     segments.pop()  # the sentinel cut
     return segments
@@ -489,7 +548,7 @@ def render_escpos(receipt: Receipt, mode: str = "kanji", columns: int = 42) -> b
     if columns < 24:
         raise ValueError(f"a receipt needs at least 24 columns, got {columns}")
     if effective_mode(receipt, mode) == "kanji":
-        body = _kanji_body(print_items(receipt, columns))
+        body = _kanji_body(print_items(receipt, columns), columns)
     else:
         body = _raster_body(receipt, columns)
     return escpos.INITIALIZE + escpos.INTERNATIONAL_USA + body

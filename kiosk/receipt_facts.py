@@ -31,7 +31,8 @@ def receipt_data(
 ) -> ReceiptData:
     """The printer's (and the on-screen receipt's) data for what the flow recorded."""
     # the paper is read at the service desk: Japanese unless its catalog has receipt.*
-    lang = receipt_language(lang or facts.lang)
+    session_lang = lang or facts.lang
+    lang = receipt_language(session_lang)
     try:
         service_name = catalog.service(facts.service_code).name(lang)
     except KeyError:
@@ -60,6 +61,8 @@ def receipt_data(
         mykey_id=facts.mykey_id,
         legal_representative=facts.legal_representative,
         procedure=facts.procedure,
+        # plus one line in the person's own language when the paper is in another
+        person_lang=session_lang if session_lang != lang else "",
     )
 
 

@@ -21,6 +21,7 @@ def required_keys(lang: str) -> set[str]:
     keys = set(catalog("ja"))
     if lang not in i18n.RECEIPT_LANGUAGES:  # the printed receipt is Japanese (docs/ui.md)
         keys = {k for k in keys if not k.startswith("receipt.")}
+        keys.add("receipt.person_line")  # the one line printed in the person's language
     return keys
 
 
