@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from contract import wire
-from kiosk.i18n import t
+from kiosk.i18n import LANGUAGES, t
 from sim.central import free_port
 from sim.console_client import OperatorClient
 from tests.fixtures.central import start_central
@@ -60,10 +60,15 @@ def test_a_kiosk_marked_out_of_service_shows_the_maintenance_screen(
         ["wait", "maintenance"],
         ["expect", t("screens.maintenance.title")],
         ["shot", "19_maintenance"],
-        ["tap", "lang"],  # in every UI language
+        ["tap", "lang"],  # the picker of the 13 languages
+        ["tap", "lang:en"],
         ["expect", t("screens.maintenance.title", "en")],
         ["shot", "19_maintenance_en"],
     ]
+    for lang in LANGUAGES:  # in every UI language
+        if lang != "en":
+            script += [["tap", "lang"], ["tap", f"lang:{lang}"]]
+            script += [["expect", t("screens.maintenance.title", lang)]]
     report = run_kiosk_ui(
         script,
         name="maintenance",
