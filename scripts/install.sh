@@ -41,10 +41,12 @@ UDEV_RULE=/etc/udev/rules.d/60-mynapoint-printer.rules
 POLKIT_RULE=/etc/polkit-1/rules.d/60-mynapoint-pcscd.rules
 ETC=/etc/mynapoint-kiosk
 UNITS=(mynapoint-kiosk.service mynapoint-sync.service)
-# Runtime: pcscd (card reader), GL/EGL and mtdev (Kivy on DRM/KMS), the Japanese font.
+# Runtime: pcscd (card reader), GL/EGL and mtdev (Kivy on DRM/KMS), the fonts (CJK; Thai and
+# Devanagari in noto-core), the speech engines and aplay (docs/speech.md).
 # Build: pyscard has no Linux wheel (swig, PC/SC headers, a compiler).
 APT_PACKAGES=(
-  pcscd libpcsclite1 fonts-noto-cjk libgl1 libegl1 libgles2 libgl1-mesa-dri libmtdev1
+  pcscd libpcsclite1 fonts-noto-cjk fonts-noto-core libgl1 libegl1 libgles2 libgl1-mesa-dri libmtdev1
+  open-jtalk open-jtalk-mecab-naist-jdic espeak-ng alsa-utils
   python3 python3-venv python3-dev gcc swig libpcsclite-dev
 )
 

@@ -9,6 +9,7 @@ APT_PACKAGES=(
   iproute2                                     # `ip link set lo up` in the private pcscd's network namespace
   opensc                                       # pkcs15-tool: proves standard JPKI middleware binds to the virtual card
   xvfb xdotool fonts-noto-cjk                  # real Kivy window on a virtual screen, Japanese font
+  fonts-noto-core                              # Thai and Devanagari (Nepali) UI text (screens/theme.py)
   libgl1 libgl1-mesa-dri libgles2 libegl1 libmtdev1 # Kivy's window/GL runtime
   postgresql                                   # central service on PostgreSQL (tests start their own cluster)
   systemd                                      # systemd-analyze verify for the units
