@@ -1,6 +1,7 @@
 """A kiosk killed with SIGKILL in the middle of enqueuing leaves a consistent queue."""
 
 import os
+import queue
 import random
 import signal
 import sqlite3
@@ -30,8 +31,14 @@ ROUNDS = 8
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_and_kill(db, public_pem, pki_dir, after_s):
-    """Start an enqueuing kiosk, SIGKILL it after ``after_s``; returns receipts it reported."""
+def run_and_kill(db, public_pem, pki_dir, receipts_before_kill, jitter_s):
+    """Start an enqueuing kiosk, SIGKILL it ``jitter_s`` after it reported
+    ``receipts_before_kill`` receipts (somewhere in its next enqueues: a random moment is
+    the point, not a wait for something); returns the receipts it reported.
+
+    Synchronised on the kiosk's own output, not on time: on a loaded machine the child
+    may need seconds just to import, and a kill before its first commit tests nothing.
+    """
     process = subprocess.Popen(
         [
             sys.executable,
@@ -47,13 +54,28 @@ def run_and_kill(db, public_pem, pki_dir, after_s):
         text=True,
         cwd=REPO_ROOT,
     )
-    printed: list[str] = []
-    reader = threading.Thread(target=lambda: printed.extend(process.stdout), daemon=True)
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.put(line)
+        lines.put("")  # the child's output ended
+
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    time.sleep(after_s)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(10)
-    reader.join(10)
+    printed: list[str] = []
+    try:
+        while len(printed) < receipts_before_kill:
+            line = lines.get(timeout=120)
+            assert line, f"the enqueuing kiosk ended after {len(printed)} receipts"
+            printed.append(line)
+        time.sleep(jitter_s)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+        reader.join(10)
+    while not lines.empty():  # what it printed before the kill landed
+        printed.append(lines.get_nowait())
     return [line.strip() for line in printed if line.strip()]
 
 
@@ -71,7 +93,7 @@ def test_kill_9_during_enqueue_leaves_a_consistent_queue_with_every_reported_rec
     rng = random.Random()
     reported = []
     for _ in range(ROUNDS):
-        reported += run_and_kill(db, public_pem, pki_dir, rng.uniform(0.5, 0.9))
+        reported += run_and_kill(db, public_pem, pki_dir, rng.randint(2, 6), rng.uniform(0, 0.05))
 
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
