@@ -52,18 +52,15 @@ def build_cache(directory: Path, languages: tuple[str, ...]) -> VoiceCache:
         seconds = time.perf_counter() - started
         size = cache.size_bytes(lang)
         voice = speech.voice_for(lang)
-        print(
-            f"{lang:10} {made:6d} {seconds:8.1f} {size / 1e6:7.2f} "
-            f"{size / max(1, made) / 1e3:8.1f}  {voice.engine} {voice.voice}"
-        )
+        print(f"{lang:10} {made:6d} {seconds:8.1f} {size / 1e6:7.2f} "
+              f"{size / max(1, made) / 1e3:8.1f}  {voice.engine} {voice.voice}")
     return cache
 
 
 def screen_views(lang: str) -> list[dict[str, object]]:
     service = {"name": "WAON", "fields": [{"label": "service_id"}]}
-    return [
-        {"state": state, "lang": lang, "service": service, "tries_left": 3} for state in flow.STATES
-    ]
+    return [{"state": state, "lang": lang, "service": service, "tries_left": 3}
+            for state in flow.STATES]
 
 
 def latency(cache: VoiceCache, lang: str, rounds: int) -> list[float]:
@@ -110,31 +107,23 @@ def main() -> int:
     parser.add_argument("--languages", default=",".join(i18n.LANGUAGES))
     args = parser.parse_args()
     languages = tuple(args.languages.split(","))
-    print(
-        f"python {platform.python_version()} on {platform.machine()}, "
-        f"{os.cpu_count()} CPUs; languages {', '.join(languages)}"
-    )
+    print(f"python {platform.python_version()} on {platform.machine()}, "
+          f"{os.cpu_count()} CPUs; languages {', '.join(languages)}")
     with tempfile.TemporaryDirectory() as folder:
         print("\n# the prompt cache, built from empty")
         cache = build_cache(Path(folder), languages)
         print("\n# screen shown -> first audio sample (ms)")
-        print(
-            f"{'language':10} {'p50':>7} {'p95':>7} {'max':>7}  {'uncached p50':>12} "
-            f"{'p95':>7}  {'ratio p50':>9}"
-        )
+        print(f"{'language':10} {'p50':>7} {'p95':>7} {'max':>7}  {'uncached p50':>12} "
+              f"{'p95':>7}  {'ratio p50':>9}")
         for lang in languages:
             cached = latency(cache, lang, args.rounds)
             base = uncached(lang, args.baseline_rounds)
-            print(
-                f"{lang:10} {percentile(cached, 0.5):7.1f} {percentile(cached, 0.95):7.1f} "
-                f"{max(cached):7.1f}  {percentile(base, 0.5):12.1f} "
-                f"{percentile(base, 0.95):7.1f}  "
-                f"{percentile(cached, 0.5) / percentile(base, 0.5):9.3f}"
-            )
-        print(
-            f"\n(budget: 200 ms; {len(flow.STATES)} screens x {args.rounds} rounds cached, "
-            f"x {args.baseline_rounds} uncached)"
-        )
+            print(f"{lang:10} {percentile(cached, 0.5):7.1f} {percentile(cached, 0.95):7.1f} "
+                  f"{max(cached):7.1f}  {percentile(base, 0.5):12.1f} "
+                  f"{percentile(base, 0.95):7.1f}  "
+                  f"{percentile(cached, 0.5) / percentile(base, 0.5):9.3f}")
+        print(f"\n(budget: 200 ms; {len(flow.STATES)} screens x {args.rounds} rounds cached, "
+              f"x {args.baseline_rounds} uncached)")
         cache.close()
     return 0
 
