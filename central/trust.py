@@ -205,7 +205,9 @@ class JpkiVerifier:
         self._cas = ca_certificates
         self._ca_key_ids = {k for k in map(_subject_key_id, ca_certificates) if k is not None}
         # which CA key issued: computed once per CA, not once per card (issue 13)
-        self._issuer_key_ids = [ca_key_id(ca) for ca in ca_certificates]
+        self._by_subject: dict[x509.Name, list[tuple[x509.Certificate, bytes]]] = {}
+        for ca in ca_certificates:
+            self._by_subject.setdefault(ca.subject, []).append((ca, ca_key_id(ca)))
         self._crls = RevocationLists(crl_dir, ca_certificates)
 
     @classmethod
@@ -213,9 +215,9 @@ class JpkiVerifier:
         return cls(load_ca_certificates(ca_paths), crl_dir)
 
     def _issuing_ca(self, cert: x509.Certificate) -> tuple[x509.Certificate, bytes]:
-        """(the trusted CA that signed ``cert``, its key id). ``verify_directly_issued_by``
-        compares the names first (a ValueError, no signature check, when they differ)."""
-        for ca, key_id in zip(self._cas, self._issuer_key_ids, strict=True):
+        """(the trusted CA that signed ``cert``, its key id): among the CAs of the name
+        it names as issuer (generations may share one), the one whose key signed it."""
+        for ca, key_id in self._by_subject.get(cert.issuer, ()):
             try:
                 cert.verify_directly_issued_by(ca)
             except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
