@@ -318,6 +318,31 @@ def ingest(svc: CentralService, items: list, batch: int, clients: int) -> tuple[
     return len(items) / (time.perf_counter() - start), counts
 
 
+def heartbeats_cpu_per_1000(setup: Setup, n: int, clients: int) -> float:
+    """CPU-seconds of the central process(es) per 1,000 heartbeats (each kiosk sends one a
+    minute: at 90,000 kiosks, 1,500 a second), ``clients`` kiosks at once."""
+    svc = setup.client_service
+    kiosks = [f"K-HB-{k:04d}" for k in range(clients)]
+    pids = setup.worker_pids
+    body = {"queue_depth": 0, "printer": "ok", "reader": "ok", "kiosk_version": "1.0"}
+
+    def beat(kiosk: str, count: int) -> None:
+        with svc.session(kiosk) as s:
+            for _ in range(count):
+                s.post(svc.base_url + wire.HEARTBEAT_PATH, json=body, timeout=30).raise_for_status()
+
+    for kiosk in kiosks:
+        beat(kiosk, 2)  # connected, warm
+    cpu0 = {p: tree_cpu(p, with_children=False) for p in pids}
+    threads = [threading.Thread(target=beat, args=(k, n // clients)) for k in kiosks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    central = sum(cpu_since(cpu0[p], tree_cpu(p, with_children=False)) for p in pids)
+    return 1000 * central / (n // clients * clients)
+
+
 def run_pass(
     setup: Setup,
     items: list,
@@ -389,6 +414,12 @@ def run_setup(
                 setup.stop()
         rows.append(row)
         print_row(row, file=sys.stderr)
+    if args.heartbeats:
+        setup.start(False)
+        try:
+            rows[-1]["heartbeat"] = heartbeats_cpu_per_1000(setup, args.heartbeats, args.clients)
+        finally:
+            setup.stop()
     return rows
 
 
@@ -409,6 +440,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--workers", default="1,2", help="PostgreSQL worker counts")
+    parser.add_argument("--heartbeats", type=int, default=400, help="heartbeats per set-up")
     args = parser.parse_args()
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
@@ -465,6 +497,13 @@ def main() -> None:
             + "".join(f" {staged['stages'][s]:.3f} |" for s in STAGES)
             + f" {row['raw_checks']:.3f} | {row['raw_hpke']:.3f} |"
         )
+    beats = [r for r in rows if "heartbeat" in r]
+    if beats:
+        print()
+        print("| backend | workers | central CPU-s per 1,000 heartbeats |")
+        print("|---|---|---|")
+        for row in beats:
+            print(f"| {row['backend']} | {row['workers']} | {row['heartbeat']:.3f} |")
     if any(row["backend"] != "sqlite" for row in rows):
         print()
         print("Waiting on PostgreSQL (first pass):")
