@@ -19,6 +19,7 @@ holds an ID, a code or a certificate: only keyed hashes (``cert_ref``, ``account
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import secrets
@@ -195,17 +196,20 @@ class Tx(Protocol):
 
 
 _MYKEY_SPAN = 256 - 256 % len(MYKEY_ALPHABET)  # bytes at or above it would bias the draw
+_MYKEY_TABLE = bytes(
+    ord(MYKEY_ALPHABET[b % len(MYKEY_ALPHABET)]) if b < _MYKEY_SPAN else 0 for b in range(256)
+)
+_MYKEY_UNUSED = bytes(range(_MYKEY_SPAN, 256))
 
 
 def new_mykey_id() -> str:
     """MYKEY_LENGTH characters drawn uniformly from MYKEY_ALPHABET, from one read of the
-    system's random source (a ``secrets.choice`` per character was 8 reads)."""
-    chosen: list[str] = []
+    system's random source (a ``secrets.choice`` per character was 8 reads): random
+    bytes mapped to characters, the few that would bias the draw dropped."""
+    chosen = b""
     while len(chosen) < MYKEY_LENGTH:
-        for byte in secrets.token_bytes(2 * MYKEY_LENGTH):
-            if byte < _MYKEY_SPAN and len(chosen) < MYKEY_LENGTH:
-                chosen.append(MYKEY_ALPHABET[byte % len(MYKEY_ALPHABET)])
-    return "".join(chosen)
+        chosen += secrets.token_bytes(2 * MYKEY_LENGTH).translate(_MYKEY_TABLE, _MYKEY_UNUSED)
+    return chosen[:MYKEY_LENGTH].decode("ascii")
 
 
 class Store:
@@ -722,7 +726,7 @@ def _independent(writes: list[Write]) -> bool:
 def _values(rows: list[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
     """``(?, ?), (?, ?)`` for the rows, and their parameters in one tuple."""
     one = "(" + ", ".join("?" * len(rows[0])) + ")"
-    return ", ".join([one] * len(rows)), tuple(v for row in rows for v in row)
+    return ", ".join([one] * len(rows)), tuple(itertools.chain.from_iterable(rows))
 
 
 def _insert_values(

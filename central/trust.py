@@ -205,9 +205,13 @@ class JpkiVerifier:
         self._cas = ca_certificates
         self._ca_key_ids = {k for k in map(_subject_key_id, ca_certificates) if k is not None}
         # which CA key issued: computed once per CA, not once per card (issue 13)
-        self._by_subject: dict[x509.Name, list[tuple[x509.Certificate, bytes]]] = {}
-        for ca in ca_certificates:
-            self._by_subject.setdefault(ca.subject, []).append((ca, ca_key_id(ca)))
+        # newest generation first: most cards are of it. A CA of another name costs
+        # verify_directly_issued_by only its name comparison (in Rust; building the
+        # certificate's issuer Name in Python to look the CA up cost more).
+        self._newest_first = [
+            (ca, ca_key_id(ca))
+            for ca in sorted(ca_certificates, key=lambda c: c.not_valid_before_utc, reverse=True)
+        ]
         self._crls = RevocationLists(crl_dir, ca_certificates)
 
     @classmethod
@@ -215,9 +219,10 @@ class JpkiVerifier:
         return cls(load_ca_certificates(ca_paths), crl_dir)
 
     def _issuing_ca(self, cert: x509.Certificate) -> tuple[x509.Certificate, bytes]:
-        """(the trusted CA that signed ``cert``, its key id): among the CAs of the name
-        it names as issuer (generations may share one), the one whose key signed it."""
-        for ca, key_id in self._by_subject.get(cert.issuer, ()):
+        """(the trusted CA that signed ``cert``, its key id): the one whose name the
+        certificate names as issuer and whose key signed it (generations may share a
+        name)."""
+        for ca, key_id in self._newest_first:
             try:
                 cert.verify_directly_issued_by(ca)
             except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
