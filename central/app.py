@@ -158,7 +158,12 @@ class IngestFastPath:
         method, path = scope.get("method"), scope["path"]
         if method == "POST" and path == wire.BATCH_PATH:
             enrollment_id = None
-        elif method == "PUT" and path.startswith(_ITEM_PREFIX) and "/" not in path[_ITEM_CUT:]:
+        elif (
+            method == "PUT"
+            and path.startswith(_ITEM_PREFIX)
+            and len(path) > _ITEM_CUT  # "/v1/enrollments/" is no route: FastAPI's 404
+            and "/" not in path[_ITEM_CUT:]
+        ):
             enrollment_id = path[_ITEM_CUT:]
         else:
             return False
