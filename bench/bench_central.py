@@ -212,7 +212,7 @@ class Setup:
         self, backend: str, root: Path, pki: TestPKI, workers: int, dsn: str | None
     ) -> None:
         self.backend, self.workers = backend, workers
-        self.root = root / f"{backend}-{workers}"
+        self.root = root / f"{backend}-{workers}-{secrets.token_hex(3)}"
         self.service = prepare_central(
             self.root / "central",
             dsn=dsn,
