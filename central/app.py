@@ -29,6 +29,7 @@ from fastapi import Body, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
+from starlette.concurrency import run_in_threadpool
 
 from central import insurer, municipal
 from central.catalog import Catalog
@@ -66,10 +67,15 @@ def body_limits(path: str) -> tuple[int, int]:
 
 class BodyLimit:
     """ASGI middleware: a body over its limit is refused with 413 while it is read, before
-    anything parses it; one declared longer by Content-Length is refused unread."""
+    anything parses it; one declared longer by Content-Length is refused unread.
 
-    def __init__(self, app: Any) -> None:
+    A body within its limits goes to ``fast`` first (:class:`IngestFastPath`), which
+    answers a well-formed enrollment request itself and returns True; anything else goes
+    on to the FastAPI app, which answers it (and every refusal) as before."""
+
+    def __init__(self, app: Any, fast: Callable[..., Any] | None = None) -> None:
         self.app = app
+        self.fast = fast
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -99,6 +105,8 @@ class BodyLimit:
         if sum(body.count(c) for c in (b",", b"[", b"{")) > max_separators:
             await _refuse_body(send, "body_too_many_values", max_bytes)
             return
+        if self.fast is not None and await self.fast(scope, body, send):
+            return
         replayed = False
 
         async def replay() -> Any:
@@ -126,6 +134,101 @@ async def _refuse_body(send: Any, reason: str, max_bytes: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": content})
+
+
+class IngestFastPath:
+    """The two enrollment endpoints without FastAPI's per-request machinery (issue 13).
+
+    For a batch of one, FastAPI's dependency solving, pydantic and response encoding
+    cost more CPU than the enrollment's own checks. This answers exactly the requests
+    the routes below would accept, the same way (status, headers, JSON): ``POST
+    BATCH_PATH`` with ``{"items": [object, ...]}`` or ``[object, ...]`` of at most
+    ``MAX_BATCH_ITEMS``, and ``PUT ITEM_PATH`` with an object naming the path's id, from
+    a kiosk certificate, with a JSON content type. Any other request (a refusal, a
+    malformed body) returns False and is answered by the routes: the schema, the 4xx
+    answers and their shape stay FastAPI's. The service runs on a worker thread, as a
+    sync route would.
+    """
+
+    def __init__(self, service: EnrollmentService, metrics: CentralMetrics) -> None:
+        self.service = service
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, body: bytes, send: Any) -> bool:
+        method, path = scope.get("method"), scope["path"]
+        if method == "POST" and path == wire.BATCH_PATH:
+            enrollment_id = None
+        elif (
+            method == "PUT"
+            and path.startswith(_ITEM_PREFIX)
+            and len(path) > _ITEM_CUT  # "/v1/enrollments/" is no route: FastAPI's 404
+            and "/" not in path[_ITEM_CUT:]
+        ):
+            enrollment_id = path[_ITEM_CUT:]
+        else:
+            return False
+        kiosk = scope.get("extensions", {}).get("tls", {}).get("client_cert_cn")
+        headers = dict(scope["headers"])
+        content_type = headers.get(b"content-type", b"application/json").split(b";")[0]
+        if not kiosk or content_type.strip().lower() != b"application/json":
+            return False
+        timing = self.service.stage_cpu
+        started = time.thread_time() if timing else 0.0
+        items = _well_formed(body, enrollment_id)
+        if timing:
+            self.service.add_stage_seconds("parse", time.thread_time() - started)
+        if items is None:
+            return False
+        path_name = "batch" if enrollment_id is None else "item"
+        with self.metrics.timed(path_name):
+            results = await run_in_threadpool(self.service.process_batch, items, kiosk)
+        self.metrics.decided(results)
+        started = time.thread_time() if timing else 0.0
+        status, extra = 200, []
+        if enrollment_id is None:
+            content = json.dumps({"results": results}, separators=(",", ":")).encode()
+            if results and all(r["status"] == wire.RETRY for r in results):
+                extra = [(b"retry-after", str(results[0]["retry_after"]).encode())]
+        else:
+            result = results[0]
+            content = json.dumps(result, separators=(",", ":")).encode()
+            if result["status"] == wire.CONFLICT:
+                status = 422
+            elif result["status"] == wire.RETRY:
+                status = 503
+                extra = [(b"retry-after", str(result["retry_after"]).encode())]
+        head = [
+            (b"content-length", str(len(content)).encode()),
+            (b"content-type", b"application/json"),
+            *extra,
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": head})
+        await send({"type": "http.response.body", "body": content})
+        if timing:
+            self.service.add_stage_seconds("encode", time.thread_time() - started)
+        return True
+
+
+_ITEM_PREFIX = wire.ITEM_PATH.split("{")[0]
+_ITEM_CUT = len(_ITEM_PREFIX)
+
+
+def _well_formed(body: bytes, enrollment_id: str | None) -> list[dict[str, Any]] | None:
+    """The items of a body the route would accept as they are; None for anything else."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    if enrollment_id is not None:
+        if isinstance(doc, dict) and doc.get("enrollment_id") == enrollment_id:
+            return [doc]
+        return None
+    items = doc.get("items") if isinstance(doc, dict) else doc
+    if not isinstance(items, list) or len(items) > wire.MAX_BATCH_ITEMS:
+        return None
+    if not all(isinstance(item, dict) for item in items):
+        return None
+    return items
 
 
 class BatchRequest(BaseModel):
@@ -184,6 +287,7 @@ def build_service(
         status_challenge_seconds=config.status_challenge_seconds,
         clock=clock,
         procedures=insurer.judges(config.insurer_file) | municipal.judges(config.municipal_file),
+        stage_cpu=config.stage_cpu,
     )
 
 
@@ -207,9 +311,10 @@ def create_app(
         redirect_slashes=False,
     )
     app.state.service = service
-    app.add_middleware(BodyLimit)
     # metrics and the operator console (issue 13), served on the operator listener
     metrics = CentralMetrics()
+    metrics.watch_stages(service.stage_seconds_snapshot, lambda: service.store.races)
+    app.add_middleware(BodyLimit, fast=IngestFastPath(service, metrics))
     app.state.operator_app = create_operator_app(config, service.store, metrics, clock)
     console_data = app.state.operator_app.state.data
     metrics.watch_fleet(service.store.kiosks, console_data.out_of_service, clock)

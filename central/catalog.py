@@ -22,6 +22,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from central.freshness import must_look
 from contract.units import JST
 
 _SERVICE_CODE_KEYS = ("code", "service_code", "id")
@@ -61,8 +62,15 @@ class _TomlFile:
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self._doc: dict[str, Any] = {}
+        self._last: dict[str, Any] = {}
 
     def read(self) -> dict[str, Any]:
+        """The file's table; looked at once per batch (``central.freshness``)."""
+        if must_look(self):
+            self._last = self._look()
+        return self._last
+
+    def _look(self) -> dict[str, Any]:
         try:
             st = self.path.stat()
         except OSError:

@@ -11,6 +11,9 @@ Paths in the file are relative to the file's own directory. Example::
     status_challenge_seconds = 120
     shutdown_grace_seconds = 2            # in-flight requests get this long on SIGTERM
     openapi = false                       # true serves /openapi.json, /docs and /redoc
+    stage_cpu = false                     # true counts ingest CPU by stage for /metrics
+                                          # (mynapoint_ingest_cpu_seconds_total): about
+                                          # 2 µs per stage and item, so off by default
     # unix_socket = "/run/mynapoint-central/worker-1.sock"  # behind nginx only (docs/central.md)
 
     [limits]                              # one process's limits (central/serving.py)
@@ -85,6 +88,7 @@ class CentralConfig:
     status_challenge_seconds: float = 120.0
     shutdown_grace_seconds: float = 2.0
     openapi: bool = False
+    stage_cpu: bool = False
     limits: Limits = Limits()
     unix_socket: Path | None = None
     insurer_file: Path | None = None  # central/insurer.py's file; None: every item retries
@@ -146,6 +150,7 @@ class CentralConfig:
             status_challenge_seconds=float(doc.get("status_challenge_seconds", 120.0)),
             shutdown_grace_seconds=float(doc.get("shutdown_grace_seconds", 2.0)),
             openapi=_boolean(doc, "openapi"),
+            stage_cpu=_boolean(doc, "stage_cpu"),
             limits=_limits(doc.get("limits", {})),
             unix_socket=path_of("", "unix_socket", required=False),
             operator_host=str(doc.get("operator", {}).get("host", "127.0.0.1")),

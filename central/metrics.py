@@ -7,6 +7,9 @@ on the operator listener). Each app has its own registry, so two apps in one pro
 
 - ``mynapoint_decisions_total{result,reason}``: answers given by this process;
 - ``mynapoint_ingest_seconds{path}``: latency of an ingest request (batch or item);
+- ``mynapoint_ingest_cpu_seconds_total{stage}``: CPU time of ingest by stage (parse, hpke,
+  checks, rules, db, answer, encode; ``central.service.STAGES``; counted with
+  ``stage_cpu = true`` only), ``mynapoint_store_races_total``;
 - per kiosk, read from the database at scrape time (so every worker reports the fleet
   the same): ``mynapoint_kiosk_heartbeat_age_seconds``, ``mynapoint_kiosk_queue_depth``,
   ``mynapoint_kiosk_oldest_pending_seconds``, ``mynapoint_kiosk_dead_items``, the
@@ -25,7 +28,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # (heartbeat field, metric name, help)
@@ -77,6 +80,28 @@ class _FleetCollector:
         yield family
 
 
+class _StageCollector:
+    def __init__(self, seconds: Callable[[], dict[str, float]], races: Callable[[], int]) -> None:
+        self._seconds, self._races = seconds, races
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "mynapoint_ingest_cpu_seconds",
+            "CPU seconds this process spent on ingest, by stage",
+            labels=["stage"],
+        )
+        for stage, seconds in self._seconds().items():
+            family.add_metric([stage], seconds)
+        yield family
+        races = CounterMetricFamily(
+            "mynapoint_store_races",
+            "Writes that found their enrollment id answered already (a resend in the same"
+            " batch, or another process first) and gave that answer",
+        )
+        races.add_metric([], float(self._races()))
+        yield races
+
+
 class CentralMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -96,6 +121,14 @@ class CentralMetrics:
 
     def watch_fleet(self, kiosks: Callable, out_of_service: Callable, clock: Callable) -> None:
         self.registry.register(_FleetCollector(kiosks, out_of_service, clock))
+
+    def watch_stages(
+        self, seconds: Callable[[], dict[str, float]], races: Callable[[], int]
+    ) -> None:
+        """``mynapoint_ingest_cpu_seconds_total{stage}``: where this process's ingest CPU
+        goes (``central.service.STAGES``); the process's own total, less their sum, is
+        HTTP, TLS and the framework."""
+        self.registry.register(_StageCollector(seconds, races))
 
     @contextmanager
     def timed(self, path: str) -> Iterator[None]:

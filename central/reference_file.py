@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from central.errors import ProviderUnavailable
+from central.freshness import must_look
 
 
 class ReferenceFile:
@@ -27,9 +28,24 @@ class ReferenceFile:
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self._doc: dict[str, Any] = {}
+        self._last: dict[str, Any] | ProviderUnavailable = {}  # what the last look saw
 
     def read(self) -> dict[str, Any]:
-        """The file's table; the same object until the file changes."""
+        """The file's table; the same object until the file changes. Within a batch
+        (``central.freshness.one_look``) the file is looked at once."""
+        if not must_look(self):
+            last = self._last
+            if isinstance(last, ProviderUnavailable):
+                raise last
+            return last
+        try:
+            self._last = self._look()
+        except ProviderUnavailable as exc:
+            self._last = exc
+            raise
+        return self._last
+
+    def _look(self) -> dict[str, Any]:
         if self.path is None:
             raise ProviderUnavailable(f"no {self.name} configured")
         try:

@@ -9,13 +9,17 @@ The rules that must hold across processes are database constraints, not code:
 - ``account_links.account_ref`` is the key: one person per payment account.
 
 Writes use ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` so that two processes racing
-for the same person or account wait for each other and exactly one wins. Nothing here
+for the same person or account wait for each other and exactly one wins. An enrollment's
+row is inserted first, so a resend (or another process that stored the id first) is
+known before anything else is written, and no savepoint is needed (issue 13: each
+statement is a round trip to PostgreSQL). Nothing here
 holds an ID, a code or a certificate: only keyed hashes (``cert_ref``, ``account_ref``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import secrets
@@ -186,17 +190,26 @@ class NewRegistration:
 Write = NewEnrollment | RecordAnswer | NewRegistration
 
 
-class _Race(Exception):
-    """Another process stored this enrollment id first: roll back and read its answer."""
-
-
 class Tx(Protocol):
     def one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None: ...
     def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]: ...
 
 
+_MYKEY_SPAN = 256 - 256 % len(MYKEY_ALPHABET)  # bytes at or above it would bias the draw
+_MYKEY_TABLE = bytes(
+    ord(MYKEY_ALPHABET[b % len(MYKEY_ALPHABET)]) if b < _MYKEY_SPAN else 0 for b in range(256)
+)
+_MYKEY_UNUSED = bytes(range(_MYKEY_SPAN, 256))
+
+
 def new_mykey_id() -> str:
-    return "".join(secrets.choice(MYKEY_ALPHABET) for _ in range(MYKEY_LENGTH))
+    """MYKEY_LENGTH characters drawn uniformly from MYKEY_ALPHABET, from one read of the
+    system's random source (a ``secrets.choice`` per character was 8 reads): random
+    bytes mapped to characters, the few that would bias the draw dropped."""
+    chosen = b""
+    while len(chosen) < MYKEY_LENGTH:
+        chosen += secrets.token_bytes(2 * MYKEY_LENGTH).translate(_MYKEY_TABLE, _MYKEY_UNUSED)
+    return chosen[:MYKEY_LENGTH].decode("ascii")
 
 
 class Store:
@@ -212,6 +225,15 @@ class Store:
 
     def close(self) -> None:
         """Close this thread's connection."""
+
+    def read_one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        """One read statement on its own (one snapshot, no BEGIN / COMMIT around it)."""
+        with self.transaction(write=False) as tx:
+            return tx.one(sql, params)
+
+    def read_all(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self.transaction(write=False) as tx:
+            return tx.all(sql, params)
 
     # -- schema --------------------------------------------------------------------
     def migrate(self) -> None:
@@ -233,8 +255,25 @@ class Store:
     # -- enrollments ---------------------------------------------------------------
     def stored_answer(self, kiosk_id: str, enrollment_id: str) -> tuple[str, dict[str, Any]] | None:
         """(payload digest, answer) stored for this kiosk's id, if any."""
-        with self.transaction(write=False) as tx:
-            return self._stored(tx, kiosk_id, enrollment_id)
+        return self.stored_answers(kiosk_id, [enrollment_id]).get(enrollment_id)
+
+    def stored_answers(
+        self, kiosk_id: str, enrollment_ids: list[str]
+    ) -> dict[str, tuple[str, dict[str, Any]]]:
+        """id -> (payload digest, answer) for each of this kiosk's ids that has an answer;
+        one statement per 500 ids (a batch is at most 500)."""
+        ids = list(dict.fromkeys(enrollment_ids))
+        found: dict[str, tuple[str, dict[str, Any]]] = {}
+        for at in range(0, len(ids), 500):
+            chunk = ids[at : at + 500]
+            placeholders = ", ".join("?" * len(chunk))  # only "?": the ids are parameters
+            rows = self.read_all(
+                "SELECT enrollment_id, payload_digest, answer FROM enrollments"  # noqa: S608
+                f" WHERE kiosk_id = ? AND enrollment_id IN ({placeholders})",
+                (kiosk_id, *chunk),
+            )
+            found.update((eid, (digest, json.loads(answer))) for eid, digest, answer in rows)
+        return found
 
     def forget_answer(self, kiosk_id: str, enrollment_id: str, payload_digest: str) -> None:
         """Delete a stored answer (only a refusal for a server-side reason that an older
@@ -255,60 +294,210 @@ class Store:
         )
         return (row[0], json.loads(row[1])) if row else None
 
-    def precheck(self, campaign_id: str, cert_ref: str, account_ref: str) -> dict[str, Any] | None:
-        """A rejection answer known without writing (already applied / account linked).
+    def precheck(
+        self, campaign_id: str, cert_ref: str, account_ref: str, subjects: list[str], now: float
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """(a rejection answer known without writing: already applied / account linked,
+        whether any of ``subjects`` is locked out for wrong codes at ``now``)."""
+        return self.prechecks([(campaign_id, cert_ref, account_ref, subjects)], now)[0]
 
-        One statement, so one snapshot on both backends: the account's owner, this
-        certificate's person and their choice in this campaign are read together.
+    def prechecks(
+        self, asks: list[tuple[str, str, str, list[str]]], now: float
+    ) -> list[tuple[dict[str, Any] | None, bool]]:
+        """``precheck`` for each (campaign, cert_ref, account_ref, subjects), in order.
+
+        One statement for all, so one snapshot on both backends and one round trip: each
+        account's owner, each certificate's person, their choice in the campaign and the
+        lockouts are read together.
         """
-        with self.transaction(write=False) as tx:
-            row = tx.one(
-                "SELECT (SELECT mykey_id FROM account_links WHERE account_ref = ?),"
-                " (SELECT mykey_id FROM persons WHERE cert_ref = ?),"
-                " (SELECT a.service_code FROM applications a"
-                "  JOIN persons p ON p.mykey_id = a.mykey_id"
-                "  WHERE p.cert_ref = ? AND a.campaign_id = ?)",
-                (account_ref, cert_ref, cert_ref, campaign_id),
-            )
-        owner, mykey_id, chosen = row if row else (None, None, None)
-        if mykey_id and chosen:
-            return _already_applied(mykey_id, chosen)
-        if owner and owner != mykey_id:
-            return {"status": "rejected", "reason": "account_already_linked"}
-        return None
+        rows = [
+            (n, c, cert, acct, subj[0], subj[-1]) for n, (c, cert, acct, subj) in enumerate(asks)
+        ]
+        values, params = _values(rows)
+        found = self.read_all(
+            "SELECT v.column1,"  # noqa: S608
+            " (SELECT mykey_id FROM account_links WHERE account_ref = v.column4),"
+            " (SELECT mykey_id FROM persons WHERE cert_ref = v.column3),"
+            " (SELECT a.service_code FROM applications a"
+            "  JOIN persons p ON p.mykey_id = a.mykey_id"
+            "  WHERE p.cert_ref = v.column3 AND a.campaign_id = v.column2),"
+            " (SELECT count(*) FROM code_failures"
+            "  WHERE subject IN (v.column5, v.column6) AND locked_until > ?)"
+            f" FROM (VALUES {values}) AS v",
+            (now, *params),
+        )
+        answers: list[tuple[dict[str, Any] | None, bool]] = [(None, False)] * len(asks)
+        for n, owner, mykey_id, chosen, locked in found:
+            if mykey_id and chosen:
+                answers[int(n)] = (_already_applied(mykey_id, chosen), bool(locked))
+            elif owner and owner != mykey_id:
+                rejected = {"status": "rejected", "reason": "account_already_linked"}
+                answers[int(n)] = (rejected, bool(locked))
+            else:
+                answers[int(n)] = (None, bool(locked))
+        return answers
+
+    #: how many writes found their id answered already inside the write transaction (a
+    #: resend within one batch, or another process that stored it first); issue 13
+    races = 0
 
     def write_many(self, writes: list[Write]) -> list[tuple[str, dict[str, Any]]]:
-        """Decide and store every write in one transaction, each under a savepoint.
+        """Decide and store every write in one transaction (one durable commit).
 
         Returns the stored (payload digest, answer) per write, in order: for an id that
         already had an answer (resend, or another process first), that earlier answer.
+        Writes that cannot affect each other (:func:`_independent`) are written set-wise,
+        a few statements for the whole batch; the others one by one, in order.
         """
-        results: list[tuple[str, dict[str, Any]] | None] = [None] * len(writes)
-        raced: list[int] = []
         with self.transaction() as tx:
-            for i, write in enumerate(writes):
-                tx.all("SAVEPOINT item")
-                try:
-                    results[i] = self._write_one(tx, write)
-                except _Race:
-                    tx.all("ROLLBACK TO SAVEPOINT item")
-                    raced.append(i)
-                tx.all("RELEASE SAVEPOINT item")
-        for i in raced:
-            results[i] = self.stored_answer(writes[i].kiosk_id, writes[i].enrollment_id)
-        assert all(r is not None for r in results)
+            if len(writes) > 1 and _independent(writes):
+                return self._write_set(tx, writes)
+            return [self._write_one(tx, write) for write in writes]
+
+    def _write_set(self, tx: Tx, writes: list[Write]) -> list[tuple[str, dict[str, Any]]]:
+        """The same decisions as ``_write_one`` for each write in turn, in about six
+        statements for the batch: the enrollments' rows, the persons, the applications,
+        the account links, the answers (and a few more for conflicts)."""
+        results: list[tuple[str, dict[str, Any]] | None] = [None] * len(writes)
+        rows = []
+        for w in writes:
+            answer = w.answer if isinstance(w, RecordAnswer) else {}
+            rows.append(
+                (
+                    w.enrollment_id,
+                    w.payload_digest,
+                    w.kiosk_id,
+                    w.receipt_no,
+                    answer.get("status", "deciding"),  # replaced below, in this transaction
+                    json.dumps(answer, sort_keys=True),
+                    w.now,
+                )
+            )
+        inserted = set(
+            _insert_values(
+                tx,
+                "enrollments (enrollment_id, payload_digest, kiosk_id, receipt_no, status,"
+                " answer, answered_at)",
+                rows,
+                "ON CONFLICT (kiosk_id, enrollment_id) DO NOTHING"
+                " RETURNING kiosk_id, enrollment_id",
+            )
+        )
+        new: list[tuple[int, NewEnrollment]] = []
+        for i, w in enumerate(writes):
+            if (w.kiosk_id, w.enrollment_id) not in inserted:
+                self.races += 1
+                stored = self._stored(tx, w.kiosk_id, w.enrollment_id)
+                assert stored is not None, "a conflicting enrollment row is visible once committed"
+                results[i] = stored
+            elif isinstance(w, NewEnrollment):
+                new.append((i, w))
+            else:
+                results[i] = (w.payload_digest, w.answer)  # type: ignore[union-attr]
+        if new:
+            mykeys = self._persons(tx, [w for _, w in new])
+            answers = self._apply_set(tx, [(w, mykeys[w.cert_ref]) for _, w in new])
+            rows = [
+                (w.kiosk_id, w.enrollment_id, a["status"], json.dumps(a, sort_keys=True))
+                for (_, w), a in zip(new, answers, strict=True)
+            ]
+            values, params = _values(rows)
+            tx.all(
+                "UPDATE enrollments SET status = v.column3, answer = v.column4"  # noqa: S608
+                f" FROM (VALUES {values}) AS v"
+                " WHERE enrollments.kiosk_id = v.column1 AND enrollments.enrollment_id = v.column2",
+                params,
+            )
+            for (i, w), answer in zip(new, answers, strict=True):
+                results[i] = (w.payload_digest, answer)
         return results  # type: ignore[return-value]
 
+    @staticmethod
+    def _persons(tx: Tx, writes: list[NewEnrollment]) -> dict[str, str]:
+        """cert_ref -> MyKey ID for each write's certificate, issued now if it has none."""
+        wanted = {w.cert_ref: w.now for w in writes}
+        found: dict[str, str] = {}
+        while missing := [c for c in wanted if c not in found]:
+            found.update(
+                _insert_values(
+                    tx,
+                    "persons (cert_ref, mykey_id, created_at)",
+                    [(c, new_mykey_id(), wanted[c]) for c in missing],
+                    "ON CONFLICT DO NOTHING RETURNING cert_ref, mykey_id",
+                )
+            )
+            rest = [c for c in missing if c not in found]
+            if rest:
+                found.update(
+                    tx.all(
+                        "SELECT cert_ref, mykey_id FROM persons"  # noqa: S608
+                        f" WHERE cert_ref IN ({', '.join('?' * len(rest))})",
+                        tuple(rest),
+                    )
+                )
+            # a certificate still missing drew a MyKey ID another person has: draw again
+        return found
+
+    @staticmethod
+    def _apply_set(tx: Tx, items: list[tuple[NewEnrollment, str]]) -> list[dict[str, Any]]:
+        """``_apply`` for each (enrollment, MyKey ID), set-wise (no two share a person or
+        an account: ``_independent``)."""
+        applied = set(
+            _insert_values(
+                tx,
+                "applications (campaign_id, mykey_id, service_code, kiosk_id, enrollment_id,"
+                " created_at)",
+                [
+                    (e.campaign_id, m, e.service_code, e.kiosk_id, e.enrollment_id, e.now)
+                    for e, m in items
+                ],
+                "ON CONFLICT DO NOTHING RETURNING kiosk_id, enrollment_id",
+            )
+        )
+        answers: dict[int, dict[str, Any]] = {}
+        linking = []
+        for n, (e, m) in enumerate(items):
+            if (e.kiosk_id, e.enrollment_id) in applied:
+                linking.append(n)
+                continue
+            chosen = tx.one(
+                "SELECT service_code FROM applications WHERE campaign_id = ? AND mykey_id = ?",
+                (e.campaign_id, m),
+            )
+            answers[n] = _already_applied(m, chosen[0] if chosen else None)
+        if linking:
+            linked = {
+                row[0]
+                for row in _insert_values(
+                    tx,
+                    "account_links (account_ref, mykey_id, enrollment_id)",
+                    [
+                        (items[n][0].account_ref, items[n][1], items[n][0].enrollment_id)
+                        for n in linking
+                    ],
+                    "ON CONFLICT DO NOTHING RETURNING account_ref",
+                )
+            }
+            for n in linking:
+                e, m = items[n]
+                if e.account_ref not in linked:
+                    owner = tx.one(
+                        "SELECT mykey_id FROM account_links WHERE account_ref = ?", (e.account_ref,)
+                    )
+                    if owner is None or owner[0] != m:
+                        tx.all(
+                            "DELETE FROM applications WHERE kiosk_id = ? AND enrollment_id = ?",
+                            (e.kiosk_id, e.enrollment_id),
+                        )
+                        answers[n] = {"status": "rejected", "reason": "account_already_linked"}
+                        continue
+                answers[n] = {"status": "accepted", "mykey_id": m, "service_code": e.service_code}
+        return [answers[n] for n in range(len(items))]
+
     def _write_one(self, tx: Tx, w: Write) -> tuple[str, dict[str, Any]]:
-        stored = self._stored(tx, w.kiosk_id, w.enrollment_id)
-        if stored:
-            return stored
-        if isinstance(w, NewEnrollment):
-            answer = self._apply(tx, w, self._person(tx, w.cert_ref, w.now))
-        elif isinstance(w, NewRegistration):
-            answer = self._register(tx, w)
-        else:
-            answer = w.answer
+        # The enrollment's row first: if the id has an answer (or another process is
+        # storing one, which this waits for), nothing else is written for it.
+        answer: dict[str, Any] = w.answer if isinstance(w, RecordAnswer) else {}
         row = tx.one(
             "INSERT INTO enrollments (enrollment_id, payload_digest, kiosk_id, receipt_no,"
             " status, answer, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -318,13 +507,27 @@ class Store:
                 w.payload_digest,
                 w.kiosk_id,
                 w.receipt_no,
-                answer["status"],
+                answer.get("status", "deciding"),  # replaced below, in this transaction
                 json.dumps(answer, sort_keys=True),
                 w.now,
             ),
         )
-        if row is None:  # another process stored this id since we looked
-            raise _Race
+        if row is None:
+            self.races += 1
+            stored = self._stored(tx, w.kiosk_id, w.enrollment_id)
+            assert stored is not None, "a conflicting enrollment row is visible once committed"
+            return stored
+        if isinstance(w, RecordAnswer):
+            return w.payload_digest, answer
+        if isinstance(w, NewEnrollment):
+            answer = self._apply(tx, w, self._person(tx, w.cert_ref, w.now))
+        else:
+            answer = self._register(tx, w)
+        tx.all(
+            "UPDATE enrollments SET status = ?, answer = ?"
+            " WHERE kiosk_id = ? AND enrollment_id = ?",
+            (answer["status"], json.dumps(answer, sort_keys=True), w.kiosk_id, w.enrollment_id),
+        )
         return w.payload_digest, answer
 
     @staticmethod
@@ -396,16 +599,7 @@ class Store:
             answer["points_reason"] = "needs_mynapoint_application"
         return answer
 
-    # -- wrong security codes ------------------------------------------------------
-    def code_locked(self, subjects: list[str], now: float) -> bool:
-        """True while any subject (an account_ref or cert_ref, prefixed) is locked out."""
-        with self.transaction(write=False) as tx:
-            row = tx.one(
-                "SELECT count(*) FROM code_failures WHERE subject IN (?, ?) AND locked_until > ?",
-                (subjects[0], subjects[-1], now),
-            )
-        return bool(row and row[0])
-
+    # -- wrong security codes (the lockout is read by ``precheck``) ------------------
     def code_failed(
         self, subjects: list[str], now: float, window: float, max_failures: int, lock: float
     ) -> None:
@@ -510,6 +704,39 @@ class Store:
         return [(k, float(t), json.loads(h)) for k, t, h in rows]
 
 
+def _independent(writes: list[Write]) -> bool:
+    """True when no two writes name the same enrollment id, person or payment account and
+    none is a registration (which reads applications): then no write's decision depends
+    on another's, and their order within the batch cannot change an answer."""
+    ids: set[tuple[str, str]] = set()
+    certs: set[str] = set()
+    accounts: set[str] = set()
+    for w in writes:
+        if isinstance(w, NewRegistration) or (w.kiosk_id, w.enrollment_id) in ids:
+            return False
+        ids.add((w.kiosk_id, w.enrollment_id))
+        if isinstance(w, NewEnrollment):
+            if w.cert_ref in certs or w.account_ref in accounts:
+                return False
+            certs.add(w.cert_ref)
+            accounts.add(w.account_ref)
+    return True
+
+
+def _values(rows: list[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
+    """``(?, ?), (?, ?)`` for the rows, and their parameters in one tuple."""
+    one = "(" + ", ".join("?" * len(rows[0])) + ")"
+    return ", ".join([one] * len(rows)), tuple(itertools.chain.from_iterable(rows))
+
+
+def _insert_values(
+    tx: Tx, table: str, rows: list[tuple[Any, ...]], tail: str
+) -> list[tuple[Any, ...]]:
+    """``INSERT INTO table VALUES rows... tail``: one statement for every row."""
+    values, params = _values(rows)
+    return tx.all(f"INSERT INTO {table} VALUES {values} {tail}", params)  # noqa: S608
+
+
 def _already_applied(mykey_id: str, service_code: str | None) -> dict[str, Any]:
     return {
         "status": "rejected",
@@ -555,6 +782,16 @@ class SqliteStore(Store):
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
         return conn
+
+    def read_all(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        try:  # autocommit: one statement is one snapshot
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"sqlite: {exc}") from exc
+
+    def read_one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        rows = self.read_all(sql, params)
+        return rows[0] if rows else None
 
     @contextlib.contextmanager
     def transaction(self, write: bool = True) -> Iterator[Tx]:

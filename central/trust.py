@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from central.errors import CannotJudge, CentralConfigError, CentralError, Rejection
+from central.freshness import must_look
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,8 @@ class RevocationLists:
     ) -> bool:
         """True when a genuine CRL lists it; RevocationUnknown when its CA has lists in
         the directory but none genuine and current at ``now``."""
-        listing = self._listing()
+        # looked at once per batch (central.freshness); else on every call
+        listing = self._listing() if must_look(self) else self._seen
         with self._lock:
             if listing != self._seen:
                 self._reload(listing)
@@ -202,21 +204,30 @@ class JpkiVerifier:
     def __init__(self, ca_certificates: list[x509.Certificate], crl_dir: Path | None) -> None:
         self._cas = ca_certificates
         self._ca_key_ids = {k for k in map(_subject_key_id, ca_certificates) if k is not None}
+        # which CA key issued: computed once per CA, not once per card (issue 13)
+        # newest generation first: most cards are of it. A CA of another name costs
+        # verify_directly_issued_by only its name comparison (in Rust; building the
+        # certificate's issuer Name in Python to look the CA up cost more).
+        self._newest_first = [
+            (ca, ca_key_id(ca))
+            for ca in sorted(ca_certificates, key=lambda c: c.not_valid_before_utc, reverse=True)
+        ]
         self._crls = RevocationLists(crl_dir, ca_certificates)
 
     @classmethod
     def from_paths(cls, ca_paths: Iterable[Path], crl_dir: Path | None) -> JpkiVerifier:
         return cls(load_ca_certificates(ca_paths), crl_dir)
 
-    def _issuing_ca(self, cert: x509.Certificate) -> x509.Certificate:
-        for ca in self._cas:
-            if ca.subject != cert.issuer:
-                continue
+    def _issuing_ca(self, cert: x509.Certificate) -> tuple[x509.Certificate, bytes]:
+        """(the trusted CA that signed ``cert``, its key id): the one whose name the
+        certificate names as issuer and whose key signed it (generations may share a
+        name)."""
+        for ca, key_id in self._newest_first:
             try:
                 cert.verify_directly_issued_by(ca)
             except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
                 continue
-            return ca
+            return ca, key_id
         # No trusted CA signed it. That is the card's own fault only when it names (by
         # its authority key identifier) a CA key we hold; a card naming a CA key we do not
         # hold, or naming none, may be of a CA generation missing from the trust store
@@ -232,21 +243,26 @@ class JpkiVerifier:
         raise CannotJudge(TRUST_ANCHOR_MISSING)
 
     def check_certificate(
-        self, certificate_der: bytes, now: dt.datetime | None = None
+        self,
+        certificate_der: bytes,
+        now: dt.datetime | None = None,
+        parsed: x509.Certificate | None = None,
     ) -> VerifiedCard:
         """The certificate and its CA if it chains to a trusted CA, is in date and not
-        revoked; else Rejection with the reason, or RevocationUnknown (retry later)."""
-        try:
-            cert = x509.load_der_x509_certificate(certificate_der)
-        except ValueError as exc:
-            raise Rejection("malformed") from exc
-        ca = self._issuing_ca(cert)
+        revoked; else Rejection with the reason, or RevocationUnknown (retry later).
+        ``parsed``: the same certificate already parsed from ``certificate_der``."""
+        cert = parsed
+        if cert is None:
+            try:
+                cert = x509.load_der_x509_certificate(certificate_der)
+            except ValueError as exc:
+                raise Rejection("malformed") from exc
+        ca, issuer_key_id = self._issuing_ca(cert)
         now = now or dt.datetime.now(dt.UTC)
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
             raise Rejection("certificate_expired")
         if not ca.not_valid_before_utc <= cert.not_valid_before_utc <= ca.not_valid_after_utc:
             raise Rejection("certificate_untrusted")
-        issuer_key_id = ca_key_id(ca)
         if self._crls.is_revoked(cert, issuer_key_id, now):
             raise Rejection("certificate_revoked")
         return VerifiedCard(cert, issuer_key_id)

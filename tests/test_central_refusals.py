@@ -104,3 +104,33 @@ def test_nan_or_infinity_in_an_invalid_body_is_a_typed_422(
     errors = r.json()["detail"]
     assert where in [e["loc"] for e in errors]
     assert all(set(e) == {"type", "loc", "msg"} for e in errors)  # the value is not echoed
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        # no route: an empty id is not an enrollment id (the fast path must not take it)
+        ("PUT", "/v1/enrollments/", b'{"enrollment_id": ""}', 404),
+        ("PUT", "/v1/enrollments/a/b", b'{"enrollment_id": "a/b"}', 404),
+        # the id in the body is not the path's
+        ("PUT", "/v1/enrollments/x", b'{"enrollment_id": "y"}', 400),
+        # items that are not objects
+        ("POST", wire.BATCH_PATH, b'{"items": [1, "two"]}', 422),
+        ("POST", wire.BATCH_PATH, b"[[]]", 422),
+    ],
+)
+def test_requests_the_fast_path_leaves_to_the_routes_get_their_answers(
+    central: CentralService, method: str, path: str, body: bytes, status: int
+) -> None:
+    """central/app.py answers well-formed enrollments itself (IngestFastPath); anything
+    else must get the FastAPI routes' answer, as before it existed."""
+    with central.session() as s:
+        r = s.request(
+            method,
+            central.base_url + path,
+            data=body,
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
+    assert r.status_code == status, r.text
+    assert "detail" in r.json()
