@@ -120,22 +120,38 @@ def _raise_typed(error: sqlite3.Error) -> NoReturn:
 
 
 @contextlib.contextmanager
-def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """BEGIN IMMEDIATE ... COMMIT; any failure rolls back and nothing is half-written."""
+def write_transaction(
+    db: sqlite_utils.Database, *, durable: bool = True
+) -> Iterator[sqlite_utils.Database]:
+    """BEGIN IMMEDIATE ... COMMIT; any failure rolls back and nothing is half-written.
+
+    ``durable=False`` commits without waiting for the disk (``synchronous=NORMAL`` for this
+    one commit): only for a change that may be lost in a power cut, as the sync worker's
+    claim may (a lost claim leaves the row pending, which is due as well). The WAL keeps
+    commits in order, so the next durable commit takes it to the disk too.
+    """
     conn = db.conn
+    previous = None
+    if not durable:
+        previous = conn.execute("PRAGMA synchronous").fetchone()[0]
+        conn.execute("PRAGMA synchronous = NORMAL")
     try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.Error as error:
-        _raise_typed(error)
-    try:
-        yield db
-        conn.execute("COMMIT")
-    except sqlite3.Error as error:
-        _rollback(conn)
-        _raise_typed(error)
-    except BaseException:
-        _rollback(conn)
-        raise
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            _raise_typed(error)
+        try:
+            yield db
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            _rollback(conn)
+            _raise_typed(error)
+        except BaseException:
+            _rollback(conn)
+            raise
+    finally:
+        if previous is not None:
+            conn.execute(f"PRAGMA synchronous = {int(previous)}")
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -83,7 +83,7 @@ class DeliveryLedger:
         """
         now = self.clock() if now is None else now
         due_by = now if due_by is None else due_by
-        with write_transaction(self._db) as db:
+        with write_transaction(self._db, durable=False) as db:
             rows = db.execute(
                 "SELECT enrollment_id, kiosk_id, receipt_no, created_at, key_id, sealed, attempts"
                 " FROM enrollments WHERE state IN (?, ?)"
@@ -115,7 +115,7 @@ class DeliveryLedger:
     ) -> None:
         """Apply the central answer for each item (missing answers count as retry)."""
         now = self.clock() if now is None else now
-        with write_transaction(self._db) as db:
+        with write_transaction(self._db, durable=False) as db:
             for item in items:
                 self._apply_result(db, item, results.get(item.enrollment_id), now)
             self._note_success(db, now)
@@ -129,7 +129,7 @@ class DeliveryLedger:
     ) -> None:
         """No answer at all: every item goes back to pending with its own backoff."""
         now = self.clock() if now is None else now
-        with write_transaction(self._db) as db:
+        with write_transaction(self._db, durable=False) as db:
             for item in items:
                 self._back_to_pending(db, item, error_kind, now, retry_after_s)
             self._note_error(db, error_kind, now)
@@ -142,7 +142,7 @@ class DeliveryLedger:
     ) -> None:
         """The central service refused the request itself (4xx): one strike per item."""
         now = self.clock() if now is None else now
-        with write_transaction(self._db) as db:
+        with write_transaction(self._db, durable=False) as db:
             for item in items:
                 self._strike(db, item, error_kind, now)
             self._note_error(db, error_kind, now)
