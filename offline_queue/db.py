@@ -1,8 +1,9 @@
 """Opening the queue database the one safe way, and write transactions.
 
-Every connection, the kiosk's and the sync worker's, gets WAL, ``synchronous=FULL``
-(a commit is on the disk before it returns), a busy timeout (two processes share
-the file) and ``secure_delete`` (wiped sealed blobs are zeroed, not left in free pages).
+Every connection gets WAL, ``synchronous=FULL`` (a commit is on the disk before it
+returns; the sync worker's ledger alone opens ``NORMAL``, see ``offline_queue/delivery.py``),
+a busy timeout (two processes share the file) and ``secure_delete`` (wiped sealed blobs
+are zeroed, not left in free pages).
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ _UNAVAILABLE = {
 _SQLITE_BUSY = 5
 #: How long to wait before opening a database again that another process was setting up.
 _BUSY_RETRY_S = 0.01
-_SYNCHRONOUS_MODES = ("FULL", "NORMAL")  # NORMAL exists only so the benchmark can compare
+#: NORMAL (a commit does not wait for the disk) is for the sync worker's ledger, whose
+#: writes a power cut may undo (offline_queue/delivery.py), and for the benchmark.
+_SYNCHRONOUS_MODES = ("FULL", "NORMAL")
 
 
 def open_queue_db(
@@ -120,38 +123,32 @@ def _raise_typed(error: sqlite3.Error) -> NoReturn:
 
 
 @contextlib.contextmanager
-def write_transaction(
-    db: sqlite_utils.Database, *, durable: bool = True
-) -> Iterator[sqlite_utils.Database]:
-    """BEGIN IMMEDIATE ... COMMIT; any failure rolls back and nothing is half-written.
-
-    ``durable=False`` commits without waiting for the disk (``synchronous=NORMAL`` for this
-    one commit): only for a change that may be lost in a power cut, as the sync worker's
-    claim may (a lost claim leaves the row pending, which is due as well). The WAL keeps
-    commits in order, so the next durable commit takes it to the disk too.
-    """
+def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """BEGIN IMMEDIATE ... COMMIT; any failure rolls back and nothing is half-written."""
     conn = db.conn
-    previous = None
-    if not durable:
-        previous = conn.execute("PRAGMA synchronous").fetchone()[0]
-        conn.execute("PRAGMA synchronous = NORMAL")
     try:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as error:
-            _raise_typed(error)
-        try:
-            yield db
-            conn.execute("COMMIT")
-        except sqlite3.Error as error:
-            _rollback(conn)
-            _raise_typed(error)
-        except BaseException:
-            _rollback(conn)
-            raise
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as error:
+        _raise_typed(error)
+    try:
+        yield db
+        conn.execute("COMMIT")
+    except sqlite3.Error as error:
+        _rollback(conn)
+        _raise_typed(error)
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+@contextlib.contextmanager
+def durable_commits(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """``synchronous=FULL`` for the commits inside, on a connection opened ``NORMAL``."""
+    db.conn.execute("PRAGMA synchronous = FULL")
+    try:
+        yield db
     finally:
-        if previous is not None:
-            conn.execute(f"PRAGMA synchronous = {int(previous)}")
+        db.conn.execute("PRAGMA synchronous = NORMAL")
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

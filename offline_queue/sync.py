@@ -177,6 +177,7 @@ class SyncReport:
     """What one pass did (for logs and tests)."""
 
     sent: int = 0
+    batches: int = 0  # requests posted
     answered: int = 0
     failed_batches: int = 0
     error_kinds: list[str] = field(default_factory=list)
@@ -234,6 +235,7 @@ class SyncWorker:
     def _deliver(self, items: list[OutboundItem], report: SyncReport) -> bool:
         """Post one batch and record what came back; False when the central is unreachable."""
         report.sent += len(items)
+        report.batches += 1
         outcome = self.client.post_batch(items)
         if isinstance(outcome, Answered):
             self.ledger.record_results(items, outcome.results)
@@ -260,11 +262,14 @@ class SyncWorker:
             self.ledger.record_request_refused(items, outcome.error_kind)
             log.warning("sync_item_refused receipt=%s", items[0].receipt_no)
             return True
+        self.ledger.count_failed_request(outcome.error_kind)
         for index, item in enumerate(items):
             if not self._deliver([item], report):
                 rest = items[index + 1 :]
                 if rest:
-                    self.ledger.record_transport_failure(rest, report.error_kinds[-1])
+                    self.ledger.record_transport_failure(
+                        rest, report.error_kinds[-1], counted=False
+                    )
                 return False
         return True
 
