@@ -8,7 +8,8 @@ its operator listener; a logged-in operator fetches each page over HTTPS with
 ``requests`` (median of ``--runs``). First on an empty database (the baseline: TLS,
 routing, templates, the session check), then after one bulk SQL statement per table
 fills ``--kiosks`` heartbeats and ``--enrollments`` answered enrollments with their
-applications (30 days of times, 3 campaigns, 6 services, unique receipt numbers).
+applications, one in five a 健康保険証 registration instead (30 days of times, 3
+campaigns, 6 services, 2 procedures, unique receipt numbers); one kiosk in 50 has an alert.
 The database is generated, not ingested: ingest speed is ``bench_central.py``'s. The
 service is then restarted, so the first charts page counts every hour of the 30-day
 window once (reported alone); later pages count only the hours since (see
@@ -33,9 +34,12 @@ from sim.central import free_port, prepare_central  # noqa: E402
 from sim.console_client import OperatorClient  # noqa: E402
 
 PAGES = [
-    ("kiosk list", "/console/"),
+    ("kiosk list, page 1 of 10 (alerts first)", "/console/"),
+    ("kiosk list, page 5", "/console/?page=5"),
+    ("kiosk list, alerts only", "/console/?alerts=1"),
     ("charts", "/console/charts"),
     ("charts, one campaign and service", "/console/charts?campaign=2022-card&service=waon"),
+    ("charts, one procedure", "/console/charts?procedure=health_insurance"),
     ("receipt lookup", "/console/lookup?receipt_no=R-00777777"),
     ("CSV export per day", "/console/export.csv?period=day"),
     ("CSV export per hour", "/console/export.csv"),
@@ -65,6 +69,10 @@ def fill(db: Path, kiosks: int, enrollments: int, now: float) -> float:
         " SELECT printf('K-%05d', i), ? - (i % 900), ? FROM n",
         (kiosks, now, health),
     )
+    conn.execute(  # one kiosk in 50 has a dead item: an alert, listed first
+        "UPDATE kiosks SET health = json_set(health, '$.dead_items', 1)"
+        " WHERE CAST(substr(kiosk_id, 3) AS INTEGER) % 50 = 0"
+    )
     conn.execute(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
         " INSERT INTO enrollments (enrollment_id, payload_digest, kiosk_id, receipt_no,"
@@ -84,7 +92,15 @@ def fill(db: Path, kiosks: int, enrollments: int, now: float) -> float:
         "  ELSE '2022-health-insurance' END, printf('M%07d', rowid),"
         " CASE rowid % 6 WHEN 0 THEN 'waon' WHEN 1 THEN 'suica' WHEN 2 THEN 'paypay'"
         "  WHEN 3 THEN 'nanaco' WHEN 4 THEN 'rakuten' ELSE 'aupay' END,"
-        " kiosk_id, enrollment_id, answered_at FROM enrollments WHERE status = 'accepted'",
+        " kiosk_id, enrollment_id, answered_at FROM enrollments WHERE status = 'accepted'"
+        " AND rowid % 5 != 1",
+    )
+    conn.execute(  # one accepted answer in five: a 健康保険証 registration (issue 11)
+        "INSERT INTO registrations (procedure, cert_ref, campaign_id, points, kiosk_id,"
+        " enrollment_id, created_at)"
+        " SELECT 'health_insurance', printf('C%07d', rowid), '2022-health-insurance', 7500,"
+        " kiosk_id, enrollment_id, answered_at FROM enrollments WHERE status = 'accepted'"
+        " AND rowid % 5 = 1",
     )
     conn.execute("COMMIT")
     conn.execute("ANALYZE")

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -22,12 +23,17 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from contract.wire import seal_for_central  # noqa: E402
+from contract.wire import BATCH_PATH, batch_body, seal_for_central  # noqa: E402
 from offline_queue.store import verify_card_signature  # noqa: E402
+from offline_queue.sync import SyncWorker  # noqa: E402
+from offline_queue.transport import mtls_context  # noqa: E402
 from sim.central import CentralService, start_central  # noqa: E402
 from sim.enrollments import (  # noqa: E402
     CentralSealingKey,
@@ -40,7 +46,6 @@ from sim.enrollments import (  # noqa: E402
     signed_enrollment,
     stop,
     sync_process,
-    sync_until_settled,
 )
 
 
@@ -86,25 +91,105 @@ def bench_enqueue(directory: Path, n: int) -> None:
         )
 
 
+class Probe:
+    """Wall and CPU time of the worker's two halves, measured in place around the calls:
+    the ledger (SQLite: claim, record, their commits) and the request (building the body,
+    TLS, waiting for the central answer, parsing it)."""
+
+    def __init__(self, worker: SyncWorker) -> None:
+        self.wall = {"ledger": 0.0, "request": 0.0}
+        self.cpu = {"ledger": 0.0, "request": 0.0}
+        self.batches: list[list] = []
+        ledger, client = worker.ledger, worker.client
+        ledger.claim_due = self._timed("ledger", ledger.claim_due)
+        ledger.record_results = self._timed("ledger", ledger.record_results)
+        post = self._timed("request", client.post_batch)
+
+        def post_batch(items: list) -> object:
+            self.batches.append(items)
+            return post(items)
+
+        client.post_batch = post_batch
+
+    def _timed(self, half: str, method: Callable) -> Callable:
+        def timed(*args: object, **kwargs: object) -> object:
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.wall[half] += time.perf_counter() - wall
+                self.cpu[half] += time.process_time() - cpu
+
+        return timed
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of another process, all its threads (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def replay_cpu_per_item(central: CentralService, batches: list[list]) -> float:
+    """Baseline: the same batches' bytes, encoded beforehand, posted over one kept-alive
+    mutual-TLS connection (the least a client must do: TLS, HTTP, read the answer).
+    The central service answers them from its record. Kiosk CPU seconds per item."""
+    pool = urllib3.HTTPSConnectionPool(
+        "127.0.0.1",
+        central.port,
+        ssl_context=mtls_context(central.ca_cert, central.client_cert, central.client_key),
+        maxsize=1,
+        retries=False,
+    )
+    bodies = [json.dumps(batch_body([i.wire() for i in items])).encode() for items in batches]
+    headers = {"Content-Type": "application/json"}
+    assert pool.urlopen("POST", BATCH_PATH, body=bodies[0], headers=headers).data  # handshake
+    cpu = time.process_time()
+    for body in bodies:
+        response = pool.urlopen("POST", BATCH_PATH, body=body, headers=headers)
+        assert response.status == 200 and response.data
+    spent = time.process_time() - cpu
+    pool.close()
+    return spent / sum(len(items) for items in batches)
+
+
 def bench_sync(directory: Path, n: int, online_samples: int) -> None:
     central = start_central(directory)
     try:
         print(f"\n## Sync throughput to a local central service ({n} enrollments per run)\n")
-        print("| batch size | seconds | enrollments/s |")
-        print("|---|---|---|")
+        print(
+            "| batch size | seconds | enrollments/s | kiosk CPU ms/item | (ledger | request)"
+            " | central CPU ms/item | ledger wall ms/item | request wall ms/item"
+            " | kiosk-bound /s | baseline CPU ms/item | kiosk CPU / baseline | TLS connections |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for batch_size in (1, 100):
             db = directory / f"sync-{batch_size}.sqlite3"
             with central_outbox(central, db) as outbox:
                 for _ in range(n):
                     enroll_valid(outbox, central)
-                worker = quick_worker(db, central_client(central), batch_size=batch_size)
-                start = time.perf_counter()
-                sync_until_settled(worker, outbox, timeout_s=600)
+                client = central_client(central)
+                worker = quick_worker(db, client, batch_size=batch_size)
+                probe = Probe(worker)
+                central_cpu = process_cpu_s(central.process.pid)
+                cpu, start = time.process_time(), time.perf_counter()
+                while outbox.status().counts["accepted"] < n:
+                    report = worker.run_once()
+                    assert not report.failed_batches, report
                 elapsed = time.perf_counter() - start
+                kiosk_cpu = time.process_time() - cpu
+                central_cpu = process_cpu_s(central.process.pid) - central_cpu
+                connections = client.connections_opened
                 worker.close()
-                accepted = outbox.status().counts["accepted"]
-            assert accepted == n, f"only {accepted} of {n} accepted"
-            print(f"| {batch_size} | {elapsed:.2f} | {n / elapsed:.1f} |")
+            baseline = replay_cpu_per_item(central, probe.batches)
+            # the kiosk's own time: the ledger whole, and the request's CPU (not its wait)
+            own = (probe.wall["ledger"] + probe.cpu["request"]) / n
+            print(
+                f"| {batch_size} | {elapsed:.2f} | {n / elapsed:.0f} | {kiosk_cpu / n * 1e3:.3f}"
+                f" | {probe.cpu['ledger'] / n * 1e3:.3f} | {probe.cpu['request'] / n * 1e3:.3f}"
+                f" | {central_cpu / n * 1e3:.3f} | {probe.wall['ledger'] / n * 1e3:.3f}"
+                f" | {probe.wall['request'] / n * 1e3:.3f} | {1 / own:.0f}"
+                f" | {baseline * 1e3:.3f} | {kiosk_cpu / n / baseline:.2f} | {connections} |"
+            )
         bench_online(directory, central, online_samples)
     finally:
         central.stop()

@@ -62,6 +62,8 @@ def body_limits(path: str) -> tuple[int, int]:
     """(bytes, separators) a request body to ``path`` may hold; see ``wire.MAX_BATCH_BYTES``."""
     if path == wire.BATCH_PATH:
         return wire.MAX_BATCH_BYTES, wire.MAX_BATCH_ITEMS * wire.MAX_ITEM_SEPARATORS
+    if path == wire.HEARTBEAT_PATH:
+        return wire.MAX_ITEM_BYTES, wire.MAX_HEARTBEAT_SEPARATORS
     return wire.MAX_ITEM_BYTES, wire.MAX_ITEM_SEPARATORS
 
 
@@ -272,6 +274,10 @@ class Heartbeat(BaseModel):
     sync_accepted: int = Field(default=0, ge=0, le=wire.MAX_HEARTBEAT_COUNT, strict=True)
     sync_rejected: int = Field(default=0, ge=0, le=wire.MAX_HEARTBEAT_COUNT, strict=True)
     sync_failures: int = Field(default=0, ge=0, le=wire.MAX_HEARTBEAT_COUNT, strict=True)
+    sync_failures_by_kind: dict[
+        Annotated[str, StringConstraints(pattern=f"^{wire.STATUS_CODE_PATTERN}$")],
+        Annotated[int, Field(ge=0, le=wire.MAX_HEARTBEAT_COUNT, strict=True)],
+    ] = Field(default_factory=dict, max_length=wire.MAX_FAILURE_KINDS)
 
 
 def build_service(

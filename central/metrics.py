@@ -12,9 +12,12 @@ on the operator listener). Each app has its own registry, so two apps in one pro
   ``stage_cpu = true`` only), ``mynapoint_store_races_total``;
 - per kiosk, read from the database at scrape time (so every worker reports the fleet
   the same): ``mynapoint_kiosk_heartbeat_age_seconds``, ``mynapoint_kiosk_queue_depth``,
-  ``mynapoint_kiosk_oldest_pending_seconds``, ``mynapoint_kiosk_dead_items``, the
-  sync worker's counters ``mynapoint_kiosk_sync_{accepted,rejected,failures}`` and
-  ``mynapoint_kiosk_out_of_service``.
+  ``mynapoint_kiosk_oldest_pending_seconds``, ``mynapoint_kiosk_dead_items``,
+  ``mynapoint_kiosk_out_of_service``, and the sync worker's counters (its totals since its
+  queue was created, so ``rate()`` and ``increase()`` apply):
+  ``mynapoint_kiosk_sync_{accepted,rejected,failures}_total`` and
+  ``mynapoint_kiosk_sync_failures_by_kind_total{kind}`` (``central_unreachable``,
+  ``central_timeout``, ``central_busy``, ``central_refused_request``...).
 
 Counters of decisions and latency are per process: with several workers, scrape each
 (or set up ``prometheus_client``'s multiprocess mode); the kiosk gauges are fleet-wide.
@@ -36,9 +39,11 @@ _KIOSK_GAUGES = (
     ("queue_depth", "queue_depth", "Enrollments waiting in the kiosk's outbox"),
     ("oldest_pending_age_s", "oldest_pending_seconds", "Age of the oldest waiting enrollment"),
     ("dead_items", "dead_items", "Outbox items that failed for good (staff must look)"),
-    ("sync_accepted", "sync_accepted", "Enrollments the sync worker delivered, accepted"),
-    ("sync_rejected", "sync_rejected", "Enrollments the sync worker delivered, rejected"),
-    ("sync_failures", "sync_failures", "Failed sync attempts in a row"),
+)
+_KIOSK_COUNTERS = (
+    ("sync_accepted", "sync_accepted", "Answers the sync worker recorded: accepted"),
+    ("sync_rejected", "sync_rejected", "Answers the sync worker recorded: rejected"),
+    ("sync_failures", "sync_failures", "Failed sync requests and unsettled items"),
 )
 
 
@@ -69,6 +74,24 @@ class _FleetCollector:
                 if isinstance(value, int | float):
                     family.add_metric([kiosk_id], float(value))
             yield family
+        for field, name, help_text in _KIOSK_COUNTERS:
+            counter = CounterMetricFamily(f"mynapoint_kiosk_{name}", help_text, labels=["kiosk"])
+            for kiosk_id, _seen, health in rows:
+                value = health.get(field)
+                if isinstance(value, int):
+                    counter.add_metric([kiosk_id], float(value))
+            yield counter
+        by_kind = CounterMetricFamily(
+            "mynapoint_kiosk_sync_failures_by_kind",
+            "Failed sync requests and unsettled items, by error kind",
+            labels=["kiosk", "kind"],
+        )
+        for kiosk_id, _seen, health in rows:
+            kinds = health.get("sync_failures_by_kind")
+            for kind, n in sorted(kinds.items()) if isinstance(kinds, dict) else ():
+                if isinstance(n, int):
+                    by_kind.add_metric([kiosk_id, str(kind)], float(n))
+        yield by_kind
         out = self._out()
         family = GaugeMetricFamily(
             "mynapoint_kiosk_out_of_service",

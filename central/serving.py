@@ -371,7 +371,10 @@ def bind_unix_socket(path: Path, backlog: int) -> socket.socket:
 
 def bind_tcp_socket(host: str, port: int, backlog: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, so accepted sockets carry it and asyncio turns Nagle off on them
+    # (``base_events._set_nodelay`` checks ``sock.proto``): with Nagle on, h11's body write
+    # waited for the ACK of its head write, which the client delays by 40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(backlog)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from central.console.schema import CONSOLE_SCHEMA
+from central.console.schema import CONSOLE_SCHEMA, CONSOLE_SCHEMA_V2
 from central.errors import CentralError
 
 log = logging.getLogger(__name__)
@@ -132,8 +132,11 @@ _SCHEMA_V4 = [
         UNIQUE (kiosk_id, enrollment_id))""",
 ]
 # v5: operator accounts, console sessions and kiosks marked out of service (issue 13);
-# self-contained in central/console/schema.py.
-MIGRATIONS: list[list[str]] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, CONSOLE_SCHEMA]
+# self-contained in central/console/schema.py; v6 the registrations' time index (console).
+MIGRATIONS: list[list[str]] = [
+    *(_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, CONSOLE_SCHEMA),
+    CONSOLE_SCHEMA_V2,
+]
 
 
 class StoreUnavailable(CentralError):

@@ -97,9 +97,17 @@ STATUS_CODE_PATTERN = r"[a-z][a-z0-9_]{0,63}"
 # reports at most that).
 MAX_STAFF_LOCKOUTS = 1_000_000
 # Counters a heartbeat may carry besides its health (issue 13): the outbox's dead items and
-# the sync worker's totals; each a non-negative integer at most MAX_HEARTBEAT_COUNT.
+# the sync worker's totals since its queue was created (answers recorded, accepted and
+# rejected; failed requests and unsettled items); each a non-negative integer at most
+# MAX_HEARTBEAT_COUNT. "sync_failures_by_kind" splits sync_failures by error kind (a
+# status code such as "central_unreachable", "central_refused_request"; at most
+# MAX_FAILURE_KINDS of them) -> count.
 HEARTBEAT_COUNTERS = ("dead_items", "sync_accepted", "sync_rejected", "sync_failures")
 MAX_HEARTBEAT_COUNT = 10**9
+MAX_FAILURE_KINDS = 16
+# A heartbeat body may hold this many JSON separators ("," "[" "{"; see
+# MAX_ITEM_SEPARATORS): its fields, up to 32 procedures and MAX_FAILURE_KINDS kinds.
+MAX_HEARTBEAT_SEPARATORS = 96
 # The heartbeat's answer: {"kiosk_id", "ok": true, OUT_OF_SERVICE: bool}. True when an
 # operator marked this kiosk out of service: it shows its maintenance screen until false.
 OUT_OF_SERVICE = "out_of_service"

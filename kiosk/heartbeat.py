@@ -44,6 +44,8 @@ import requests
 from contract.errors import KioskError
 from contract.wire import (
     HEARTBEAT_PATH,
+    MAX_FAILURE_KINDS,
+    MAX_HEARTBEAT_COUNT,
     MAX_STAFF_LOCKOUTS,
     OUT_OF_SERVICE,
     STATUS_CODE_PATTERN,
@@ -77,10 +79,13 @@ class Health:
     speech: str = "off"  # ok, off, no_engine, no_voice (kiosk/voice.py)
     #: per procedure (issue 11): name -> items open in the queue ("mynapoint": the application)
     procedures: dict[str, int] = field(default_factory=dict)
-    # the outbox's dead items and what the sync worker delivered (wire.HEARTBEAT_COUNTERS)
+    # the outbox's dead items and the sync worker's totals (wire.HEARTBEAT_COUNTERS)
     dead_items: int = 0
     sync_accepted: int = 0
     sync_rejected: int = 0
+    sync_failures: int = 0
+    #: failed sync requests and unsettled items by error kind (policy.ERROR_*)
+    sync_failures_by_kind: dict[str, int] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,9 +144,20 @@ def collect_health(
             for name, counts in getattr(queue, "counts_by_procedure", {}).items()
         },
         dead_items=int(queue.counts.get(policy.DEAD, 0)),
-        sync_accepted=int(queue.counts.get(policy.ACCEPTED, 0)),
-        sync_rejected=int(queue.counts.get(policy.REJECTED, 0)),
+        sync_accepted=_count(queue.delivered.get(policy.ACCEPTED, 0)),
+        sync_rejected=_count(queue.delivered.get(policy.REJECTED, 0)),
+        sync_failures=_count(sum(queue.sync_failures.values())),
+        sync_failures_by_kind={
+            kind: _count(n)
+            for kind, n in sorted(queue.sync_failures.items())[:MAX_FAILURE_KINDS]
+            if _STATUS_CODE.fullmatch(kind)
+        },
     )
+
+
+def _count(value: int) -> int:
+    """A counter as the central service takes it: 0..MAX_HEARTBEAT_COUNT."""
+    return max(0, min(int(value), MAX_HEARTBEAT_COUNT))
 
 
 class Heartbeat:

@@ -1,8 +1,9 @@
 """Opening the queue database the one safe way, and write transactions.
 
-Every connection, the kiosk's and the sync worker's, gets WAL, ``synchronous=FULL``
-(a commit is on the disk before it returns), a busy timeout (two processes share
-the file) and ``secure_delete`` (wiped sealed blobs are zeroed, not left in free pages).
+Every connection gets WAL, ``synchronous=FULL`` (a commit is on the disk before it
+returns; the sync worker's ledger alone opens ``NORMAL``, see ``offline_queue/delivery.py``),
+a busy timeout (two processes share the file) and ``secure_delete`` (wiped sealed blobs
+are zeroed, not left in free pages).
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ _UNAVAILABLE = {
 _SQLITE_BUSY = 5
 #: How long to wait before opening a database again that another process was setting up.
 _BUSY_RETRY_S = 0.01
-_SYNCHRONOUS_MODES = ("FULL", "NORMAL")  # NORMAL exists only so the benchmark can compare
+#: NORMAL (a commit does not wait for the disk) is for the sync worker's ledger, whose
+#: writes a power cut may undo (offline_queue/delivery.py), and for the benchmark.
+_SYNCHRONOUS_MODES = ("FULL", "NORMAL")
 
 
 def open_queue_db(
@@ -136,6 +139,16 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Databa
     except BaseException:
         _rollback(conn)
         raise
+
+
+@contextlib.contextmanager
+def durable_commits(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """``synchronous=FULL`` for the commits inside, on a connection opened ``NORMAL``."""
+    db.conn.execute("PRAGMA synchronous = FULL")
+    try:
+        yield db
+    finally:
+        db.conn.execute("PRAGMA synchronous = NORMAL")
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -48,6 +48,8 @@ BACKOFF_CAP_S = 300.0
 RETRY_AFTER_CAP_S = 3600.0
 #: No delay we set is longer; a due time further ahead means the clock was set back.
 MAX_DELAY_S = max(BACKOFF_CAP_S, RETRY_AFTER_CAP_S) + 60.0
+#: The worker applies retention at most this often (it was every pass: per online item).
+RETENTION_EVERY_S = 60.0
 #: The worker looks at the database at least this often even when nobody wakes it.
 IDLE_POLL_S = 30.0
 CONNECT_TIMEOUT_S = 5.0

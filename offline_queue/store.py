@@ -62,6 +62,12 @@ _GUARD_TAG = b"mynapoint-card-guard-v1|"
 _BLOCKING_STATES = (policy.PENDING, policy.SENDING, policy.ACCEPTED)
 _RECEIPT_TRIES = 20
 _PAYLOAD_FIELDS = ("v", "enrollment_id", "kiosk_id", "campaign_id", "created_at", "nonce")
+#: The sync worker's counters in ``sync_state`` (offline_queue/delivery.py): answers it
+#: recorded, ``delivered.accepted`` / ``delivered.rejected``, and failures by error kind,
+#: ``failed.<kind>``: one per request that got no usable answer, one per item whose answer
+#: settled nothing (item retry, conflict, missing). Totals since the queue was created.
+DELIVERED = "delivered."
+FAILED = "failed."
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,10 @@ class QueueStatus:
     not_before: float | None = None
     #: procedure ('' = the Mynapoint application) -> state -> count (issue 11)
     counts_by_procedure: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: the sync worker's totals (issue 13): answers recorded, "accepted" / "rejected" -> n
+    delivered: dict[str, int] = field(default_factory=dict)
+    #: failed sync requests and unsettled items by error kind (policy.ERROR_*) -> n
+    sync_failures: dict[str, int] = field(default_factory=dict)
 
     @property
     def online(self) -> bool | None:
@@ -476,7 +486,17 @@ def queue_status(db: sqlite_utils.Database) -> QueueStatus:
         last_error_at=state.get("last_error_at"),
         not_before=state.get("not_before"),
         counts_by_procedure=by_procedure,
+        delivered=_counters(state, DELIVERED),
+        sync_failures=_counters(state, FAILED),
     )
+
+
+def _counters(state: dict[str, Any], prefix: str) -> dict[str, int]:
+    return {
+        name[len(prefix) :]: int(value)
+        for name, value in sorted(state.items())
+        if name.startswith(prefix) and isinstance(value, int)
+    }
 
 
 def _procedure_of(payload: dict[str, Any]) -> str:

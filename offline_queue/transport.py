@@ -12,9 +12,11 @@ and the central service share, and the central service makes no client sessions.
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import requests
+import urllib3
 
 from offline_queue import policy
 
@@ -34,6 +36,35 @@ def mtls_session(
     session.cert = (str(client_cert), str(client_key))
     session.trust_env = False
     return session
+
+
+def mtls_context(
+    ca_path: str | Path, client_cert: str | Path, client_key: str | Path
+) -> ssl.SSLContext:
+    """The same pinning as :func:`mtls_session`, as an ``ssl.SSLContext`` for urllib3:
+    only ``ca_path`` is trusted (no system store), the host name is checked, TLS 1.2+.
+
+    Raises FileNotFoundError when the CA file is missing, ``OSError`` or ``ssl.SSLError``
+    when the client certificate or key cannot be read.
+    """
+    if not Path(ca_path).is_file():
+        raise FileNotFoundError(f"pinned CA file {ca_path} does not exist")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, check_hostname on
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_verify_locations(cafile=str(ca_path))
+    context.load_cert_chain(str(client_cert), str(client_key))
+    return context
+
+
+def urllib3_error_kind(error: Exception) -> str:
+    """:func:`transport_error_kind` for urllib3's own exceptions (the sync worker's pool)."""
+    if isinstance(error, urllib3.exceptions.SSLError):
+        return policy.ERROR_TLS
+    if isinstance(error, urllib3.exceptions.NewConnectionError):  # subclasses the timeout
+        return policy.ERROR_UNREACHABLE
+    if isinstance(error, urllib3.exceptions.TimeoutError):
+        return policy.ERROR_TIMEOUT
+    return policy.ERROR_UNREACHABLE
 
 
 def transport_error_kind(error: requests.RequestException) -> str:

@@ -122,3 +122,31 @@ def test_a_body_under_the_limit_is_parsed(central: CentralService) -> None:
             timeout=60,
         )
     assert r.status_code == 200 and r.json() == {"results": []}
+
+
+def test_connections_accepted_on_the_tcp_listener_send_without_nagle() -> None:
+    """A response's head and body are two writes; with Nagle on, the body waited for the
+    client's delayed ACK of the head (40 ms per request, one request at a time)."""
+    import asyncio
+
+    from central.serving import bind_tcp_socket
+
+    async def nodelay_of_an_accepted_connection() -> int:
+        loop = asyncio.get_running_loop()
+        listener = bind_tcp_socket("127.0.0.1", 0, 8)
+        client = socket.socket()
+        client.setblocking(False)
+        try:
+            await loop.sock_connect(client, listener.getsockname())
+            conn, _ = await loop.sock_accept(listener)
+            transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, conn)
+            try:
+                sock = transport.get_extra_info("socket")
+                return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            finally:
+                transport.close()
+        finally:
+            client.close()
+            listener.close()
+
+    assert asyncio.run(nodelay_of_an_accepted_connection()) != 0

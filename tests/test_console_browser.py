@@ -272,8 +272,8 @@ def test_charts_render_with_data_and_csv_downloads(
 
     csv_file = eventually(downloaded, 20, "the CSV download")
     lines = csv_file.read_text(encoding="utf-8").strip().splitlines()
-    assert lines[0] == "hour,campaign_id,service_code,accepted"
-    assert sum(int(line.split(",")[3]) for line in lines[1:] if ",waon," in line) >= 3
+    assert lines[0] == "hour,campaign_id,procedure,service_code,accepted"
+    assert sum(int(line.split(",")[4]) for line in lines[1:] if ",waon," in line) >= 3
 
 
 def test_receipt_lookup_and_no_page_shows_personal_data(browser, console_central, shots) -> None:

@@ -138,6 +138,8 @@ def test_report_holds_only_counts_ages_times_and_status_codes() -> None:
         oldest_pending_age_s=125.37,
         last_success_at=1_780_000_000.0,
         last_error_kind=None,
+        delivered={"accepted": 52, "rejected": 1},
+        sync_failures={"central_busy": 2, "central_unreachable": 3},
     )
     body = collect_health(status, printer="ok", reader="ok", version="0.1.0").body()
     assert body == {
@@ -153,8 +155,10 @@ def test_report_holds_only_counts_ages_times_and_status_codes() -> None:
         "procedures": {},  # issue 11: per procedure, name -> open count (none in this status)
         # the sync worker's totals and dead items (issue 13): counts only
         "dead_items": 0,
-        "sync_accepted": 40,
+        "sync_accepted": 52,  # answers recorded since the queue was created, not rows left
         "sync_rejected": 1,
+        "sync_failures": 5,
+        "sync_failures_by_kind": {"central_busy": 2, "central_unreachable": 3},
     }
 
 

@@ -181,6 +181,9 @@ def test_a_refused_batch_is_split_so_the_items_behind_it_still_arrive(
     proxy.inject("http_422")  # the batch of 3 is refused once; each item then goes alone
     sync_until_settled(worker, outbox)
     assert proxy.applied["http_422"] == 1
+    status = outbox.status()  # the sync worker's counters, for the heartbeat (issue 13)
+    assert status.sync_failures == {policy.ERROR_CLIENT: 1}
+    assert status.delivered == {policy.ACCEPTED: 3}
     assert_each_accepted_exactly_once(central_service, outbox, queued)
 
 
@@ -200,3 +203,14 @@ def test_an_item_refused_again_and_again_goes_dead_and_is_listed_for_staff(
     assert (
         outbox.get(stuck.enrollment_id).state == outbox.get(later.enrollment_id).state == "accepted"
     )
+
+
+def test_a_backlog_goes_out_in_full_batches_over_one_kept_alive_connection(
+    central_service, proxy, outbox, worker
+):
+    """Seven enrollments waiting, batches of three: three requests on one TLS connection."""
+    queued = [enroll_valid(outbox, central_service) for _ in range(7)]
+    report = worker.run_once()
+    assert (report.sent, report.batches, report.answered) == (7, 3, 7)
+    assert (proxy.requests_forwarded, proxy.connections_accepted) == (3, 1)
+    assert_each_accepted_exactly_once(central_service, outbox, queued)

@@ -1,6 +1,8 @@
 """What the console reads and changes in the central store: SQL only, no HTML.
 
-Counts come from ``applications`` (accepted enrollments: campaign, service, time) and
+Counts come from ``applications`` (accepted Mynapoint applications: campaign, service,
+time; procedure ``mynapoint``), ``registrations`` (the other procedures, issue 11:
+健康保険証の利用申込み, 自治体マイナポイント: procedure, campaign, time; no service) and
 ``enrollments`` (every answer: status and receipt number). Nothing here selects a
 MyKey ID, a keyed hash or an answer's personal fields: the console never sees them.
 """
@@ -18,6 +20,8 @@ READER_LOST = ("reader_lost", "no_reader", "reader_unavailable")
 HOURS_SHOWN = 48
 DAYS_SHOWN = 30
 CLOSED_AFTER_S = 300  # an hour's counts are final this long after it ended
+MYNAPOINT = "mynapoint"  # the procedure of a row of ``applications``
+KIOSKS_PER_PAGE = 100
 
 
 def _hour_text(epoch: float) -> str:
@@ -58,7 +62,7 @@ class ConsoleData:
         self.store = store
         self.stale_minutes = stale_minutes
         self._lock = threading.Lock()
-        self._closed: dict[str, dict[tuple[str, str], int]] = {}  # final hours' counts
+        self._closed: dict[str, dict[tuple[str, str, str], int]] = {}  # final hours' counts
         self._counted_until: str | None = None  # hours before this are in _closed
 
     # -- kiosks ------------------------------------------------------------------------
@@ -86,6 +90,21 @@ class ConsoleData:
         with self.store.transaction(write=False) as tx:
             return tx.one("SELECT 1 FROM kiosks WHERE kiosk_id = ?", (kiosk_id,)) is not None
 
+    def kiosk_page(
+        self, now: float, page: int = 1, alerts_only: bool = False
+    ) -> tuple[list[KioskRow], int, int]:
+        """One page of the kiosk list, kiosks with alerts first (most alerts first, then by
+        id), then the rest by id: (rows, pages, kiosks with alerts)."""
+        rows = self.kiosks(now)
+        alerting = sum(1 for r in rows if r.alerts)
+        rows.sort(key=lambda r: (-len(r.alerts), r.kiosk_id))
+        if alerts_only:
+            rows = rows[:alerting]
+        pages = max(1, -(-len(rows) // KIOSKS_PER_PAGE))
+        page = min(max(1, page), pages)
+        start = (page - 1) * KIOSKS_PER_PAGE
+        return rows[start : start + KIOSKS_PER_PAGE], pages, alerting
+
     def kiosks(self, now: float) -> list[KioskRow]:
         out = self.out_of_service()
         rows = []
@@ -104,10 +123,16 @@ class ConsoleData:
 
     # -- counts ------------------------------------------------------------------------
     def counts(
-        self, period: str, now: float, campaign: str = "", service: str = ""
-    ) -> list[tuple[str, str, str, int]]:
-        """(bucket, campaign, service, accepted) for the last HOURS_SHOWN hours or
-        DAYS_SHOWN days (``period`` "hour" or "day"), UTC buckets, oldest first."""
+        self,
+        period: str,
+        now: float,
+        campaign: str = "",
+        service: str = "",
+        procedure: str = "",
+    ) -> list[tuple[str, str, str, str, int]]:
+        """(bucket, campaign, procedure, service, accepted) for the last HOURS_SHOWN hours
+        or DAYS_SHOWN days (``period`` "hour" or "day"), UTC buckets, oldest first. A
+        registration of another procedure has no service ('')."""
         hourly = self._hourly(now)
         if period == "hour":
             since = _hour_text(now - HOURS_SHOWN * 3600)
@@ -115,20 +140,21 @@ class ConsoleData:
         else:
             since = _hour_text(now - DAYS_SHOWN * 86400)[:10]
             width = 10
-        totals: dict[tuple[str, str, str], int] = {}
+        wanted = (campaign, procedure, service)
+        totals: dict[tuple[str, str, str, str], int] = {}
         for hour, counts in hourly.items():
             bucket = hour[:width]
             if bucket < since:
                 continue
-            for (c, s), n in counts.items():
-                if (campaign and c != campaign) or (service and s != service):
+            for key, n in counts.items():
+                if any(w and w != k for w, k in zip(wanted, key, strict=True)):
                     continue
-                key = (bucket, c, s)
-                totals[key] = totals.get(key, 0) + n
-        return [(b, c, s, n) for (b, c, s), n in sorted(totals.items())]
+                totals[(bucket, *key)] = totals.get((bucket, *key), 0) + n
+        return [(*k, n) for k, n in sorted(totals.items())]
 
-    def _hourly(self, now: float) -> dict[str, dict[tuple[str, str], int]]:
-        """Accepted applications per UTC hour, campaign and service, for the window.
+    def _hourly(self, now: float) -> dict[str, dict[tuple[str, str, str], int]]:
+        """Accepted applications and registrations per UTC hour, campaign, procedure and
+        service, for the window.
 
         An hour that ended more than CLOSED_AFTER_S ago cannot change (its enrollments
         are committed), so it is counted once and kept; each call counts only the hours
@@ -140,23 +166,29 @@ class ConsoleData:
             since = max(self._counted_until or window_start, window_start)
             with self.store.transaction(write=False) as tx:
                 rows = tx.all(
-                    "SELECT substr(created_at, 1, 13), campaign_id, service_code, count(*)"
-                    " FROM applications WHERE created_at >= ? GROUP BY 1, 2, 3",
+                    "SELECT substr(created_at, 1, 13), campaign_id, ?, service_code, count(*)"
+                    " FROM applications WHERE created_at >= ? GROUP BY 1, 2, 4",
+                    (MYNAPOINT, since),
+                ) + tx.all(
+                    "SELECT substr(created_at, 1, 13), campaign_id, procedure, '', count(*)"
+                    " FROM registrations WHERE created_at >= ? GROUP BY 1, 2, 3",
                     (since,),
                 )
-            recent: dict[str, dict[tuple[str, str], int]] = {}
-            for hour, c, s, n in rows:
+            recent: dict[str, dict[tuple[str, str, str], int]] = {}
+            for hour, c, p, s, n in rows:
                 target = self._closed if hour < closed_before else recent
-                target.setdefault(hour, {})[(c, s)] = int(n)
+                counts = target.setdefault(hour, {})
+                counts[(c, p, s)] = counts.get((c, p, s), 0) + int(n)
             self._counted_until = max(since, closed_before)
             for hour in [h for h in self._closed if h < window_start]:
                 del self._closed[hour]
             return {**self._closed, **recent}
 
-    def choices(self, now: float) -> tuple[list[str], list[str]]:
-        """Campaigns and services with applications in the window (for the filters)."""
-        pairs = {pair for counts in self._hourly(now).values() for pair in counts}
-        return sorted({c for c, _ in pairs}), sorted({s for _, s in pairs})
+    def choices(self, now: float) -> tuple[list[str], list[str], list[str]]:
+        """Campaigns, procedures and services counted in the window (for the filters)."""
+        keys = {key for counts in self._hourly(now).values() for key in counts}
+        campaigns, procedures, services = ({k[i] for k in keys} - {""} for i in range(3))
+        return sorted(campaigns), sorted(procedures), sorted(services)
 
     # -- receipt lookup ----------------------------------------------------------------
     def receipt(self, receipt_no: str) -> list[dict[str, str]]:

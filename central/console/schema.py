@@ -34,3 +34,8 @@ CONSOLE_SCHEMA += [
     "CREATE INDEX IF NOT EXISTS enrollments_receipt_no ON enrollments (receipt_no)",
     "CREATE INDEX IF NOT EXISTS applications_created_at ON applications (created_at)",
 ]
+# v6: the charts count registrations of the other procedures too (issue 13, the procedure
+# dimension), through their time like applications'.
+CONSOLE_SCHEMA_V2 = [
+    "CREATE INDEX IF NOT EXISTS registrations_created_at ON registrations (created_at)",
+]

@@ -237,12 +237,22 @@ def create_operator_app(
         return response
 
     @app.get("/console/")
-    def kiosks(request: Request) -> Response:
+    def kiosks(request: Request, page: int = 1, alerts: str = "") -> Response:
         session = need_session(request)
         if isinstance(session, Response):
             return session
+        rows, pages, alerting = data.kiosk_page(clock(), page, alerts_only=alerts == "1")
         return _page(
-            request, "kiosks.html", session, _lang(request), refresh=30, kiosks=data.kiosks(clock())
+            request,
+            "kiosks.html",
+            session,
+            _lang(request),
+            refresh=30,
+            kiosks=rows,
+            page=min(max(1, page), pages),
+            pages=pages,
+            alerting=alerting,
+            alerts_only=alerts == "1",
         )
 
     @app.post("/console/kiosks/{kiosk_id}/service")
@@ -261,18 +271,21 @@ def create_operator_app(
         return RedirectResponse("/console/", status_code=303)
 
     @app.get("/console/charts")
-    def charts(request: Request, campaign: str = "", service: str = "") -> Response:
+    def charts(
+        request: Request, campaign: str = "", service: str = "", procedure: str = ""
+    ) -> Response:
         session = need_session(request)
         if isinstance(session, Response):
             return session
         lang = _lang(request)
         now = clock()
-        hours = data.counts("hour", now, campaign[:64], service[:64])
-        days = data.counts("day", now, campaign[:64], service[:64])
-        campaigns, services = data.choices(now)
-        breakdown: Counter[tuple[str, str]] = Counter()
-        for _b, c, s, n in days:
-            breakdown[(c, s)] += n
+        wanted = (campaign[:64], service[:64], procedure[:64])
+        hours = data.counts("hour", now, *wanted)
+        days = data.counts("day", now, *wanted)
+        campaigns, procedures, services = data.choices(now)
+        breakdown: Counter[tuple[str, str, str]] = Counter()
+        for _b, c, p, s, n in days:
+            breakdown[(c, p, s)] += n
         return _page(
             request,
             "charts.html",
@@ -281,15 +294,21 @@ def create_operator_app(
             hour_svg=bar_chart(TEXTS[lang]["per_hour"], _series(hours, "hour", now), "per-hour"),
             day_svg=bar_chart(TEXTS[lang]["per_day"], _series(days, "day", now), "per-day"),
             campaigns=campaigns,
+            procedures=procedures,
             services=services,
             campaign=campaign,
+            procedure=procedure,
             service=service,
             breakdown=sorted(breakdown.items()),
         )
 
     @app.get("/console/export.csv")
     def export(
-        request: Request, campaign: str = "", service: str = "", period: str = "hour"
+        request: Request,
+        campaign: str = "",
+        service: str = "",
+        period: str = "hour",
+        procedure: str = "",
     ) -> Response:
         session = need_session(request)
         if isinstance(session, Response):
@@ -297,8 +316,8 @@ def create_operator_app(
         period = "day" if period == "day" else "hour"
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow([period, "campaign_id", "service_code", "accepted"])
-        for row in data.counts(period, clock(), campaign[:64], service[:64]):
+        writer.writerow([period, "campaign_id", "procedure", "service_code", "accepted"])
+        for row in data.counts(period, clock(), campaign[:64], service[:64], procedure[:64]):
             writer.writerow(row)
         return Response(
             out.getvalue(),
@@ -369,11 +388,11 @@ def create_operator_app(
 
 
 def _series(
-    rows: list[tuple[str, str, str, int]], period: str, now: float
+    rows: list[tuple[str, str, str, str, int]], period: str, now: float
 ) -> list[tuple[str, int]]:
     """One bar per bucket of the window, oldest first, empty buckets as 0."""
     totals: Counter[str] = Counter()
-    for bucket, _c, _s, n in rows:
+    for bucket, *_key, n in rows:
         totals[bucket] += n
     if period == "hour":
         step, count, width = 3600, HOURS_SHOWN, 13
