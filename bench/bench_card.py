@@ -2,11 +2,14 @@
 
 Prints, for one complete card phase (certificate, tries, PIN + signature), the APDUs
 and bytes exchanged; the driver's own overhead per operation: the median time of the
-operation on the card worker (``drivers.card`` + the PC/SC link), and through
-``CardService``'s future (caller's thread -> worker -> result), each divided by the
-median time of the very same APDUs sent straight through ``smartcard.scard.SCardTransmit``
-(the layer the driver uses); and presence latency, the service's card events against a
-raw ``SCardGetStatusChange`` waiter on the same pcscd, timed from the same instant.
+operation through ``drivers.card`` + the PC/SC link, against the median time of the
+very same APDUs sent straight through ``smartcard.scard.SCardTransmit`` (the layer the
+driver uses) on the same handle, in the same job on the card worker thread, rounds
+interleaved; the same through ``CardService``'s future, and pyscard's high-level
+``CardConnection`` for comparison; and presence latency, the service's card events
+against a raw ``SCardGetStatusChange`` waiter on the same pcscd, timed from the same
+instant. Only ratios of figures taken in the same run mean anything on a shared
+machine; the load average is printed with them.
 
 Needs root (it starts a private pcscd in its own mount namespace, like the tests)::
 
@@ -114,19 +117,170 @@ def _presence_latency(daemon, vcard, service_class, rounds: int) -> None:
         print(f"| {what} | {r:.1f} | {k:.1f} | {k - r:+.1f} | {k / r:.3f} |")
 
 
+#: Ways to send one operation's APDUs, timed inside one job on the card worker thread.
+IN_JOB = ("raw", "driver", "pyscard")
+#: The same through the service's future, timed on the caller's thread.
+VIA_FUTURE = ("raw_future", "driver_future")
+
+
+def _overhead(daemon, start_service, functions, commands, status_words, rounds, warmup=20):
+    """Median seconds per (way, operation) over ``rounds`` rounds, and the empty job's.
+
+    Every round runs one whole card phase (the operations in order) each way, rotating
+    which way goes first; every phase ends with the AP selected and no EF, so each way
+    finds the card as its own previous phase left it. ``raw`` replays the very APDUs
+    the driver sent, recorded from its phase, through ``SCardTransmit`` on the driver's
+    own card handle, in the same job on the same thread: the only difference between
+    ``raw`` and ``driver`` is drivers.card + the PC/SC link. ``pyscard`` is the same
+    replay through pyscard's high-level ``CardConnection`` (its own shared handle).
+    The first ``warmup`` rounds are not counted.
+    """
+    from smartcard import scard
+    from smartcard.System import readers
+
+    from drivers.reader import CardService
+
+    CardService.share_mode = scard.SCARD_SHARE_SHARED  # pyscard's connection beside it
+    service = start_service()
+    reader = next(r for r in readers() if str(r) == daemon.reader_name)
+    connection = reader.createConnection()
+    connection.connect()
+    names = list(commands)
+    clock, transmit = time.perf_counter, scard.SCardTransmit
+
+    def raw(link, name: str) -> None:
+        hcard, protocol = link._hcard, link._protocol  # the driver's own handle
+        for command in commands[name]:
+            transmit(hcard, protocol, command)
+
+    def high(link, name: str) -> None:
+        for command in commands[name]:
+            connection.transmit(command)
+
+    ways = {"raw": raw, "driver": lambda link, name: functions[name](link), "pyscard": high}
+    api = {
+        "read_certificate": service.read_certificate,
+        "pin_tries_left": service.pin_tries_left,
+        "sign": lambda: service.sign(bytearray(b"1234"), DIGEST),
+    }
+
+    def check_replay(link) -> list[bytes]:
+        """The raw replay's status words (the driver's: the PIN verified, a signature)."""
+        got = []
+        for name in names:
+            for command in commands[name]:
+                _hr, response = transmit(link._hcard, link._protocol, command)
+                got.append(bytes(response[-2:]))
+        return got
+
+    for name in names:  # a fresh connection: the driver selects the AP, as it would
+        api[name]().result(10)
+    if service.submit(check_replay).result(10) != status_words:
+        raise SystemExit("the raw replay does not get the driver's answers")
+    samples: dict[tuple[str, str], list[float]] = {
+        (way, name): [] for way in IN_JOB + VIA_FUTURE for name in names
+    }
+    try:
+        for i in range(warmup + rounds):
+            keep = i >= warmup
+
+            def one_round(link, i: int = i, keep: bool = keep) -> None:
+                k = i % len(IN_JOB)
+                for way in IN_JOB[k:] + IN_JOB[:k]:
+                    send = ways[way]
+                    for name in names:
+                        start = clock()
+                        send(link, name)
+                        elapsed = clock() - start
+                        if keep:
+                            samples[way, name].append(elapsed)
+
+            service.submit(one_round).result(30)
+            for way in VIA_FUTURE if i % 2 else VIA_FUTURE[::-1]:
+                for name in names:
+                    start = clock()
+                    if way == "driver_future":
+                        api[name]().result(10)
+                    else:
+                        service.submit(lambda link, name=name: raw(link, name)).result(10)
+                    elapsed = clock() - start
+                    if keep:
+                        samples[way, name].append(elapsed)
+        handoff = _time(lambda: service.submit(lambda link: None).result(10), rounds)
+    finally:
+        connection.disconnect()
+        connection.release()
+        service.stop()
+    return samples, statistics.median(handoff)
+
+
+def _ratios(samples, way: str, base: str, name: str) -> tuple[float, float, float, float]:
+    """Ratio of the medians, and the quartiles of the per-round ratios (same round)."""
+    mine, theirs = samples[way, name], samples[base, name]
+    paired = statistics.quantiles(
+        (a / b for a, b in zip(mine, theirs, strict=True)), n=4, method="inclusive"
+    )
+    return (statistics.median(mine) / statistics.median(theirs), *paired)
+
+
+def _print_overhead(samples, handoff: float, apdus: dict[str, int], args) -> None:
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"## Driver overhead (median of {args.rounds} interleaved rounds, delays off; "
+        f"load average {args.load} at the start, {load} at the end)\n\n"
+        "'raw' is the same APDUs through smartcard.scard.SCardTransmit on the driver's own"
+        " handle, in the same job on the card worker thread; 'driver' is drivers.card + the"
+        " PC/SC link. The target is driver ÷ raw ≤ 1.05. Per-round ratios: driver ÷ raw"
+        " within one round (a load burst hits both), quartiles.\n"
+    )
+    print(
+        "| operation | APDUs | raw ms | driver ms | driver ÷ raw (medians) "
+        "| per-round ratio p25 / p50 / p75 |"
+    )
+    print("|---|---:|---:|---:|---:|---|")
+    for name, count in apdus.items():
+        ratio, q1, q2, q3 = _ratios(samples, "driver", "raw", name)
+        raw_ms, driver_ms = (_median_ms(samples[w, name]) for w in ("raw", "driver"))
+        print(
+            f"| {name} | {count} | {raw_ms:.3f} | {driver_ms:.3f} | **{ratio:.3f}** "
+            f"| {q1:.3f} / {q2:.3f} / {q3:.3f} |"
+        )
+    print(
+        "\nThe same through the service's future (caller -> card worker -> result, timed"
+        " on the caller's thread; the raw replay submitted as a job the same way), and"
+        " pyscard's high-level CardConnection (in the job, its own handle) against raw:\n"
+    )
+    print(
+        "| operation | raw via future ms | driver via future ms | ratio "
+        "| pyscard CardConnection ms | ÷ raw |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in apdus:
+        future_ratio = _ratios(samples, "driver_future", "raw_future", name)[0]
+        high_ratio = _ratios(samples, "pyscard", "raw", name)[0]
+        rf, df, hi = (
+            _median_ms(samples[w, name]) for w in ("raw_future", "driver_future", "pyscard")
+        )
+        print(
+            f"| {name} | {rf:.3f} | {df:.3f} | {future_ratio:.3f} | {hi:.3f} | {high_ratio:.3f} |"
+        )
+    print(
+        "\nEmpty job through the worker (caller -> card worker -> future): "
+        f"{handoff * 1000:.3f} ms median"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--presence-rounds", type=int, default=10)
     args = parser.parse_args(argv)
+    args.load = "/".join(f"{x:.1f}" for x in os.getloadavg())
 
     base = Path(tempfile.mkdtemp(prefix="bench-card-"))
     daemon = PrivatePcscd(base / "pcscd")
     os.environ["PCSCLITE_CSOCK_NAME"] = str(daemon.socket_path)
     # pyscard must see the variable before its first context, so import after it.
-    from smartcard import scard
-    from smartcard.System import readers
-
     from drivers import card
     from drivers.reader import CardService
     from sim.card import VirtualCard, make_card, step_of
@@ -181,13 +335,11 @@ def main(argv: list[str] | None = None) -> int:
                 totals = [totals[0] + len(log), totals[1] + sent, totals[2] + got]
             print(f"| **total** | {totals[0]} | {totals[1]} | {totals[2]} | |\n")
         commands = {name: [list(c) for c, _ in seen[name]] for name in names}
+        status_words = [r[-2:] for name in names for _c, r in seen[name]]
 
-        # Driver vs the same raw APDUs. A round runs one whole phase each way, in a
-        # rotating order; every phase ends with the AP selected and no EF, so each way
-        # finds the card as its own previous phase left it. The driver's connection is
-        # shared for this only. The card answers from its own process here, as a real
-        # card is outside the kiosk's: in-process, its Python competes for the GIL and
-        # the CPU caches with the code being measured.
+        # Driver vs the same raw APDUs. The card answers from its own process here, as a
+        # real card is outside the kiosk's: in-process, its Python would compete for the
+        # GIL and the CPU caches with the code being measured.
         service.stop()
         vcard.remove()
         daemon.wait_card(False)
@@ -209,121 +361,17 @@ def main(argv: list[str] | None = None) -> int:
             stderr=subprocess.DEVNULL,
         )
         daemon.wait_card(True)
-        CardService.share_mode = scard.SCARD_SHARE_SHARED
-        service = start_service()
-        hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
-        hr, hcard, proto = scard.SCardConnect(
-            ctx, daemon.reader_name, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T1
-        )
-        reader = next(r for r in readers() if str(r) == daemon.reader_name)
-        connection = reader.createConnection()
-        connection.connect()
-
-        class RawLink:
-            """drivers.card functions straight on a raw handle: no worker, no watchdog."""
-
-            session = card.CardSession()
-
-            def transmit(self, apdu: bytes | bytearray) -> bytes:
-                return bytes(scard.SCardTransmit(hcard, proto, list(apdu))[1])
-
-        raw_link = RawLink()
-        card.select_jpki(raw_link)
-        in_worker: dict[str, list[float]] = {name: [] for name in names}
-        raw_on_worker: dict[str, list[float]] = {name: [] for name in names}
-
-        def on_worker(name: str) -> object:
-            def job(link: object) -> object:
-                start = time.perf_counter()
-                try:
-                    return functions[name](link)
-                finally:
-                    in_worker[name].append(time.perf_counter() - start)
-
-            return service.submit(job).result(10)
-
-        def raw_replay_on_worker(name: str) -> None:
-            """The same raw replay, on the card worker thread: same thread, same wake-ups."""
-
-            def job(link: object) -> None:
-                start = time.perf_counter()
-                replay_low(name)
-                raw_on_worker[name].append(time.perf_counter() - start)
-
-            service.submit(job).result(10)
-
-        def replay_low(name: str) -> None:
-            for c in commands[name]:
-                scard.SCardTransmit(hcard, proto, c)
-
-        def replay_high(name: str) -> None:
-            for c in commands[name]:
-                connection.transmit(c)
-
-        ways = {
-            "service": on_worker,
-            "raw_worker": raw_replay_on_worker,
-            "inline": lambda name: functions[name](raw_link),
-            "low": replay_low,
-            "high": replay_high,
-        }
-        samples: dict[tuple[str, str], list[float]] = {(w, n): [] for w in ways for n in names}
-        order = list(ways)
-        for i in range(args.rounds):
-            for way in order[i % len(order) :] + order[: i % len(order)]:
-                for name in names:
-                    start = time.perf_counter()
-                    ways[way](name)
-                    samples[way, name].append(time.perf_counter() - start)
-        handoff = _time(lambda: service.submit(lambda link: None).result(10), args.rounds)
-        connection.disconnect()
-        connection.release()
-        scard.SCardDisconnect(hcard, scard.SCARD_LEAVE_CARD)
-        scard.SCardReleaseContext(ctx)
-        service.stop()
-        card_process.terminate()
-        card_process.wait(10)
+        try:
+            rows, handoff = _overhead(
+                daemon, start_service, functions, commands, status_words, args.rounds
+            )
+        finally:
+            card_process.terminate()
+            card_process.wait(10)
         daemon.wait_card(False)
         vcard.insert()
         daemon.wait_card(True)
-
-        def paired(way: str, name: str) -> float:
-            """Median over rounds of (this way ÷ raw) within the same round: drift-proof."""
-            mine = in_worker[name] if way == "worker" else samples[way, name]
-            return statistics.median(a / b for a, b in zip(mine, samples["low", name], strict=True))
-
-        print(f"## Driver overhead (median of {args.rounds} interleaved phases, delays off)\n")
-        print(
-            "Ratios are medians of the per-round ratios to raw SCardTransmit (each round runs"
-            " every way once, so a load burst on the shared machine hits a pair together)."
-            " 'driver on the worker' is drivers.card + the PC/SC link timed inside a job,"
-            " against the raw replay timed inside a job on the same worker thread; the"
-            " others are against the raw replay on the caller's thread.\n"
-        )
-        print(
-            "| operation | APDUs | raw SCardTransmit ms | raw on the worker ms "
-            "| driver on the worker ms | ratio "
-            "| via the service's future ms | ratio | drivers.card inline ms | ratio "
-            "| pyscard CardConnection ms | ratio |"
-        )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for name in names:
-            lo = _median_ms(samples["low", name])
-            rw = _median_ms(raw_on_worker[name])
-            wk = _median_ms(in_worker[name])
-            sv = _median_ms(samples["service", name])
-            il = _median_ms(samples["inline", name])
-            hi = _median_ms(samples["high", name])
-            print(
-                f"| {name} | {len(commands[name])} | {lo:.3f} | {rw:.3f} | {wk:.3f} "
-                f"| {paired('worker', name):.3f} | {sv:.3f} | {paired('service', name):.3f} "
-                f"| {il:.3f} | {paired('inline', name):.3f} "
-                f"| {hi:.3f} | {paired('high', name):.3f} |"
-            )
-        print(
-            f"\nEmpty job through the worker (caller -> card worker -> future): "
-            f"{_median_ms(handoff):.3f} ms median"
-        )
+        _print_overhead(rows, handoff, {name: len(commands[name]) for name in names}, args)
         _presence_latency(daemon, vcard, CardService, rounds=args.presence_rounds)
     finally:
         vcard.remove()

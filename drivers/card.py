@@ -18,6 +18,8 @@ Two safety rules live here, below the public API:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Protocol
 
 from contract.errors import KioskError
@@ -160,14 +162,11 @@ def _session(link: CardLink) -> CardSession:
     return session if session is not None else CardSession()
 
 
-_SELECT_AP = bytes([jpki.CLA_ISO, jpki.INS_SELECT, jpki.P1_SELECT_DF_NAME, jpki.P2_NO_FCI])
-_SELECT_EF = bytes([jpki.CLA_ISO, jpki.INS_SELECT, jpki.P1_SELECT_EF_ID, jpki.P2_NO_FCI])
-_READ = bytes([jpki.CLA_ISO, jpki.INS_READ_BINARY])
-_VERIFY = bytes([jpki.CLA_ISO, jpki.INS_VERIFY, 0x00, jpki.P2_VERIFY_LOCAL_PIN])
-_SIGN = bytes([jpki.CLA_PROPRIETARY, jpki.INS_SIGN, jpki.P1_SIGN, jpki.P2_SIGN])
-_GET_RESPONSE = bytes([jpki.CLA_ISO, jpki.INS_GET_RESPONSE, 0x00, 0x00])
+_EFS = jpki.ALLOWED_EFS
 _SELECT_JPKI = jpki.select_ap(jpki.JPKI_AID)
 _VERIFY_EMPTY = jpki.verify_empty()
+#: The SELECT of each allowed EF, built once (the link still checks each one it sends).
+_SELECT_EF_COMMANDS = {ef: jpki.select_ef(ef) for ef in sorted(jpki.ALLOWED_EFS)}
 
 
 def check_allowed(apdu: bytes | bytearray) -> None:
@@ -179,23 +178,31 @@ def check_allowed(apdu: bytes | bytearray) -> None:
 def _is_allowed(apdu: bytes | bytearray) -> bool:
     """Byte comparisons only: a VERIFY's PIN digits are never copied here.
 
-    On every APDU's path, so the commonest commands are tested first.
+    On every APDU's path, so it indexes (slices would copy) and tests the commonest
+    commands first.
     """
     length = len(apdu)
-    if apdu[:2] == _READ:
-        return length == 5 and apdu[2] <= 0x7F
-    header = apdu[:4]  # the header only: never the PIN digits after it
-    if header == _SELECT_EF:
-        return length == 7 and apdu[4] == 2 and ((apdu[5] << 8) | apdu[6]) in jpki.ALLOWED_EFS
-    if header == _SELECT_AP:
-        return apdu == _SELECT_JPKI
-    if header == _VERIFY:
-        return length == 4 or (length == 5 + jpki.PIN_LENGTH and apdu[4] == jpki.PIN_LENGTH)
-    if header == _SIGN:
-        return length > 5 and length == 6 + apdu[4]
-    if header == _GET_RESPONSE:
-        return length == 5
-    return False
+    if length < 4:
+        return False
+    cla, ins, p1, p2 = apdu[0], apdu[1], apdu[2], apdu[3]  # the header: never the digits
+    if cla == jpki.CLA_ISO:
+        if ins == jpki.INS_READ_BINARY:
+            return length == 5 and p1 <= 0x7F
+        if ins == jpki.INS_SELECT and p2 == jpki.P2_NO_FCI:
+            if p1 == jpki.P1_SELECT_EF_ID:
+                return length == 7 and apdu[4] == 2 and (apdu[5] << 8 | apdu[6]) in _EFS
+            return p1 == jpki.P1_SELECT_DF_NAME and apdu == _SELECT_JPKI
+        if ins == jpki.INS_VERIFY and p1 == 0 and p2 == jpki.P2_VERIFY_LOCAL_PIN:
+            return length == 4 or (length == 5 + jpki.PIN_LENGTH and apdu[4] == jpki.PIN_LENGTH)
+        return ins == jpki.INS_GET_RESPONSE and p1 == p2 == 0 and length == 5
+    return (
+        cla == jpki.CLA_PROPRIETARY
+        and ins == jpki.INS_SIGN
+        and p1 == jpki.P1_SIGN
+        and p2 == jpki.P2_SIGN
+        and length > 5
+        and length == 6 + apdu[4]
+    )
 
 
 # --- Status words -> errors, in one place -----------------------------------------------
@@ -304,12 +311,14 @@ def _on_file(link: CardLink, ef: int, command: bytes) -> bytes | bytearray:
     The SELECT, when needed, goes out back-to-back with the command; the command is
     sent only if the SELECT answered 90 00. Never for a VERIFY with a PIN.
     """
-    enter_jpki(link)
     session = _session(link)
-    if session.ef == ef:
+    if not session.ap_selected:
+        select_jpki(link)
+    elif session.ef == ef:
         return link.transmit(command)
     session.ef = None
-    responses = _send_all(link, [jpki.select_ef(ef), command])
+    select = _SELECT_EF_COMMANDS.get(ef) or jpki.select_ef(ef)  # the link refuses others
+    responses = _send_all(link, (select, command))
     if responses[0] != _SW_OK_BYTES:
         session.forget()
         data, sw = split_response(responses[0])
@@ -319,7 +328,7 @@ def _on_file(link: CardLink, ef: int, command: bytes) -> bytes | bytearray:
     return responses[1] if len(responses) > 1 else link.transmit(command)
 
 
-def _send_all(link: CardLink, commands: list[bytes]) -> list[bytes | bytearray]:
+def _send_all(link: CardLink, commands: Sequence[bytes]) -> list[bytes | bytearray]:
     send_all = getattr(link, "transmit_all", None)
     return send_all(commands) if send_all is not None else _transmit_each(link, commands)
 
@@ -338,7 +347,7 @@ _READ_FIRST_CHUNK = jpki.read_binary(0, jpki.MAX_READ_CHUNK)
 def _read_first_chunk(link: CardLink, ef: int) -> bytes | bytearray:
     """A full-size READ BINARY at offset 0; a file shorter than that answers 62 82."""
     response = _on_file(link, ef, _READ_FIRST_CHUNK)
-    if len(response) == jpki.MAX_READ_CHUNK + 2 and response[-2:] == _SW_OK_BYTES:
+    if len(response) == jpki.MAX_READ_CHUNK + 2 and response[-2] == 0x90 and not response[-1]:
         return response  # the status word stays on: the caller slices the DER out
     data, sw = _collect_response(link, *split_response(response))
     if sw != jpki.SW_END_OF_FILE:
@@ -366,28 +375,35 @@ def read_der_file(link: CardLink, ef: int, max_length: int = 4096) -> bytes:
     if total <= chunk:
         return bytes(first[:total])
     # The rest goes out back-to-back in one link call: most of a phase's APDUs are here.
-    # (READ BINARY built inline: offset < 4096 and 1 <= Le <= 256 hold by the checks above.)
-    offsets = range(chunk, total, chunk)
-    commands = [
-        bytes((0x00, 0xB0, o >> 8, o & 0xFF, min(chunk, total - o) & 0xFF)) for o in offsets
-    ]
+    commands, lengths = _remaining_reads(total)
     responses = _send_all(link, commands)
-    parts = [first[:chunk]]
-    for i, offset in enumerate(offsets):
-        length = min(chunk, total - offset)
+    data = bytearray(first[:chunk])
+    for i, length in enumerate(lengths):
         response = responses[i] if i < len(responses) else link.transmit(commands[i])
-        if len(response) != length + 2 or response[-2:] != _SW_OK_BYTES:
-            data, sw = _collect_response(link, *split_response(response))
-            raise_for_status(sw, "read")
-            if len(data) != length:
-                raise UnexpectedCardAnswer(f"asked {length} bytes, got {len(data)}")
-            parts.append(data)
-        else:
-            parts.append(response[:-2])
-    return b"".join(parts)
+        if len(response) == length + 2 and response[-2] == 0x90 and not response[-1]:
+            data += response
+            del data[-2:]  # the status word
+            continue
+        more, sw = _collect_response(link, *split_response(response))
+        raise_for_status(sw, "read")
+        if len(more) != length:
+            raise UnexpectedCardAnswer(f"asked {length} bytes, got {len(more)}")
+        data += more
+    return bytes(data)
 
 
-def _transmit_each(link: CardLink, commands: list[bytes]) -> list[bytes | bytearray]:
+@lru_cache(maxsize=8)
+def _remaining_reads(total: int) -> tuple[tuple[bytes, ...], tuple[int, ...]]:
+    """The READ BINARYs after the first chunk of a ``total``-byte file, and their lengths.
+
+    Built once per length (a card's certificate has one): 256 <= total <= 4096 here.
+    """
+    offsets = range(jpki.MAX_READ_CHUNK, total, jpki.MAX_READ_CHUNK)
+    lengths = tuple(min(jpki.MAX_READ_CHUNK, total - o) for o in offsets)
+    return tuple(jpki.read_binary(o, n) for o, n in zip(offsets, lengths, strict=True)), lengths
+
+
+def _transmit_each(link: CardLink, commands: Sequence[bytes]) -> list[bytes | bytearray]:
     """``transmit_all`` for a link without it: stops after the first answer but 90 00."""
     responses = []
     for command in commands:
@@ -408,13 +424,19 @@ def pin_tries_left(link: CardLink) -> int:
 
     Leaves EF 0018 selected, so a VERIFY that follows in this connection sends no SELECT.
     """
-    data, sw = split_response(_on_file(link, jpki.EF_AUTH_PIN, _VERIFY_EMPTY))
+    response = _on_file(link, jpki.EF_AUTH_PIN, _VERIFY_EMPTY)
+    if len(response) == 2 and response[0] == 0x63 and 0xC1 <= response[1] <= _MOST_TRIES:
+        return response[1] & 0x0F  # 63 Cx, x tries left: the usual answer, the short way
+    data, sw = split_response(response)
     if sw == jpki.SW_OK:
         raise UnexpectedCardAnswer("VERIFY without a PIN answered 90 00", sw)
     raise_for_status(sw, "tries")  # blocked (63 C0 or 69 84) and every other error
     tries = _tries_in(sw)
     _expect_no_data(data, "tries")
     return tries
+
+
+_MOST_TRIES = 0xC0 | jpki.PIN_MAX_TRIES
 
 
 def _tries_in(sw: int) -> int:
@@ -425,14 +447,13 @@ def _tries_in(sw: int) -> int:
 
 
 def wipe(buffer: bytearray | list[int]) -> None:
-    """Overwrite a secret buffer in place."""
-    for i in range(len(buffer)):
-        buffer[i] = 0
+    """Overwrite a secret buffer in place (same length: no new buffer, no copy left)."""
+    buffer[:] = bytes(len(buffer))
 
 
 def check_pin_format(pin: bytearray) -> None:
     """A user-auth PIN is 4 ASCII digits; anything else never reaches the card."""
-    if len(pin) != jpki.PIN_LENGTH or not all(0x30 <= b <= 0x39 for b in pin):
+    if len(pin) != jpki.PIN_LENGTH or not pin.isdigit():  # bytes: ASCII digits only
         raise PinFormatInvalid("the PIN must be 4 digits")
 
 
@@ -455,6 +476,8 @@ def verify_pin(link: CardLink, pin: bytearray) -> None:
 def sign_digest(link: CardLink, digest: bytes) -> bytes:
     """Have the card sign a SHA-256 digest with the user-auth key (selected with the SIGN)."""
     response = _on_file(link, jpki.EF_AUTH_KEY, jpki.sign(jpki.digest_info_sha256(digest)))
+    if len(response) == jpki.SIGNATURE_LENGTH + 2 and response[-2] == 0x90 and not response[-1]:
+        return bytes(response[:-2])
     signature, sw = _collect_response(link, *split_response(response))
     raise_for_status(sw, "sign")
     if len(signature) != jpki.SIGNATURE_LENGTH:

@@ -129,7 +129,6 @@ class _Job:
 
 _LOOK = object()  # a job-queue item: the watcher saw pcscd report a change
 _INS_VERIFY = 0x20
-_SW_OK_LIST = [0x90, 0x00]
 _transmit, _monotonic = scard.SCardTransmit, time.monotonic  # looked up once: the hot path
 _PNP_READER = "\\\\?PnP?\\Notification"  # pcsc-lite: wakes on readers added or removed
 
@@ -190,11 +189,14 @@ class _PcscLink:
                 if service._timed_out:
                     raise CardTimeout("the card answered after the timeout")
                 raise _pcsc_error(hr, "exchanging an APDU")
-            if len(response) < 2 and self._card_left():
-                raise CardRemoved("card left the reader during a command")
-            responses.append(bytearray(response))
-            if response[-2:] != _SW_OK_LIST:
+            if len(response) < 2:
+                if self._card_left():
+                    raise CardRemoved("card left the reader during a command")
+                responses.append(bytearray(response))
                 break
+            responses.append(bytearray(response))
+            if response[-2] != 0x90 or response[-1]:
+                break  # drivers.card reads this answer; nothing more goes out
         return responses
 
     def _card_left(self, settle: float = 0.6) -> bool:
