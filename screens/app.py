@@ -97,17 +97,22 @@ def configure_kivy(settings: UiSettings) -> None:
 
 
 def register_fonts() -> None:
-    """Noto Sans CJK JP for every label (Kivy's default Roboto has no Japanese)."""
+    """Noto Sans CJK JP for every label (Kivy's default Roboto has no Japanese): the
+    subset made at install when it is there (``screens/font_subset.py``), else the full."""
     from kivy.core.text import DEFAULT_FONT, LabelBase
+
+    from screens import fonts
+    from screens.theme import cjk_fonts
 
     if not FONT_REGULAR.exists():
         raise FileNotFoundError(
             f"{FONT_REGULAR} missing: install the Debian package fonts-noto-cjk"
         )
-    LabelBase.register(DEFAULT_FONT, str(FONT_REGULAR), fn_bold=str(FONT_BOLD))
-    from screens import fonts
-
-    fonts.install()  # Thai and Devanagari runs in their own fonts (issue 10)
+    chosen = cjk_fonts()
+    LabelBase.register(DEFAULT_FONT, chosen.regular, fn_bold=chosen.bold)
+    log.info("fonts cjk=%s", chosen.regular)
+    # Thai and Devanagari runs in their own fonts (issue 10), and what the subset lacks
+    fonts.install(chosen)
 
 
 # Kivy modules below create no window on import (the window appears on App.run).
