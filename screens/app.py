@@ -152,6 +152,7 @@ class KioskApp(App):
     u = NumericProperty(8.0)
     fu = NumericProperty(8.0)  # the unit of font sizes: u, or 1.5 u with large text
     assist = BooleanProperty(False)  # large text and high contrast (issue 10)
+    longer_times = BooleanProperty(False)  # the keypad or handset is in use: longer limits
     lang = StringProperty("ja")
     brand_name = StringProperty("")
     countdown = NumericProperty(0)
@@ -352,6 +353,7 @@ class KioskApp(App):
             self.lang = view["lang"]
         self.countdown = view.get("countdown") or 0
         self.assist = bool(view.get("assist"))
+        self.longer_times = bool(view.get("longer_times"))
         self.card_cue = bool(view.get("card_left_behind"))
         screen = self.screen(name)
         screen.show(view)
@@ -407,9 +409,16 @@ class KioskApp(App):
             handset_device=config.handset_device,
             jack_state_file=config.jack_state_file,
             jack_plugged_pattern=config.jack_plugged_pattern,
-            on_route=lambda route: setattr(self, "privacy_blank", route.blank_screen),
+            on_route=self._route_changed,
         )
         self.speech_ready = True
+
+    def _route_changed(self, route: Any) -> None:
+        """Handset mode on or off: the screen blanks if configured; on, the longer limits."""
+        self.privacy_blank = route.blank_screen
+        if route.handset and not self.longer_times:
+            self.longer_times = True
+            self.send("longer_times", reason="handset")
 
     @property
     def cues_on(self) -> bool:
@@ -440,8 +449,13 @@ class KioskApp(App):
         if name == "read_back":
             screen = self._screens.get(self.manager.current)
             text = screen.read_back_text() if hasattr(screen, "read_back_text") else ""
+            if not text and hasattr(self.engine, "read_back_text"):
+                text = self.engine.read_back_text()  # the confirm screen: the ID as entered
+            count = screen.masked_count() if hasattr(screen, "masked_count") else 0
             if text:
                 self.speaker.read_back(text, self.lang)
+            elif count:  # a security code: how many characters, never which
+                self.speaker.digits_entered(count, self.lang)
             return True
         return self.speaker.action(name)
 
