@@ -83,6 +83,9 @@ def _version() -> str:
 
 def configure_kivy(settings: UiSettings) -> None:
     """Window options: must run before the first ``kivy.core.window`` import."""
+    from screens.memory import bound_heap
+
+    bound_heap()  # large buffers (textures, glyph surfaces) as their own mappings
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     Config.set("kivy", "exit_on_escape", "0")
     Config.set("kivy", "keyboard_mode", "system")
@@ -374,6 +377,9 @@ class KioskApp(App):
             screen.wipe()
         if self.speaker is not None:
             self.speaker.session_ended()
+        from screens.memory import release_free_memory
+
+        release_free_memory()  # the last person's screens' buffers, back to the system
 
     def post(self, func: Callable[..., Any], *args: Any) -> None:
         """Run ``func(*args)`` on the UI thread (the engine's device answers come here)."""
