@@ -94,6 +94,7 @@ def main() -> int:
             work / "mem.json",
         )
         seconds = time.monotonic() - t0
+        floor = bench_ui.empty_window_rss(env, "800x480")
     rss = memory["rss_kib"]
     first, last = rss.get("10"), rss.get(str(args.sessions))
     if memory.get("error") or not first or not last:
@@ -102,7 +103,8 @@ def main() -> int:
     print(
         f"resident memory, sessions switching among the 13 languages: after 10 "
         f"{first / 1024:.1f} MiB, after {args.sessions} {last / 1024:.1f} MiB; "
-        f"ratio {last / first:.3f} ({seconds:.0f} s)"
+        f"ratio {last / first:.3f} ({seconds:.0f} s); baseline empty Kivy window at "
+        f"800x480 {floor / 1024:.1f} MiB (kiosk ÷ empty {last / floor:.2f})"
     )
     return 0
 

@@ -58,9 +58,20 @@ def build_cache(directory: Path, languages: tuple[str, ...]) -> VoiceCache:
 
 
 def screen_views(lang: str) -> list[dict[str, object]]:
+    """Every screen once; the 行政サービス menu and an info page with their real entries."""
+    from kiosk.catalog import Catalog
+    from kiosk.speech import procedure_views
+
     service = {"name": "WAON", "fields": [{"label": "service_id"}]}
-    return [{"state": state, "lang": lang, "service": service, "tries_left": 3}
-            for state in flow.STATES]
+    real = {}
+    for view in procedure_views(Catalog.load(), lang):
+        real.setdefault(view["state"], view)
+    return [
+        {"state": state, "lang": lang, "service": service, "tries_left": 3}
+        if state not in (flow.MENU, flow.PROCEDURE_INFO) else real.get(state, {"state": state,
+                                                                           "lang": lang})
+        for state in flow.STATES
+    ]
 
 
 def latency(cache: VoiceCache, lang: str, rounds: int) -> list[float]:

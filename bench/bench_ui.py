@@ -178,8 +178,14 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
-def empty_window_child() -> int:
+def empty_window_child(size: str = "") -> int:
     """Baseline for cold start: import Kivy, open a window, draw one frame, exit."""
+    if size:
+        from kivy.config import Config
+
+        width, height = size.split("x")
+        Config.set("graphics", "width", width)
+        Config.set("graphics", "height", height)
     from kivy.app import App
     from kivy.clock import Clock
     from kivy.uix.widget import Widget
@@ -189,10 +195,31 @@ def empty_window_child() -> int:
             return Widget()
 
         def on_start(self) -> None:
-            Clock.schedule_once(lambda _dt: (print(f"drawn {time.monotonic()}"), self.stop()), 0)
+            Clock.schedule_once(lambda _dt: print(f"drawn {time.monotonic()}"), 0)
+            Clock.schedule_once(lambda _dt: (print(f"rss_kib {vm_rss_kib()}"), self.stop()), 0.5)
 
     Empty().run()
     return 0
+
+
+def vm_rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def empty_window_rss(env: dict[str, str], size: str) -> float:
+    """The floor: VmRSS (KiB) of a process that imported Kivy and drew an empty window."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--empty", "--size", size],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return float(done.stdout.split("rss_kib ")[-1].split()[0])
 
 
 # --- the parent: measurements ------------------------------------------------------------
@@ -227,7 +254,7 @@ def main() -> int:
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.empty:
-        return empty_window_child()
+        return empty_window_child(args.size if "--size" in sys.argv else "")
     if args.child:
         return child(args)
 
@@ -267,6 +294,7 @@ def main() -> int:
             work / "mem.json",
         )
         mem_seconds = time.monotonic() - t_mem
+        floor = empty_window_rss(env, args.size)
 
     rss = memory["rss_kib"]
     print(
@@ -289,7 +317,9 @@ def main() -> int:
     first, last = rss.get("10"), rss.get(str(args.sessions))
     print(
         f"resident memory after 10 sessions {first / 1024:.1f} MiB, after {args.sessions} "
-        f"{last / 1024:.1f} MiB; ratio {last / first:.3f} ({mem_seconds:.0f} s)"
+        f"{last / 1024:.1f} MiB; ratio {last / first:.3f} ({mem_seconds:.0f} s); "
+        f"baseline empty Kivy window {floor / 1024:.1f} MiB (kiosk ÷ empty "
+        f"{last / floor:.2f})"
     )
     if memory.get("error") or latency.get("error"):
         print(f"autopilot errors: {memory.get('error')} {latency.get('error')}")

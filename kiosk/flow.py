@@ -255,6 +255,16 @@ class SetAssist:
 
 
 @dataclass(frozen=True)
+class LongerTimes:
+    """The person works in a way that takes longer: the physical keypad (its first key) or
+    the handset (issue 10). Every time limit of the session becomes
+    ``FlowContext.assist_time_factor`` longer, as with large text, without changing the
+    screen; it lasts until the session ends (large text going off does not shorten it)."""
+
+    reason: str = "keypad"  # keypad or handset: for the log, the same time either way
+
+
+@dataclass(frozen=True)
 class Tick:
     """About once a second; moves the idle countdown."""
 
@@ -579,7 +589,8 @@ class Session:
     card_left_behind: bool = False
     procedure: str | None = None  # a signed_consent procedure's id (None: Mynapoint)
     info_procedure: str | None = None  # procedure_info: the procedure it explains
-    assist: bool = False  # an accessibility mode is on: time limits are longer
+    assist: bool = False  # large text and high contrast: time limits are longer
+    longer_times: bool = False  # the keypad or the handset is in use: time limits are longer
     extensions: int = 0  # how often the person asked for more time (the countdown's button)
     # sensitive: zeroed by wipe()
     service_user_id: bytearray = field(default_factory=bytearray, repr=False)
@@ -635,6 +646,7 @@ PERSON_EVENTS = (
     Done,
     StillHere,
     SetAssist,
+    LongerTimes,
     ServiceChosen,
     IdsEntered,
     Confirmed,
@@ -725,12 +737,16 @@ def _timer_effects(was: str, session: Session, ctx: FlowContext, event: Event) -
 
 def idle_seconds(session: Session, ctx: FlowContext) -> float:
     """How long this session may stay idle: longer in an accessibility mode."""
-    return ctx.idle_seconds * (ctx.assist_time_factor if session.assist else 1.0)
+    return ctx.idle_seconds * _time_factor(session, ctx)
+
+
+def _time_factor(session: Session, ctx: FlowContext) -> float:
+    return ctx.assist_time_factor if session.assist or session.longer_times else 1.0
 
 
 def countdown_seconds(session: Session, ctx: FlowContext) -> float:
     """How long before the idle timeout the warning (with its "continue") is shown."""
-    return ctx.countdown_seconds * (ctx.assist_time_factor if session.assist else 1.0)
+    return ctx.countdown_seconds * _time_factor(session, ctx)
 
 
 def _arm_idle(session: Session, ctx: FlowContext) -> None:
@@ -817,6 +833,11 @@ def _still_here(session: Session, event: StillHere, ctx: FlowContext) -> Result:
 
 def _set_assist(session: Session, event: SetAssist, ctx: FlowContext) -> Result:
     session.assist = event.on
+    return session, ()
+
+
+def _longer_times(session: Session, event: LongerTimes, ctx: FlowContext) -> Result:
+    session.longer_times = True
     return session, ()
 
 
@@ -1253,6 +1274,7 @@ def _handlers() -> dict[tuple[str, type], Any]:
         table[(state, ChooseLanguage)] = _choose_language
     for state in STATES:  # the mode can change wherever the person is
         table[(state, SetAssist)] = _set_assist
+        table[(state, LongerTimes)] = _longer_times
     for state in STATES:
         if state not in (PLACE_CARD, TAKE_CARD):
             table[(state, CardPlaced)] = _card_placed_elsewhere

@@ -71,6 +71,14 @@ class UiSession:
     def session(self) -> flow.Session:
         return self.flow.session
 
+    def read_back_text(self) -> str:
+        """The 決済サービスID as entered, for the handset's read-back on the confirm screen
+        (issue 10: a blind person checks the ID before applying). Only there; the speaker
+        reads it in handset mode only, one character per clip, and never records it."""
+        if self.session.state != flow.CONFIRM or self.session.procedure:
+            return ""
+        return bytes(self.session.service_user_id).decode("ascii", errors="replace")
+
     @property
     def catalog(self) -> Any:
         return self.context().catalog

@@ -404,10 +404,60 @@ def sample_views(catalog: Any, lang: str) -> list[dict[str, Any]]:
     return views
 
 
-def prompt_lines(catalog: Any, lang: str, countdown_seconds: int = 20) -> list[str]:
-    """Every distinct line the kiosk may say in ``lang`` (in a stable order)."""
+def _sample_days(catalog: Any, registry: Any) -> list[Any]:
+    """Days on which each procedure and campaign is open and closed (its tag differs)."""
+    import datetime as dt
+
+    days: set[Any] = set()
+    edges = [(p.opens, p.closes) for p in registry.menu()]
+    edges += [(c.starts, c.ends) for c in getattr(catalog, "campaigns", []) or []]
+    for opens, closes in edges:
+        for edge in (opens, closes):
+            if edge is not None:
+                days.update({edge - dt.timedelta(days=1), edge, edge + dt.timedelta(days=1)})
+    return [None, *sorted(days)]
+
+
+def procedure_views(catalog: Any, lang: str, registry: Any = None) -> list[dict[str, Any]]:
+    """The 行政サービス menu, each info page and each signed consent's screens, as the app
+    builds them (``kiosk.views.procedure_view``) on days each procedure is open or closed."""
+    from kiosk import procedures as procedures_data
+    from kiosk import views
+
+    registry = registry if registry is not None else procedures_data.default()
+    if catalog is None or registry is None:
+        return []
+    found: list[dict[str, Any]] = []
+    campaigns = [None, *[c.id for c in getattr(catalog, "campaigns", []) or []]]
+    for today in _sample_days(catalog, registry):
+        ctx = flow.FlowContext(kiosk_id="", catalog=catalog, today=today, procedures=registry)
+        sessions = [flow.Session(lang=lang, state=flow.MENU)]
+        for p in registry.menu():
+            if p.form == procedures_data.KIND_INFO:
+                sessions.append(
+                    flow.Session(lang=lang, state=flow.PROCEDURE_INFO, info_procedure=p.id)
+                )
+        for session in sessions:
+            found.append({"lang": lang, "state": session.state,
+                          **views.procedure_view(session, ctx, lang)})
+    ctx = flow.FlowContext(kiosk_id="", catalog=catalog, procedures=registry)
+    for p in registry.signed():
+        for campaign in campaigns:
+            for result in (flow.RESULT_ACCEPTED, flow.RESULT_PENDING, None):
+                session = flow.Session(lang=lang, procedure=p.id, campaign_id=campaign,
+                                       result=result)
+                view = views.procedure_view(session, ctx, lang)
+                for state in (flow.NOTES, flow.CONFIRM, flow.RESULT):
+                    found.append({"lang": lang, "state": state, "result": result, **view})
+    return found
+
+
+def prompt_lines(catalog: Any, lang: str, countdown_seconds: int = 20,
+                 procedures: Any = None) -> list[str]:
+    """Every distinct line the kiosk may say in ``lang`` (in a stable order), the
+    procedure menu's included (``procedures``: the kiosk's; default the shipped data)."""
     seen: dict[str, None] = {}
-    for view in sample_views(catalog, lang):
+    for view in [*sample_views(catalog, lang), *procedure_views(catalog, lang, procedures)]:
         for line in lines_for(view):
             seen.setdefault(line)
     for count in range(1, 9):

@@ -42,6 +42,7 @@ PERSON_EVENTS: dict[str, Callable[..., Any]] = {
     "confirmed": flow.Confirmed,
     "pin_entered": flow.PinEntered,
     "set_assist": flow.SetAssist,
+    "longer_times": flow.LongerTimes,
 }
 #: Effects the UI runs itself; every other effect goes to the controller.
 UI_EFFECTS = (flow.Wipe, flow.CueCardLeftBehind, flow.StartIdleTimer, flow.StopIdleTimer)
@@ -118,6 +119,7 @@ def view_of(
         "card_left_behind": session.card_left_behind,
         "error_next": session.error_next,
         "assist": session.assist,  # large text and high contrast (issue 10)
+        "longer_times": session.longer_times,  # keypad or handset: every time limit longer
     }
     if session.input_error:
         text = errors_table.describe(session.input_error, lang)

@@ -83,6 +83,9 @@ def _version() -> str:
 
 def configure_kivy(settings: UiSettings) -> None:
     """Window options: must run before the first ``kivy.core.window`` import."""
+    from screens.memory import bound_heap
+
+    bound_heap()  # large buffers (textures, glyph surfaces) as their own mappings
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     Config.set("kivy", "exit_on_escape", "0")
     Config.set("kivy", "keyboard_mode", "system")
@@ -97,17 +100,22 @@ def configure_kivy(settings: UiSettings) -> None:
 
 
 def register_fonts() -> None:
-    """Noto Sans CJK JP for every label (Kivy's default Roboto has no Japanese)."""
+    """Noto Sans CJK JP for every label (Kivy's default Roboto has no Japanese): the
+    subset made at install when it is there (``screens/font_subset.py``), else the full."""
     from kivy.core.text import DEFAULT_FONT, LabelBase
+
+    from screens import fonts
+    from screens.theme import cjk_fonts
 
     if not FONT_REGULAR.exists():
         raise FileNotFoundError(
             f"{FONT_REGULAR} missing: install the Debian package fonts-noto-cjk"
         )
-    LabelBase.register(DEFAULT_FONT, str(FONT_REGULAR), fn_bold=str(FONT_BOLD))
-    from screens import fonts
-
-    fonts.install()  # Thai and Devanagari runs in their own fonts (issue 10)
+    chosen = cjk_fonts()
+    LabelBase.register(DEFAULT_FONT, chosen.regular, fn_bold=chosen.bold)
+    log.info("fonts cjk=%s", chosen.regular)
+    # Thai and Devanagari runs in their own fonts (issue 10), and what the subset lacks
+    fonts.install(chosen)
 
 
 # Kivy modules below create no window on import (the window appears on App.run).
@@ -147,6 +155,7 @@ class KioskApp(App):
     u = NumericProperty(8.0)
     fu = NumericProperty(8.0)  # the unit of font sizes: u, or 1.5 u with large text
     assist = BooleanProperty(False)  # large text and high contrast (issue 10)
+    longer_times = BooleanProperty(False)  # the keypad or handset is in use: longer limits
     lang = StringProperty("ja")
     brand_name = StringProperty("")
     countdown = NumericProperty(0)
@@ -347,6 +356,7 @@ class KioskApp(App):
             self.lang = view["lang"]
         self.countdown = view.get("countdown") or 0
         self.assist = bool(view.get("assist"))
+        self.longer_times = bool(view.get("longer_times"))
         self.card_cue = bool(view.get("card_left_behind"))
         screen = self.screen(name)
         screen.show(view)
@@ -367,6 +377,9 @@ class KioskApp(App):
             screen.wipe()
         if self.speaker is not None:
             self.speaker.session_ended()
+        from screens.memory import release_free_memory
+
+        release_free_memory()  # the last person's screens' buffers, back to the system
 
     def post(self, func: Callable[..., Any], *args: Any) -> None:
         """Run ``func(*args)`` on the UI thread (the engine's device answers come here)."""
@@ -402,9 +415,16 @@ class KioskApp(App):
             handset_device=config.handset_device,
             jack_state_file=config.jack_state_file,
             jack_plugged_pattern=config.jack_plugged_pattern,
-            on_route=lambda route: setattr(self, "privacy_blank", route.blank_screen),
+            on_route=self._route_changed,
         )
         self.speech_ready = True
+
+    def _route_changed(self, route: Any) -> None:
+        """Handset mode on or off: the screen blanks if configured; on, the longer limits."""
+        self.privacy_blank = route.blank_screen
+        if route.handset and not self.longer_times:
+            self.longer_times = True
+            self.send("longer_times", reason="handset")
 
     @property
     def cues_on(self) -> bool:
@@ -435,8 +455,13 @@ class KioskApp(App):
         if name == "read_back":
             screen = self._screens.get(self.manager.current)
             text = screen.read_back_text() if hasattr(screen, "read_back_text") else ""
+            if not text and hasattr(self.engine, "read_back_text"):
+                text = self.engine.read_back_text()  # the confirm screen: the ID as entered
+            count = screen.masked_count() if hasattr(screen, "masked_count") else 0
             if text:
                 self.speaker.read_back(text, self.lang)
+            elif count:  # a security code: how many characters, never which
+                self.speaker.digits_entered(count, self.lang)
             return True
         return self.speaker.action(name)
 

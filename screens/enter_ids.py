@@ -49,8 +49,13 @@ class EnterIdsScreen(KioskScreen):
         keys.text = self.values.get(field.get("name", ""), "")
 
     def read_back_text(self) -> str:
-        """What is typed in the current field, for the handset's read-back (on request only)."""
-        return str(self.ids.keyboard.text)
+        """The ID typed so far, for the handset's read-back (on request only); never a
+        security code (a masked field): for a code the read-back says how many were typed."""
+        return "" if self.field.get("masked") else str(self.ids.keyboard.text)
+
+    def masked_count(self) -> int:
+        """How many characters of a security code are typed (0 on the ID field)."""
+        return len(self.ids.keyboard.text) if self.field.get("masked") else 0
 
     def typed(self, text: str) -> None:
         if self.field:

@@ -6,7 +6,9 @@ nothing has the focus; digits press the PIN keypad's or the ID keyboard's keys; 
 deletes one character; Cancel ends the procedure; '*' opens the language picker; '#'
 turns large text and high contrast on and off. Everything goes through the buttons a
 touch would press, so touch and keys mix freely, and a keypad that is unplugged
-mid-session leaves nothing behind but a highlight: the session is in the flow.
+mid-session leaves nothing behind but a highlight: the session is in the flow. The first
+key of a session turns on the longer time limits of the accessibility modes
+(``flow.LongerTimes``), as large text does, without changing the screen.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ class KeypadDriver:
         if action is None:
             return False
         self.keys_seen += 1
+        if not self.app.longer_times:  # a person on the keypad gets the longer limits (issue 10)
+            self.app.longer_times = True
+            self.app.send("longer_times", reason="keypad")
         self.app.touched()  # a key is activity, as a touch is
         self.act(action)
         return True

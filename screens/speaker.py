@@ -52,6 +52,8 @@ class Speaker:
         self.jack_plugged_pattern = jack_plugged_pattern
         self.on_route = on_route  # called with the route when it changes (blank the screen)
         self.spoken: list[str] = []
+        #: How many characters each read-back said (never which: the characters are an ID).
+        self.read_backs: list[int] = []
         #: When each clip was handed to the audio output (monotonic seconds), for the bench.
         self.started: list[tuple[float, str]] = []
         self._lines: list[str] = []
@@ -118,6 +120,7 @@ class Speaker:
             return
         self.stop()
         self._lang = lang
+        self.read_backs.append(len(text))
         self._queue = speech.character_by_character(text, lang)
         self._record = False  # never kept: the characters are the ID itself
         self._play_next()

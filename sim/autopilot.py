@@ -143,6 +143,7 @@ class Autopilot:
         self.screens_seen: list[str] = []
         self.touch_to_drawn: list[float] = []
         self.dumps: dict[str, dict[str, list[str]]] = {}
+        self.flags: dict[str, dict[str, bool]] = {}  # the view's on/off flags, by label
         self.shots: dict[str, str] = {}
         self.targets: dict[str, list[tuple[str, int, int]]] = {}
         self.frame_gaps: dict[str, float] = {}
@@ -213,6 +214,7 @@ class Autopilot:
             "screens_seen": self.screens_seen,
             "touch_to_drawn": self.touch_to_drawn,
             "dumps": self.dumps,
+            "flags": self.flags,
             "shots": self.shots,
             "targets": self.targets,
             "frame_gaps": self.frame_gaps,
@@ -331,6 +333,12 @@ class Autopilot:
             name: texts_of(screen) for name, screen in self.app.loaded_screens.items()
         }
         self.dumps[label]["_root"] = texts_of(self.app.root)
+        return True
+
+    def _step_flags(self, label: str) -> bool:
+        """Keep the current view's on/off flags (assist, longer_times...): never its values."""
+        view = getattr(self.current, "view", None) or {}
+        self.flags[label] = {k: v for k, v in view.items() if isinstance(v, bool)}
         return True
 
     def _step_frames(self, label: str, seconds: float) -> bool:

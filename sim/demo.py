@@ -278,6 +278,7 @@ def run_kiosk(
             from screens import sound
 
             report["spoken"] = list(app.speaker.spoken) if app.speaker is not None else []
+            report["read_backs"] = list(app.speaker.read_backs) if app.speaker is not None else []
             report["cues"] = list(sound.played)
             if on_report is not None:
                 on_report(report)

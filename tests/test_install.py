@@ -93,6 +93,14 @@ def test_installed_code_runs_from_the_venv(installed_root: Path) -> None:
     assert result.stdout.startswith(str(installed_root / APP / "venv"))
 
 
+def test_the_installed_kiosk_has_the_cjk_subset(installed_root: Path) -> None:
+    """The fonts cut down at setup go where screens/theme.py looks for them."""
+    fonts = installed_root / APP / "venv/share/mynapoint-kiosk/fonts"
+    assert (fonts / "NotoSansCJK-Regular.subset.otf").stat().st_size > 100_000
+    assert (fonts / "NotoSansCJK-Bold.subset.otf").stat().st_size > 100_000
+    assert set("マイナポイント") <= set((fonts / "coverage.txt").read_text())
+
+
 def test_the_installed_kiosk_has_its_japanese_voice_and_licence(installed_root: Path) -> None:
     """The HTS voice is copied where kiosk/voice.py looks: <venv>/share/mynapoint-kiosk/voices."""
     voices = installed_root / APP / "venv/share/mynapoint-kiosk/voices"

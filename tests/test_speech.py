@@ -78,11 +78,42 @@ def test_a_whole_session_never_says_the_pin_the_id_or_the_code(engine: UiSession
 
 
 def test_no_prompt_of_any_language_holds_a_run_of_digits_but_a_date() -> None:
+    """Every cached line, the procedure menu's too: a date or a grouped amount of points
+    ("7,500", "7.500", "7 500") is no ID; any other run of three digits could be one."""
     catalog = Catalog.load()
     for lang in i18n.LANGUAGES:
         for line in speech.prompt_lines(catalog, lang):
             without_dates = re.sub(r"\d{4}-\d{2}-\d{2}", "", line)
-            assert not re.search(r"\d{3,}", without_dates), (lang, line)
+            without_amounts = re.sub(
+                r"(?<!\d)\d{1,3}(?:[,. \u00a0]\d{3})+(?!\d)", "", without_dates
+            )
+            assert not re.search(r"\d{3,}", without_amounts), (lang, line)
+
+
+def test_the_procedure_menu_and_its_screens_are_in_the_prompt_cache() -> None:
+    """Speech starts from the cache on the 行政サービス menu too (issue 10: within 200 ms):
+    every line of the menu, an info page and a signed consent, as the flow and the views
+    build them, is among the prompts rendered at first start."""
+    from kiosk import procedures, views
+    from tests.test_flow import Kiosk
+
+    catalog, registry = Catalog.load(), procedures.default()
+    for lang in ("ja", "ja-x-easy", "fil"):  # Japanese voice, a slower one, a fallback one
+        cached = set(speech.prompt_lines(catalog, lang))
+        kiosk = Kiosk(catalog, procedures=registry)
+        kiosk.send(flow.ChooseLanguage(lang), flow.Start(flow.MENU_SERVICES))
+        shown = [views.view_of(kiosk.session, kiosk.ctx())]
+        for p in registry.menu():
+            start = Kiosk(catalog, procedures=registry)
+            start.send(
+                flow.ChooseLanguage(lang), flow.Start(flow.MENU_SERVICES), flow.Start(p.start)
+            )
+            shown.append(views.view_of(start.session, start.ctx()))
+        states = {v["state"] for v in shown}
+        assert {"menu", "procedure_info", "notes"} <= states
+        for view in shown:
+            missing = [line for line in speech.lines_for(view) if line not in cached]
+            assert not missing, (lang, view["state"], missing)
 
 
 def test_the_pin_screen_says_how_many_digits_never_which() -> None:

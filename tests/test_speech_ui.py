@@ -37,6 +37,17 @@ def read_back_twice(user_id: str) -> list[list[Any]]:
     ]
 
 
+def in_handset(action: str) -> list[list[Any]]:
+    """Handset mode on, ``action`` from the speech bar, handset mode off."""
+    return [
+        ["tap", "speech_menu"],
+        ["tap", "handset_toggle"],
+        ["tap", action],
+        ["tap", "handset_toggle"],
+        ["tap", "speech_menu"],
+    ]
+
+
 def enrollment_with_speech_controls(account: tuple[str, str, list[str]]) -> list[list[Any]]:
     """An enrollment with a wrong PIN first, the speech bar used on the way."""
     service, user_id, codes = account
@@ -51,7 +62,10 @@ def enrollment_with_speech_controls(account: tuple[str, str, list[str]]) -> list
         ["tap", "speech_menu"],
         enter[0],  # the service
         *read_back_twice(user_id),
-        *enter[3:],  # next, the code(s), confirm
+        *enter[3:5],  # next, the first code
+        *in_handset("read_back"),  # a code is never read back: its count is said
+        *enter[5:],  # next (and any other code), the confirm screen
+        *in_handset("read_back"),  # the ID as entered, before applying (issue 10)
         ["tap", "confirm"],
         ["wait", "pin"],
         ["pin", WRONG_PIN],
@@ -87,6 +101,8 @@ def test_every_screen_speaks_and_no_spoken_string_holds_a_pin_an_id_or_a_code(
         t("speech.handset_off"),
     ):
         assert line in spoken, f"never said {line!r}; said {spoken}"
+    # read back in handset mode at the ID entry and on the confirm screen, never the code
+    assert report["read_backs"] == [len(user_id), len(user_id)]
     secrets = [DEMO_PIN, WRONG_PIN, user_id, user_id[-4:], *codes]
     for text in spoken:
         for secret in secrets:

@@ -93,3 +93,28 @@ def test_the_config_default_warning_is_20_seconds() -> None:
 
     assert f.FlowContext(kiosk_id="K", catalog=None).countdown_seconds >= 20
     assert KioskConfig.__dataclass_fields__["assist_time_factor"].default == 3.0
+
+
+@pytest.mark.parametrize("reason", ["keypad", "handset"])
+def test_the_keypad_or_the_handset_makes_the_limits_longer_without_large_text(
+    catalog: Catalog, reason: str
+) -> None:
+    kiosk = Kiosk(catalog)
+    kiosk.to_choose_service()
+    kiosk.send(f.LongerTimes(reason))
+    assert kiosk.session.idle_deadline == kiosk.now + 270 and not kiosk.session.assist
+    idle_until(kiosk, 61)
+    assert kiosk.session.countdown is None
+    idle_until(kiosk, 60)  # the warning comes three times earlier too
+    assert kiosk.session.countdown == 60
+    kiosk.send(f.StillHere(), f.SetAssist(True), f.SetAssist(False))
+    assert kiosk.session.idle_deadline == kiosk.now + 270  # large text off: still longer
+
+
+def test_the_next_person_starts_with_the_normal_limits_after_the_keypad(
+    catalog: Catalog,
+) -> None:
+    kiosk = Kiosk(catalog)
+    kiosk.send(f.LongerTimes(), f.Start(), f.Cancel())
+    assert not kiosk.session.longer_times
+    assert kiosk.session.idle_deadline == kiosk.now + 90

@@ -26,6 +26,7 @@ def keypad_enrollment(account: tuple[str, str, list[str]]) -> list[list[Any]]:
         ["wait", "welcome"],
         ["key", ENTER],  # the main button: start the application
         ["wait", "notes"],
+        ["flags", "notes"],
         ["key_to", "representative"],  # the legal-representative path is one key away
         ["shot", "k02_notes_focus"],
         ["key_to", "self"],
@@ -68,6 +69,8 @@ def test_whole_enrollment_with_the_keypad_only(run_kiosk_ui, ui_central) -> None
     report = run_kiosk_ui(keypad_enrollment(account), name="keypad-enrollment")
     assert report["error"] is None, report["error"]
     assert "result" in report["screens_seen"]
+    # the keypad turned on the longer time limits itself, without large text (issue 10)
+    assert report["flags"]["notes"]["longer_times"] and not report["flags"]["notes"]["assist"]
     (receipt,) = report["receipts"]
     assert account[1][-4:] in "\n".join(receipt["text"])
 
