@@ -248,7 +248,11 @@ class Controller:
         guard_secret = config.read_guard_secret()
 
         def open_outbox() -> Outbox:
-            config.queue.db_path.parent.mkdir(parents=True, exist_ok=True)
+            from kiosk.storage import check_data
+
+            # Never a fresh queue where the data partition should be, nor over a
+            # damaged one (kiosk/storage.py): the kiosk shows maintenance instead.
+            check_data(config.queue.db_path)
             return Outbox(config.queue.db_path, sealing_keys, config.kiosk_id, guard_secret)
 
         return cls(
@@ -292,8 +296,21 @@ class Controller:
         """Begin reporting: ``post(event)`` is called on worker threads."""
         self._post = post
         self._stopping.clear()
+        self._outbox_ready.add_done_callback(self._storage_checked)
         self.card.start()
         self.health.start()
+
+    def _storage_checked(self, opened: Future[None]) -> None:
+        """No queue could be opened: the maintenance screen (staff see why on theirs)."""
+        error = opened.exception()
+        if error is None:
+            return
+        log.error(
+            "queue_not_opened kind=%s problem=%s",
+            getattr(error, "kind", "-"),
+            getattr(error, "problem", "-"),
+        )
+        self._post(flow.OutOfService(True))
 
     def stop(self) -> None:
         """Stop reporting and close every part (jobs already queued finish first)."""
@@ -549,9 +566,7 @@ class Controller:
 
     def resend_server_refused(self) -> Future[int]:
         """Staff action: rows refused for a server-side reason go back to pending (how many)."""
-        return self._workers["queue"].submit(
-            lambda: self._ready_outbox().resend_server_refused()
-        )
+        return self._workers["queue"].submit(lambda: self._ready_outbox().resend_server_refused())
 
     def staff_status(self) -> Future[dict[str, Any]]:
         """Queue counts and age, reader and printer state, as a future: nothing of any person.

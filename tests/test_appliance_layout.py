@@ -172,7 +172,7 @@ def test_time_comes_from_ntp_and_never_goes_before_the_install(installed_root: P
 def test_usb_storage_is_never_automounted_nor_takes_a_partitions_label(
     installed_root: Path,
 ) -> None:
-    rule = (installed_root / "usr/local/lib/udev/rules.d/61-mynapoint-no-usb-storage.rules")
+    rule = installed_root / "usr/local/lib/udev/rules.d/61-mynapoint-no-usb-storage.rules"
     text = rule.read_text()
     assert 'ENV{ID_BUS}=="usb"' in text and 'ENV{UDISKS_IGNORE}="1"' in text
     assert 'OPTIONS+="link_priority=-100"' in text
