@@ -124,3 +124,47 @@ def test_a_kiosk_without_its_data_partition_shows_maintenance_and_makes_no_queue
     finally:
         controller.stop()
     assert not db.parent.exists()
+
+
+def test_a_clock_known_to_be_wrong_refuses_the_enrollment_before_the_card_is_read(
+    tmp_path: Path,
+) -> None:
+    """Injected clock (never the real one): 2001 is before the kiosk's build."""
+    import datetime as dt
+    import queue
+
+    from kiosk import flow
+    from kiosk.catalog import Catalog
+    from kiosk.controller import Controller
+    from kiosk.receipt_facts import ReceiptSettings
+    from offline_queue.store import Outbox
+
+    built = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    wrong = dt.datetime(2001, 1, 1, tzinfo=dt.UTC)
+    controller = Controller(
+        catalog=Catalog.load(),
+        make_card=lambda on_event: _NoCard(),
+        printer=_NoPrinter(),
+        open_outbox=lambda: Outbox(
+            tmp_path / "q.sqlite3", [CentralSealingKey.generate().public], "K-1", b"g" * 32
+        ),
+        trusted_cas=[],
+        receipt_settings=ReceiptSettings("", "https://x/{receipt_no}"),
+        now=lambda: wrong,
+        clock_not_before=(built,),
+    )
+    events: queue.Queue = queue.Queue()
+    controller.start(events.put)
+    try:
+        controller.execute(flow.ReadCertificate(session_id="s1"))
+        answer = events.get(timeout=10)
+    finally:
+        controller.stop()
+    assert isinstance(answer, flow.Failed) and answer.kind == "clock_wrong"
+
+
+def test_the_wrong_clock_is_told_in_plain_words_in_every_language() -> None:
+    from kiosk.i18n import LANGUAGES, t
+
+    for lang in LANGUAGES:
+        assert t("errors.clock_wrong.message", lang), lang
