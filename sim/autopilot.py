@@ -166,6 +166,7 @@ class Autopilot:
         self._event = None
         self.keys_seen: list[int] = []  # every key the window got (on_key_down)
         self._xkeys_sent: int | None = None
+        self._display = os.environ.get("DISPLAY", "")  # for xdotool, as the kiosk started
 
     # --- running --------------------------------------------------------------------------
     def start(self) -> None:
@@ -346,11 +347,15 @@ class Autopilot:
         if self._xkeys_sent is None:
             self._xkeys_sent = len(self.keys_seen)
             x, y = Window.left + Window.width // 2, Window.top + Window.height // 2
-            subprocess.run(
+            typed = subprocess.run(
                 ["xdotool", "mousemove", str(x), str(y), "key", "--delay", "40", *keys, "F3"],
-                check=True,
+                capture_output=True,
+                text=True,
                 timeout=30,
+                env={**os.environ, "DISPLAY": os.environ.get("DISPLAY") or self._display},
             )
+            if typed.returncode != 0:
+                raise RuntimeError(f"xdotool failed: {typed.stderr.strip()[-300:]}")
         if f3 in self.keys_seen[self._xkeys_sent :]:
             self._xkeys_sent = None
             return True
