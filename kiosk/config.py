@@ -114,6 +114,8 @@ class DisplayConfig:
     width: int
     height: int
     show_cursor: bool
+    #: No way out: a window close request, Ctrl+C and SIGINT do nothing (docs/appliance.md).
+    lockdown: bool = True
 
 
 @dataclass(frozen=True)
@@ -465,6 +467,7 @@ def _display(c: _Checker, doc: Mapping[str, Any]) -> DisplayConfig:
             t, "display.height", int, "pixels from 480 to 2160", 800, lambda v: 480 <= v <= 2160
         ),
         show_cursor=c.get(t, "display.show_cursor", bool, "true or false", False),
+        lockdown=c.get(t, "display.lockdown", bool, "true or false", True),
     )
 
 

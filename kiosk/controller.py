@@ -192,6 +192,7 @@ class Controller:
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         timers: Timers | None = None,
         procedures: Any = None,
+        clock_not_before: tuple[dt.datetime, ...] = (),
     ) -> None:
         from kiosk import procedures as procedures_data
 
@@ -207,6 +208,9 @@ class Controller:
         self.print_timeout = print_timeout
         self.heartbeat = heartbeat  # kiosk.heartbeat.Heartbeat: fleet health to central
         self.now = now
+        #: The clock is known wrong before these (the build, the kiosk's certificate):
+        #: no enrollment then (kiosk/clock_check.py).
+        self.clock_not_before = clock_not_before
         #: Deadlines and the health rounds; a test may pass Timers on a clock it moves.
         self.timers = timers or Timers()
         self._post: Post = _drop
@@ -248,7 +252,11 @@ class Controller:
         guard_secret = config.read_guard_secret()
 
         def open_outbox() -> Outbox:
-            config.queue.db_path.parent.mkdir(parents=True, exist_ok=True)
+            from kiosk.storage import check_data
+
+            # Never a fresh queue where the data partition should be, nor over a
+            # damaged one (kiosk/storage.py): the kiosk shows maintenance instead.
+            check_data(config.queue.db_path)
             return Outbox(config.queue.db_path, sealing_keys, config.kiosk_id, guard_secret)
 
         return cls(
@@ -279,6 +287,7 @@ class Controller:
                 config.central.timeout,
             ),
             submit_wait_seconds=config.central.submit_wait_seconds,
+            clock_not_before=_clock_not_before(config),
             heartbeat=heartbeat.Heartbeat.over_mtls(
                 config.central.base_url,
                 config.central.ca_cert,
@@ -292,8 +301,21 @@ class Controller:
         """Begin reporting: ``post(event)`` is called on worker threads."""
         self._post = post
         self._stopping.clear()
+        self._outbox_ready.add_done_callback(self._storage_checked)
         self.card.start()
         self.health.start()
+
+    def _storage_checked(self, opened: Future[None]) -> None:
+        """No queue could be opened: the maintenance screen (staff see why on theirs)."""
+        error = opened.exception()
+        if error is None:
+            return
+        log.error(
+            "queue_not_opened kind=%s problem=%s",
+            getattr(error, "kind", "-"),
+            getattr(error, "problem", "-"),
+        )
+        self._post(flow.OutOfService(True))
 
     def stop(self) -> None:
         """Stop reporting and close every part (jobs already queued finish first)."""
@@ -394,11 +416,22 @@ class Controller:
 
     # card
     def _read_certificate(self, effect: flow.ReadCertificate) -> Steps[Any]:
+        if not effect.for_status:
+            self._refuse_a_wrong_clock()
         der = yield self._card(self.card.read_certificate())
         certs.check_certificate(der, self.trusted_cas, self.now())
         if not effect.for_status:
             yield self._on_queue(self._refuse_enrolled_here, der, effect.procedure)
         return flow.CertificateRead(der, (yield from self._tries_left()))
+
+    def _refuse_a_wrong_clock(self) -> None:
+        """Before the card is read, so before any PIN: no enrollment on a known-wrong clock."""
+        from kiosk.clock_check import ClockWrong, clock_problem
+
+        problem = clock_problem(self.now(), not_before=self.clock_not_before)
+        if problem is not None:
+            log.error("clock_wrong problem=%s", problem)
+            raise ClockWrong(problem)
 
     def _refuse_enrolled_here(self, certificate_der: bytes, procedure: str = "") -> None:
         """Tell a card that already applied here before the person types anything."""
@@ -549,9 +582,7 @@ class Controller:
 
     def resend_server_refused(self) -> Future[int]:
         """Staff action: rows refused for a server-side reason go back to pending (how many)."""
-        return self._workers["queue"].submit(
-            lambda: self._ready_outbox().resend_server_refused()
-        )
+        return self._workers["queue"].submit(lambda: self._ready_outbox().resend_server_refused())
 
     def staff_status(self) -> Future[dict[str, Any]]:
         """Queue counts and age, reader and printer state, as a future: nothing of any person.
@@ -583,6 +614,19 @@ def guard_key(certificate_der: bytes, procedure: str = "") -> bytes:
 
     key = issuer_serial_key_of(certificate_der)
     return key if not procedure else b"procedure:" + procedure.encode() + b"|" + key
+
+
+def _clock_not_before(config: Any) -> tuple[dt.datetime, ...]:
+    """The moments the clock must be past: the code's install, the kiosk certificate's start."""
+    from kiosk.clock_check import CLOCK_EPOCH, file_time
+
+    moments = [moment for moment in (file_time(CLOCK_EPOCH),) if moment is not None]
+    try:
+        cert = x509.load_pem_x509_certificate(config.central.client_cert.read_bytes())
+        moments.append(cert.not_valid_before_utc)
+    except (OSError, ValueError):
+        pass  # the TLS set-up reports a missing or bad certificate itself
+    return tuple(moments)
 
 
 def _drop(event: Any) -> None:

@@ -27,6 +27,8 @@ ERROR_MODULES = (
     "kiosk.catalog",
     "kiosk.config",
     "kiosk.controller",
+    "kiosk.clock_check",
+    "kiosk.storage",
 )
 
 

@@ -170,7 +170,10 @@ class HealthMonitor:
                 last_sync_error=status.last_error_kind,
             )
         except Exception as error:  # the staff screen shows what it can
-            info["queue_error"] = getattr(error, "kind", type(error).__name__)
+            # a storage problem by name (data_missing...), else the error's kind
+            info["queue_error"] = getattr(error, "problem", None) or getattr(
+                error, "kind", type(error).__name__
+            )
         try:
             problem = printer.result(timeout=0).problem
             info["printer_problem"] = problem.kind if problem else None

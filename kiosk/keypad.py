@@ -13,6 +13,8 @@ whatever a touch can and nothing more.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 DIGITS = tuple("0123456789")
 #: Every action a key can have (besides the ten digits).
 ENTER = "enter"  # ○ : press the focused button, else the screen's main one
@@ -66,8 +68,15 @@ ENTER_BUTTONS = (
 )
 
 
-def action_for(key: int, codepoint: str | None) -> str | None:
+#: A keypad's keys come without these: a key held with one is a keyboard's combination
+#: (Ctrl+Alt+Delete, Alt+F4), never a keypad action (shift is how '#' and '*' are typed).
+COMBINATION_MODIFIERS = frozenset({"ctrl", "alt", "meta", "super"})
+
+
+def action_for(key: int, codepoint: str | None, modifiers: Iterable[str] = ()) -> str | None:
     """The keypad action of one key event, or None (a key the kiosk does not use)."""
+    if COMBINATION_MODIFIERS.intersection(modifiers):
+        return None
     if codepoint in CODEPOINTS:
         return CODEPOINTS[codepoint]
     return KEYCODES.get(key)

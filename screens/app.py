@@ -49,6 +49,7 @@ class UiSettings:
     fullscreen: bool = False
     size: tuple[int, int] = (1280, 800)
     show_cursor: bool = True
+    lockdown: bool = False  # no way out of the kiosk (the appliance: [display] lockdown)
     default_language: str = "ja"
     sound: bool = True
     version: str = field(default_factory=lambda: _version())
@@ -66,6 +67,7 @@ class UiSettings:
             fullscreen=display.fullscreen,
             size=(display.width, display.height),
             show_cursor=display.show_cursor,
+            lockdown=getattr(display, "lockdown", True),
             default_language=config.language,
             staff_gate=StaffGate(config.staff_pin_matches),
             speech=getattr(config, "speech", None),
@@ -135,6 +137,21 @@ from kiosk import i18n  # noqa: E402
 from screens.theme import UNITS_PER_HEIGHT, Theme, text_colour_on  # noqa: E402
 from screens.ui_thread import mark_ui_thread, on_ui_thread, post_to_ui  # noqa: E402
 
+#: Kivy's key number of Escape.
+ESCAPE = 27
+#: Signals a keyboard sends through a terminal (Ctrl+C, Ctrl+Backslash, Ctrl+Z): ignored with
+#: ``lockdown``. systemd stops the kiosk with SIGTERM and its watchdog uses SIGABRT.
+TERMINAL_SIGNALS = ("SIGINT", "SIGQUIT", "SIGTSTP")
+
+
+def ignore_terminal_signals() -> None:
+    """Ctrl+C and friends do nothing to the kiosk (call on the main thread)."""
+    import signal
+
+    for name in TERMINAL_SIGNALS:
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
 #: Font sizes in large-text mode, against the normal ones (issue 10).
 LARGE_TEXT_SCALE = 1.5
 #: A touch tells the session the person is still there at most this often (seconds).
@@ -178,6 +195,8 @@ class KioskApp(App):
     c_success = ColorProperty()
     c_disabled = ColorProperty()
     c_outline = ColorProperty()
+    #: F1 would open Kivy's settings panel (with Kivy's own, which can quit the app).
+    use_kivy_settings = False
 
     def __init__(self, settings: UiSettings, engine: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -222,6 +241,10 @@ class KioskApp(App):
         Window.clearcolor = self.theme.background
         Window.bind(size=self._on_window_size, on_flip=self._on_flip)
         Window.bind(on_keyboard=self._on_keyboard)
+        if self.settings.lockdown:
+            # Alt+F4, a window manager's close button, and SIGINT (SDL turns it into a
+            # quit request) all arrive here: the kiosk stays (docs/appliance.md).
+            Window.bind(on_request_close=self._refuse_close)
         from screens.keys import KeypadDriver
 
         self.keypad = KeypadDriver(self)  # a physical keypad runs the whole flow (issue 10)
@@ -241,6 +264,8 @@ class KioskApp(App):
         from screens import clock
 
         self._tick_event = Clock.schedule_interval(self._tick, TICK_SECONDS)
+        if self.settings.lockdown:
+            ignore_terminal_signals()
         clock.start_kivy_watchdog()
         self.start_speech()
         if self.engine is not None:
@@ -296,8 +321,19 @@ class KioskApp(App):
         if self._speech_key(key):
             return True
         if self.engine is not None and hasattr(self.engine, "on_key"):
-            return bool(self.engine.on_key(key))
+            if self.engine.on_key(key):
+                return True
+        # Escape reaching here (the keypad takes it as Cancel where a screen has one)
+        # would quit a Kivy app whose exit_on_escape is on: it is taken, and does nothing.
+        return key == ESCAPE
+
+    def open_settings(self, *_args: Any) -> bool:
+        """F1 opens Kivy's settings panel in any Kivy app: never in the kiosk."""
         return False
+
+    def _refuse_close(self, *_args: Any, **kwargs: Any) -> bool:
+        log.info("close_request_refused source=%s", kwargs.get("source", "window"))
+        return True  # the window stays open
 
     def _tick(self, _dt: float) -> None:
         if self.speaker is not None:

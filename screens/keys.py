@@ -59,8 +59,11 @@ class KeypadDriver:
         return next((b for b in self.buttons() if b.action == action), None)
 
     # --- keys in ------------------------------------------------------------------------
-    def on_key_down(self, _window: Any, key: int, _scancode: int, codepoint: Any, *_: Any) -> bool:
-        action = keypad.action_for(key, codepoint if isinstance(codepoint, str) else None)
+    def on_key_down(
+        self, _window: Any, key: int, _scancode: int, codepoint: Any, modifiers: Any = (), *_: Any
+    ) -> bool:
+        text = codepoint if isinstance(codepoint, str) else None
+        action = keypad.action_for(key, text, modifiers or ())
         if action is None:
             return False
         self.keys_seen += 1

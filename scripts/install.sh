@@ -3,7 +3,7 @@
 #
 #   sudo scripts/install.sh [--printer-usb VENDOR:PRODUCT[:SERIAL]] [--config FILE]
 #                           [--keys DIR] [--wheelhouse DIR] [--root DIR] [--no-apt]
-#                           [--python PATH]
+#                           [--python PATH] [--appliance | --no-appliance]
 #
 # Idempotent: a second run with the same source and options changes nothing. It puts
 #   the code in a virtual environment      /opt/mynapoint-kiosk/venv
@@ -17,6 +17,12 @@
 #
 # --root DIR installs into DIR instead of / (an image being built, or the tests): no
 # apt-get, no daemon reload, no restart; users are added to DIR/etc/passwd.
+# --appliance adds the appliance layout (docs/appliance.md): read-only root and data
+# partition (/etc/fstab, into --root only), bounded journal on the data partition, no
+# swap, the hardware watchdog, timesyncd, no virtual terminals, gettys, SysRq or USB
+# automount, a first-boot step for this kiosk's own secrets. On by default with --root
+# (an image being built); --no-appliance leaves it out. Never the default on a live
+# system: it would take the consoles of a developer's machine away.
 # --wheelhouse DIR installs with no network from wheels made beforehand (the project's
 # wheel and its dependencies', e.g. by `pip wheel -w DIR .` on a machine of the same
 # kind); otherwise the code is built from this checkout, dependencies from PyPI.
@@ -31,6 +37,7 @@ KEYS_DIR=""
 WHEELHOUSE=""
 APT=1
 PYTHON=${PYTHON:-}
+APPLIANCE=""            # empty: on with --root, off on a live system
 
 APP=/opt/mynapoint-kiosk
 VENV=$APP/venv
@@ -62,6 +69,8 @@ while [ $# -gt 0 ]; do
     --wheelhouse) WHEELHOUSE=${2:?--wheelhouse needs a directory}; shift 2 ;;
     --no-apt) APT=0; shift ;;
     --python) PYTHON=${2:?--python needs a path}; shift 2 ;;
+    --appliance) APPLIANCE=1; shift ;;
+    --no-appliance) APPLIANCE=0; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -71,6 +80,7 @@ done
 ROOT=$(cd "$ROOT" && pwd)
 R=${ROOT%/}              # prefix for every path below; empty for the live system
 LIVE=0; [ -z "$R" ] && LIVE=1
+[ -n "$APPLIANCE" ] || APPLIANCE=$((1 - LIVE))
 if [ -n "$PRINTER" ] && ! [[ $PRINTER =~ ^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}(:[A-Za-z0-9._-]+)?$ ]]; then
   die "--printer-usb must look like 0416:5011 or 0416:5011:SERIAL (got '$PRINTER')"
 fi
@@ -96,6 +106,7 @@ put() {
   CHANGED=1
 }
 CHANGED=0
+CODE_CHANGED=0
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -153,6 +164,7 @@ install_venv() {
   echo "$fingerprint" > "$stamp"
   say "installed the code in $VENV"
   CHANGED=1
+  CODE_CHANGED=1
 }
 
 # The Japanese voice for spoken guidance (docs/speech.md), copied from this checkout's
@@ -209,6 +221,84 @@ install_files() {
   fi
 }
 
+# --- the appliance layout (--appliance; docs/appliance.md, docs/decisions.md) -------------
+LAYOUT=$SRC/systemd/appliance
+SYSTEMD_LIB=/usr/local/lib/systemd
+APPLIANCE_UNITS=(mynapoint-data.service mynapoint-firstboot.service)
+# Everything that would give a keyboard a way out of the kiosk, or swap on the SD card.
+MASKED=(
+  getty@.service serial-getty@.service autovt@.service console-getty.service
+  container-getty@.service debug-shell.service ctrl-alt-del.target
+  swap.target dphys-swapfile.service udisks2.service
+)
+# Generators that would add what the masks take away: swap or partitions found by type.
+MASKED_GENERATORS=(systemd-gpt-auto-generator)
+
+install_appliance() {
+  [ "$APPLIANCE" -eq 1 ] || return 0
+  local unit
+  for unit in "${APPLIANCE_UNITS[@]}"; do put "$UNIT_DIR/$unit" "$LAYOUT/$unit"; done
+  put "$UNIT_DIR/mynapoint-sync.service.d/60-appliance.conf" "$LAYOUT/sync-appliance.conf"
+  put "$SYSTEMD_LIB/journald.conf.d/60-mynapoint.conf" "$LAYOUT/journald.conf"
+  put "$SYSTEMD_LIB/logind.conf.d/60-mynapoint.conf" "$LAYOUT/logind.conf"
+  put "$SYSTEMD_LIB/system.conf.d/60-mynapoint.conf" "$LAYOUT/system.conf"
+  put /usr/local/lib/sysctl.d/60-mynapoint.conf "$LAYOUT/sysctl.conf"
+  put /usr/local/lib/udev/rules.d/61-mynapoint-no-usb-storage.rules \
+    "$LAYOUT/61-mynapoint-no-usb-storage.rules"
+  if [ "$LIVE" -eq 0 ]; then
+    put /etc/fstab "$LAYOUT/fstab"     # an image's: a live machine keeps its own partitions
+    mkdir -p "$R/data"
+  else
+    say "the read-only root and the data partition are an image's (docs/appliance.md): /etc/fstab left as it is"
+  fi
+  for unit in "${MASKED[@]}"; do mask "/etc/systemd/system/$unit"; done
+  for unit in "${MASKED_GENERATORS[@]}"; do mask "/etc/systemd/system-generators/$unit"; done
+  lock_root_password
+}
+
+# What `systemctl mask` does, without touching a link that is already there.
+mask() {
+  local link=$R$1
+  [ "$(readlink "$link" 2>/dev/null)" = /dev/null ] && return 0
+  mkdir -p "$(dirname "$link")"
+  ln -sfn /dev/null "$link"
+  say "masked $(basename "$1")"
+  CHANGED=1
+}
+
+# No password login as root anywhere (the console has no getty, but emergency mode asks).
+lock_root_password() {
+  local field
+  field=$(awk -F: '$1 == "root" { print $2 }' "$R/etc/shadow" 2>/dev/null)
+  case "$field" in ''|'!'*|'*'*) return 0 ;; esac
+  usermod --root "$ROOT" --lock root 2>/dev/null || usermod --lock root
+  say "locked root's password"
+  CHANGED=1
+}
+
+# systemd never sets the clock before this file's time at boot (clock-epoch): the
+# day the code was installed. Touched only when the code changed, so a rerun keeps it.
+stamp_clock_epoch() {
+  [ "$APPLIANCE" -eq 1 ] || return 0
+  if [ "$CODE_CHANGED" -eq 1 ] || [ ! -e "$R/usr/lib/clock-epoch" ]; then
+    mkdir -p "$R/usr/lib"
+    touch "$R/usr/lib/clock-epoch"
+  fi
+}
+
+enable_appliance_units() {
+  [ "$APPLIANCE" -eq 1 ] || return 0
+  local units=("${APPLIANCE_UNITS[@]}") opt=()
+  [ "$LIVE" -eq 1 ] || opt=(--root="$ROOT")
+  if [ -e "$R/usr/lib/systemd/system/systemd-timesyncd.service" ] \
+     || [ -e "$R/lib/systemd/system/systemd-timesyncd.service" ]; then
+    units+=(systemd-timesyncd.service)
+  else
+    say "systemd-timesyncd is not installed: the clock is set from the RTC alone"
+  fi
+  systemctl "${opt[@]}" enable --quiet "${units[@]}"
+}
+
 # The udev rule for --printer-usb (or the template's default printer).
 printer_rule() {
   local vendor product serial=""
@@ -259,11 +349,14 @@ enable_units() {
 
 install_packages
 install_files
+install_appliance
 install_venv
 install_voice
 install_fonts
+stamp_clock_epoch
 create_users_and_dirs
 enable_units
+enable_appliance_units
 if [ ! -f "$R$ETC/kiosk.toml" ]; then
   say "next: cp $ETC/kiosk.toml.example $ETC/kiosk.toml, edit it, put the certificates"
   say "      in $ETC/keys/, then: systemctl start ${UNITS[*]}"

@@ -36,6 +36,25 @@ FILES=(
   /usr/local/lib/tmpfiles.d/mynapoint-kiosk.conf
   /etc/udev/rules.d/60-mynapoint-printer.rules
   /etc/polkit-1/rules.d/60-mynapoint-pcscd.rules
+  # the appliance layout (install.sh --appliance); /etc/fstab is left as it is
+  /usr/local/lib/systemd/system/mynapoint-data.service
+  /usr/local/lib/systemd/system/mynapoint-firstboot.service
+  /usr/local/lib/systemd/system/mynapoint-sync.service.d/60-appliance.conf
+  /usr/local/lib/systemd/journald.conf.d/60-mynapoint.conf
+  /usr/local/lib/systemd/logind.conf.d/60-mynapoint.conf
+  /usr/local/lib/systemd/system.conf.d/60-mynapoint.conf
+  /usr/local/lib/sysctl.d/60-mynapoint.conf
+  /usr/local/lib/udev/rules.d/61-mynapoint-no-usb-storage.rules
+)
+APPLIANCE_UNITS=(mynapoint-data.service mynapoint-firstboot.service)
+# What install.sh --appliance masked (a link to /dev/null), unmasked again.
+MASKED=(
+  /etc/systemd/system/getty@.service /etc/systemd/system/serial-getty@.service
+  /etc/systemd/system/autovt@.service /etc/systemd/system/console-getty.service
+  /etc/systemd/system/container-getty@.service /etc/systemd/system/debug-shell.service
+  /etc/systemd/system/ctrl-alt-del.target /etc/systemd/system/swap.target
+  /etc/systemd/system/dphys-swapfile.service /etc/systemd/system/udisks2.service
+  /etc/systemd/system-generators/systemd-gpt-auto-generator
 )
 
 if [ "$LIVE" -eq 1 ]; then
@@ -47,10 +66,18 @@ if [ "$LIVE" -eq 1 ]; then
 elif [ -e "$R/usr/local/lib/systemd/system/${UNITS[0]}" ]; then
   systemctl --root="$ROOT" disable --quiet "${UNITS[@]}" 2>/dev/null || true
 fi
+if [ -e "$R/usr/local/lib/systemd/system/${APPLIANCE_UNITS[0]}" ]; then
+  opt=(); [ "$LIVE" -eq 1 ] || opt=(--root="$ROOT")
+  systemctl "${opt[@]}" disable --quiet "${APPLIANCE_UNITS[@]}" 2>/dev/null || true
+fi
+for link in "${MASKED[@]}"; do
+  if [ "$(readlink "$R$link" 2>/dev/null)" = /dev/null ]; then rm -f "$R$link"; say "unmasked $(basename "$link")"; fi
+done
 
 for f in "${FILES[@]}"; do
   if [ -e "$R$f" ]; then rm -f "$R$f"; say "removed $f"; fi
 done
+rmdir "$R/usr/local/lib/systemd/system/mynapoint-sync.service.d" 2>/dev/null || true
 if [ -d "$R/opt/mynapoint-kiosk" ]; then
   rm -rf "$R/opt/mynapoint-kiosk"
   say "removed /opt/mynapoint-kiosk"

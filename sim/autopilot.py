@@ -14,6 +14,12 @@ list of steps, each a small JSON-able list::
                                     the longest time between two (``frame_gaps["busy"]``)
     ["frames_done", "busy"]         wait until that watch is over
     ["sleep", 0.5]
+    ["xkeys", "Escape", "alt+F4"]   type keys on the X display (xdotool), through X and SDL
+                                    as a keyboard's would come, and wait until the window
+                                    has had them all
+    ["signal", "SIGINT"]            send this process a signal (Ctrl+C in a terminal)
+    ["close_request"]               ask the window to close, as a window manager's close
+                                    button or SDL's quit event (SIGINT) does
 
 A touch is a :class:`Touch` (a ``MotionEvent``) posted to the event loop at the
 centre of the widget, down then up: the same path a finger on the touch panel
@@ -159,12 +165,21 @@ class Autopilot:
         self._finger_down_at = 0.0
         self._step_started = 0.0
         self._event = None
+        self.keys_seen: list[int] = []  # every key the window got (on_key_down)
+        self._xkeys_sent: int | None = None
+        self._display = os.environ.get("DISPLAY", "")  # for xdotool, as the kiosk started
 
     # --- running --------------------------------------------------------------------------
     def start(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.app.listeners.append(self._on_app_event)
+        from kivy.core.window import Window
+
+        Window.bind(on_key_down=self._key_seen)  # bound last, so it sees each key first
         self._event = Clock.schedule_interval(self._run, 0)
+
+    def _key_seen(self, _window: Any, key: int, *_args: Any) -> None:
+        self.keys_seen.append(key)
 
     def _on_app_event(self, kind: str, name: str) -> None:
         if kind == "shown":
@@ -221,6 +236,8 @@ class Autopilot:
             "overflow": self.overflow,
             "steps_done": len(self.log),
             "first_step_at": self.log[0]["t"] if self.log else None,
+            "keys_seen": self.keys_seen,
+            "window_children": _window_children(),
         }
 
     # --- the steps ------------------------------------------------------------------------
@@ -321,6 +338,45 @@ class Autopilot:
                 self._step_key(ord(char), 0, char)
         return True
 
+    def _step_xkeys(self, *keys: str) -> bool:
+        """Keys typed on the X display, then F3 (no meaning to the kiosk) as an end mark:
+        done once the window has seen the mark, so every key before it was handled."""
+        import subprocess
+
+        from kivy.core.window import Window
+
+        f3 = 284
+        if self._xkeys_sent is None:
+            self._xkeys_sent = len(self.keys_seen)
+            x, y = Window.left + Window.width // 2, Window.top + Window.height // 2
+            typed = subprocess.run(
+                ["xdotool", "mousemove", str(x), str(y), "key", "--delay", "40", *keys, "F3"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env={**os.environ, "DISPLAY": os.environ.get("DISPLAY") or self._display},
+            )
+            if typed.returncode != 0:
+                raise RuntimeError(f"xdotool failed: {typed.stderr.strip()[-300:]}")
+        if f3 in self.keys_seen[self._xkeys_sent :]:
+            self._xkeys_sent = None
+            return True
+        if self._timed_out(DEFAULT_WAIT_SECONDS):
+            raise TimeoutError(f"the window never got the keys {keys!r}")
+        return False
+
+    def _step_signal(self, name: str) -> bool:
+        import signal
+
+        os.kill(os.getpid(), getattr(signal, name))
+        return True
+
+    def _step_close_request(self) -> bool:
+        from kivy.core.window import Window
+
+        Window.dispatch("on_request_close")  # True from a handler: the window stays
+        return True
+
     def _step_hook(self, name: str, *args: Any) -> bool:
         hook = self.hooks.get(name)
         if hook is None:
@@ -387,6 +443,13 @@ class Autopilot:
                 raise AssertionError(f"{substring!r} not on {self.app.manager.current!r}")
             return False
         return True
+
+
+def _window_children() -> list[str]:
+    """What is on the window: the app's root, and any panel laid over it (Kivy's settings)."""
+    from kivy.core.window import Window
+
+    return [type(child).__name__ for child in Window.children]
 
 
 def overflowing_labels(root: Widget, slack: float = 1.5) -> list[dict[str, Any]]:

@@ -68,8 +68,12 @@ class KioskRig:
         staff_pin_hash: str = "",
         printer_line: bool = False,
         speech: dict[str, Any] | None = None,
+        lockdown: bool = True,
     ) -> None:
         self.work_dir = Path(work_dir)
+        #: The appliance's lock-down (``[display] lockdown``); off for the interactive demo,
+        #: whose window a developer closes.
+        self.lockdown = lockdown
         #: The ``[speech]`` table; spoken guidance is off unless asked for (the UI tests
         #: would otherwise all render prompts), on in ``./demo``.
         self.speech = {"enabled": False, "cache_dir": "speech-cache", **(speech or {})}
@@ -177,6 +181,7 @@ fullscreen = false
 width = {self.size[0]}
 height = {self.size[1]}
 show_cursor = true
+lockdown = {"true" if self.lockdown else "false"}
 
 [speech]
 {_toml_table(self.speech)}
@@ -476,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
                 "kiosk_id": central.kiosk_id,
             },
             speech={"enabled": True},  # 音声案内 on, as on the appliance
+            lockdown=headless,  # a developer closes the demo's window
         )
         rig.make_card("card", delays=SLOW_CARD)
         rig.start()

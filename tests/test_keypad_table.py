@@ -28,3 +28,11 @@ def test_keys_the_kiosk_does_not_use_do_nothing() -> None:
 def test_every_mapped_action_is_a_known_one() -> None:
     assert set(keypad.KEYCODES.values()) <= set(keypad.ACTIONS)
     assert set(keypad.CODEPOINTS.values()) <= set(keypad.ACTIONS)
+
+
+def test_a_key_held_with_ctrl_alt_or_meta_is_a_keyboards_combination_not_a_keypad_key() -> None:
+    """Ctrl+Alt+Delete must not press Clear (back), Alt+Enter must not press the main button."""
+    assert keypad.action_for(127, None, ["ctrl", "alt"]) is None
+    assert keypad.action_for(13, None, ["alt"]) is None
+    assert keypad.action_for(27, None, ["meta"]) is None
+    assert keypad.action_for(51, "#", ["shift"]) == keypad.HASH  # shift types '#'

@@ -175,7 +175,7 @@ def test_kiosk_and_sync_share_the_queue_directory_through_their_group(
     kiosk: dict[str, list[str]], sync: dict[str, list[str]], installed_root: Path
 ) -> None:
     state = installed_root / "var/lib/mynapoint-kiosk"
-    assert kiosk["Service.StateDirectory"] == ["mynapoint-kiosk"]
+    assert "/var/lib/mynapoint-kiosk" in " ".join(kiosk["Service.ReadWritePaths"])
     assert sync["Service.ReadWritePaths"] == ["/var/lib/mynapoint-kiosk"]
     assert kiosk["Service.Group"] == sync["Service.Group"] == ["mynapoint"]
     assert kiosk["Service.UMask"] == sync["Service.UMask"] == ["0007"]
