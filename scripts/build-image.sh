@@ -91,7 +91,7 @@ PACKAGES=(
 say "mmdebstrap $SUITE arm64 (${#PACKAGES[@]} packages)"
 # A run stopped halfway may have left /proc, /dev, /sys bound in the old root: unbind
 # them before deleting it, and never delete across a mount.
-findmnt -rn -o TARGET | grep "^$ROOTFS/" | sort -r | while read -r m; do umount -l "$m"; done
+{ findmnt -rn -o TARGET | grep "^$ROOTFS/" || true; } | sort -r | while read -r m; do umount -l "$m"; done
 if [ "$REUSE" -eq 1 ] && [ -f "$OUT/rootfs.debootstrapped" ]; then
   say "reusing $ROOTFS"
 else
