@@ -165,8 +165,12 @@ ESP=$WORK/esp.img
 truncate -s ${ESP_MIB}M "$ESP"; mkfs.vfat -F 32 -n "$ESP_LABEL" "$ESP" >/dev/null
 mmd -i "$ESP" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries
 mcopy -i "$ESP" "$ROOTFS/usr/lib/systemd/boot/efi/systemd-bootaa64.efi" ::/EFI/BOOT/BOOTAA64.EFI
-# Debian's arm64 vmlinuz is a gzip'd Image; systemd-boot starts the Image's EFI stub.
-zcat "$ROOTFS/boot/vmlinuz-$kver" > "$WORK/vmlinux"
+# systemd-boot starts the kernel's own EFI stub: an Image, unpacked if gzip'd.
+if gzip -t "$ROOTFS/boot/vmlinuz-$kver" 2>/dev/null; then
+  zcat "$ROOTFS/boot/vmlinuz-$kver" > "$WORK/vmlinux"
+else
+  cp "$ROOTFS/boot/vmlinuz-$kver" "$WORK/vmlinux"
+fi
 mcopy -i "$ESP" "$WORK/vmlinux" ::/vmlinux
 mcopy -i "$ESP" "$ROOTFS/boot/initrd.img-$kver" ::/initrd.img
 printf 'default kiosk.conf\ntimeout 0\neditor no\nauto-entries no\nauto-firmware no\n' > "$WORK/loader.conf"
