@@ -145,7 +145,11 @@ rm -f "$WORK"/*.whl
 
 # 4. No compiler on a shop's kiosk.
 say "purge build-only packages"
-in_root apt-get purge -y -q "${BUILD_ONLY[@]}" >/dev/null
+installed=()
+for p in "${BUILD_ONLY[@]}"; do
+  in_root dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && installed+=("$p")
+done
+[ ${#installed[@]} -eq 0 ] || in_root apt-get purge -y -q "${installed[@]}" >/dev/null
 in_root apt-get autoremove --purge -y -q >/dev/null
 in_root apt-get clean
 
