@@ -92,23 +92,32 @@ class World:
 
     def new_card(self, port: int) -> VirtualCard:
         self.cards += 1
-        card_dir = make_card(self.central.pki.directory, self.work / f"card-{self.cards}",
-                             pin=DEMO_PIN, pki=self.central.pki)
+        card_dir = make_card(
+            self.central.pki.directory,
+            self.work / f"card-{self.cards}",
+            pin=DEMO_PIN,
+            pki=self.central.pki,
+        )
         return VirtualCard(card_dir, port=port, host="127.0.0.1", netns=None)
 
     def delivered(self) -> dict[str, int]:
         """receipt_no -> how many times the central service holds it."""
         db = sqlite3.connect(self.central.database_file)
         try:
-            return dict(db.execute("SELECT receipt_no, count(*) FROM enrollments GROUP BY receipt_no"))
+            return dict(
+                db.execute("SELECT receipt_no, count(*) FROM enrollments GROUP BY receipt_no")
+            )
         finally:
             db.close()
 
     def heartbeat_seen(self) -> bool:
         db = sqlite3.connect(self.central.database_file)
         try:
-            return bool(db.execute("SELECT count(*) FROM kiosks WHERE kiosk_id = ?",
-                                   (self.central.kiosk_id,)).fetchone()[0])
+            return bool(
+                db.execute(
+                    "SELECT count(*) FROM kiosks WHERE kiosk_id = ?", (self.central.kiosk_id,)
+                ).fetchone()[0]
+            )
         finally:
             db.close()
 
@@ -134,10 +143,34 @@ def provision(image: Path, out: Path, skeleton: Path, config: Path) -> None:
             tar.extractall(data, numeric_owner=True)  # noqa: S202 - our own build output
         shutil.copytree(config, data / "etc-mynapoint-kiosk", dirs_exist_ok=True)
         fs = Path(tmp) / "data.img"
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "kiosk-data", "-d", str(data),
-                        "-E", "root_owner=0:0", str(fs), f"{size // 1048576}M"], check=True)
-        subprocess.run(["dd", f"if={fs}", f"of={out}", "bs=1M", f"seek={start // 1048576}",
-                        "conv=notrunc,sparse", "status=none"], check=True)
+        subprocess.run(
+            [
+                "mkfs.ext4",
+                "-q",
+                "-F",
+                "-L",
+                "kiosk-data",
+                "-d",
+                str(data),
+                "-E",
+                "root_owner=0:0",
+                str(fs),
+                f"{size // 1048576}M",
+            ],
+            check=True,
+        )
+        subprocess.run(
+            [
+                "dd",
+                f"if={fs}",
+                f"of={out}",
+                "bs=1M",
+                f"seek={start // 1048576}",
+                "conv=notrunc,sparse",
+                "status=none",
+            ],
+            check=True,
+        )
 
 
 class Kiosk:
@@ -172,19 +205,32 @@ class Kiosk:
 
     def kiosk_start_to_ready(self) -> float:
         """systemd's own clock: kiosk process started -> READY=1 (its first drawn frame)."""
-        _, out = self.vm.run("/bin/systemctl", "show", "mynapoint-kiosk",
-                             "-p", "ExecMainStartTimestampMonotonic", "-p", "ActiveEnterTimestampMonotonic")
+        _, out = self.vm.run(
+            "/bin/systemctl",
+            "show",
+            "mynapoint-kiosk",
+            "-p",
+            "ExecMainStartTimestampMonotonic",
+            "-p",
+            "ActiveEnterTimestampMonotonic",
+        )
         values = dict(line.split("=", 1) for line in out.split())
-        return (int(values["ActiveEnterTimestampMonotonic"]) - int(values["ExecMainStartTimestampMonotonic"])) / 1e6
+        return (
+            int(values["ActiveEnterTimestampMonotonic"])
+            - int(values["ExecMainStartTimestampMonotonic"])
+        ) / 1e6
 
     def rss_kib(self) -> int:
-        _, pid = self.vm.run("/bin/systemctl", "show", "-p", "MainPID", "--value", "mynapoint-kiosk")
+        _, pid = self.vm.run(
+            "/bin/systemctl", "show", "-p", "MainPID", "--value", "mynapoint-kiosk"
+        )
         _, status = self.vm.run("/bin/cat", f"/proc/{pid.strip()}/status")
         return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
 
     def journal_receipts(self) -> list[str]:
-        _, out = self.vm.run("/bin/journalctl", "-q", "-o", "cat", "--no-pager", "-u", "mynapoint-kiosk",
-                             timeout=120)
+        _, out = self.vm.run(
+            "/bin/journalctl", "-q", "-o", "cat", "--no-pager", "-u", "mynapoint-kiosk", timeout=120
+        )
         return ENQUEUED.findall(out)
 
     def wait_change(self, before: Any, timeout: float = 90, settle: float = 1.0) -> Any:
@@ -275,12 +321,18 @@ def boot(vm: VM, kiosk: Kiosk, report: dict[str, Any], label: str, timeout: floa
     return seconds
 
 
-def check_basic(vm: VM, kiosk: Kiosk, world: World, report: dict[str, Any], screenshots: Path | None) -> None:
+def check_basic(
+    vm: VM, kiosk: Kiosk, world: World, report: dict[str, Any], screenshots: Path | None
+) -> None:
     seconds = boot(vm, kiosk, report, "first boot")
     report["first_boot_to_ready_s"] = round(seconds, 1)
     report["kiosk_start_to_first_frame_s"] = round(kiosk.kiosk_start_to_ready(), 2)
-    _, secret = vm.run("/bin/sh", "-c", f"stat -c '%U:%G %a %s' {KEYS_IN_VM}/guard.secret; "
-                       "findmnt -n -o OPTIONS /; findmnt -n -o SOURCE,OPTIONS /data; cat /etc/machine-id")
+    _, secret = vm.run(
+        "/bin/sh",
+        "-c",
+        f"stat -c '%U:%G %a %s' {KEYS_IN_VM}/guard.secret; "
+        "findmnt -n -o OPTIONS /; findmnt -n -o SOURCE,OPTIONS /data; cat /etc/machine-id",
+    )
     report["first_boot"] = secret.strip().splitlines()
     log(f"first boot: {report['first_boot']}")
     time.sleep(3)
@@ -303,7 +355,9 @@ def check_basic(vm: VM, kiosk: Kiosk, world: World, report: dict[str, Any], scre
         time.sleep(3)
     report["heartbeat_seen"] = world.heartbeat_seen()
     report["rss_after_1_session_kib"] = kiosk.rss_kib()
-    log(f"enrollment {receipt}: delivered={report['enrollment_delivered']} heartbeat={report['heartbeat_seen']}")
+    log(
+        f"enrollment {receipt}: delivered={report['enrollment_delivered']} heartbeat={report['heartbeat_seen']}"
+    )
 
 
 ESCAPES = [
@@ -328,15 +382,26 @@ def check_keys(vm: VM, kiosk: Kiosk, report: dict[str, Any]) -> None:
             if where == "notes" and name == "esc":
                 continue  # Escape is the keypad's Cancel (kiosk/keypad.py): it ends the session
             before = vm.screenshot()
-            pid_before = vm.run("/bin/systemctl", "show", "-p", "MainPID", "--value", "mynapoint-kiosk")[1].strip()
+            pid_before = vm.run(
+                "/bin/systemctl", "show", "-p", "MainPID", "--value", "mynapoint-kiosk"
+            )[1].strip()
             vm.keys(*combo)
             time.sleep(4)
             after = kiosk.shot(f"key-{where}-{name}")
-            pid_after = vm.run("/bin/systemctl", "show", "-p", "MainPID", "--value", "mynapoint-kiosk")[1].strip()
+            pid_after = vm.run(
+                "/bin/systemctl", "show", "-p", "MainPID", "--value", "mynapoint-kiosk"
+            )[1].strip()
             changed = difference(before, after)
             ok = changed < 0.01 and pid_before == pid_after and vm.alive()
-            results.append({"screen": where, "keys": name, "pixels_changed": round(changed, 4),
-                            "same_process": pid_before == pid_after, "ok": ok})
+            results.append(
+                {
+                    "screen": where,
+                    "keys": name,
+                    "pixels_changed": round(changed, 4),
+                    "same_process": pid_before == pid_after,
+                    "ok": ok,
+                }
+            )
             log(f"keys {name} on {where}: {'same screen' if ok else 'CHANGED'} ({changed:.2%})")
     # Escape on the notes screen: Cancel, back to the welcome screen, by design.
     kiosk.press("esc")
@@ -354,7 +419,9 @@ def check_sessions(vm: VM, kiosk: Kiosk, report: dict[str, Any], sessions: int) 
     report["rss_kib_after_sessions"] = rss
 
 
-def check_power_cuts(vm: VM, kiosk: Kiosk, world: World, report: dict[str, Any], cuts: int, seed: int) -> None:
+def check_power_cuts(
+    vm: VM, kiosk: Kiosk, world: World, report: dict[str, Any], cuts: int, seed: int
+) -> None:
     rng = random.Random(seed)
     phases = ["enqueue", "sync", "boot"]
     counts = {p: 0 for p in phases}
@@ -387,27 +454,41 @@ def check_power_cuts(vm: VM, kiosk: Kiosk, world: World, report: dict[str, Any],
         vm.kill()
         log(f"power cut {n}/{cuts} ({phase}): {detail}")
         seconds = boot(vm, kiosk, report, f"after cut {n}")
-        log_rows.append({"cut": n, "phase": phase, "detail": detail, "back_in_s": round(seconds, 1)})
+        log_rows.append(
+            {"cut": n, "phase": phase, "detail": detail, "back_in_s": round(seconds, 1)}
+        )
     report["power_cuts"] = {"count": cuts, "by_phase": counts, "cuts": log_rows}
     # Let the queue drain, then count.
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and not set(kiosk.seen) <= set(world.delivered()):
         time.sleep(5)
     delivered = world.delivered()
-    _, integrity = vm.run("/usr/bin/python3", "-c",
-                          f"import sqlite3; print(sqlite3.connect('file:{QUEUE_IN_VM}?mode=ro', uri=True)"
-                          ".execute('PRAGMA integrity_check').fetchone()[0])")
-    _, pending = vm.run("/usr/bin/python3", "-c",
-                        f"import sqlite3; db = sqlite3.connect('file:{QUEUE_IN_VM}?mode=ro', uri=True); "
-                        "print([r[0] for r in db.execute('SELECT name FROM sqlite_master WHERE type=\\'table\\'')])")
+    _, integrity = vm.run(
+        "/usr/bin/python3",
+        "-c",
+        f"import sqlite3; print(sqlite3.connect('file:{QUEUE_IN_VM}?mode=ro', uri=True)"
+        ".execute('PRAGMA integrity_check').fetchone()[0])",
+    )
+    _, pending = vm.run(
+        "/usr/bin/python3",
+        "-c",
+        f"import sqlite3; db = sqlite3.connect('file:{QUEUE_IN_VM}?mode=ro', uri=True); "
+        "print([r[0] for r in db.execute('SELECT name FROM sqlite_master WHERE type=\\'table\\'')])",
+    )
     lost = [r for r in kiosk.seen if r not in delivered]
     twice = {r: c for r, c in delivered.items() if c != 1}
     report["power_cuts"].update(
-        seen=len(kiosk.seen), delivered=len(delivered), lost=lost, delivered_more_than_once=twice,
-        integrity_check=integrity.strip(), queue_tables=pending.strip(),
+        seen=len(kiosk.seen),
+        delivered=len(delivered),
+        lost=lost,
+        delivered_more_than_once=twice,
+        integrity_check=integrity.strip(),
+        queue_tables=pending.strip(),
     )
-    log(f"power cuts: {cuts} ({counts}); enrollments seen accepted/queued {len(kiosk.seen)}, "
-        f"delivered {len(delivered)}, lost {len(lost)}, duplicated {len(twice)}, integrity {integrity.strip()}")
+    log(
+        f"power cuts: {cuts} ({counts}); enrollments seen accepted/queued {len(kiosk.seen)}, "
+        f"delivered {len(delivered)}, lost {len(lost)}, duplicated {len(twice)}, integrity {integrity.strip()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -415,9 +496,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-dir", type=Path, default=REPO / "build" / "image")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--power-cuts", type=int, default=0)
-    parser.add_argument("--sessions", type=int, default=0, help="whole sessions for the RSS figures")
+    parser.add_argument(
+        "--sessions", type=int, default=0, help="whole sessions for the RSS figures"
+    )
     parser.add_argument("--keys", action="store_true", help="send the escape key combinations")
-    parser.add_argument("--screenshots", action="store_true", help="write docs/screenshots/arm64_*.png")
+    parser.add_argument(
+        "--screenshots", action="store_true", help="write docs/screenshots/arm64_*.png"
+    )
     parser.add_argument("--seed", type=int, default=15)
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="check-image-"))
@@ -433,7 +518,9 @@ def main(argv: list[str] | None = None) -> int:
         provision(image, disk, args.image_dir / "data-skeleton.tar", world.config_dir())
         vm = VM(disk, work, vpcd_host_port=free_port())
         kiosk = Kiosk(vm, world, work / "shots")
-        check_basic(vm, kiosk, world, report, REPO / "docs" / "screenshots" if args.screenshots else None)
+        check_basic(
+            vm, kiosk, world, report, REPO / "docs" / "screenshots" if args.screenshots else None
+        )
         if args.keys:
             check_keys(vm, kiosk, report)
         if args.sessions:

@@ -147,7 +147,9 @@ class GuestAgent:
 
     def run(self, argv: list[str], timeout: float = 60.0) -> tuple[int, str]:
         """Run a command in the VM as root: (exit code, stdout + stderr)."""
-        pid = self._call("guest-exec", 10, path=argv[0], arg=argv[1:], **{"capture-output": True})["pid"]
+        pid = self._call("guest-exec", 10, path=argv[0], arg=argv[1:], **{"capture-output": True})[
+            "pid"
+        ]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = self._call("guest-exec-status", 10, pid=pid)
@@ -162,8 +164,15 @@ class GuestAgent:
 class VM:
     """qemu-system-aarch64 on ``disk``; ``start()``, ``kill()``, ``start()`` again."""
 
-    def __init__(self, disk: Path, work: Path, *, memory_mib: int = 1024, cpus: int = 2,
-                 vpcd_host_port: int = 0) -> None:
+    def __init__(
+        self,
+        disk: Path,
+        work: Path,
+        *,
+        memory_mib: int = 1024,
+        cpus: int = 2,
+        vpcd_host_port: int = 0,
+    ) -> None:
         self.disk, self.work = disk, work
         self.memory_mib, self.cpus = memory_mib, cpus
         self.vpcd_host_port = vpcd_host_port
@@ -181,27 +190,65 @@ class VM:
         return self.work / f"serial-{self.boots}.log"
 
     def command(self) -> list[str]:
-        forward = f"hostfwd=tcp:127.0.0.1:{self.vpcd_host_port}-:{VPCD_PORT}" if self.vpcd_host_port else ""
+        forward = (
+            f"hostfwd=tcp:127.0.0.1:{self.vpcd_host_port}-:{VPCD_PORT}"
+            if self.vpcd_host_port
+            else ""
+        )
         return [
-            "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-accel", "tcg,thread=multi",
-            "-smp", str(self.cpus), "-m", str(self.memory_mib), "-nodefaults", "-no-user-config",
-            "-drive", f"if=pflash,format=raw,readonly=on,file={FIRMWARE_CODE}",
-            "-drive", f"if=pflash,format=raw,file={self.vars}",
-            "-drive", f"if=none,id=disk,format=raw,file={self.disk},cache=writethrough,discard=unmap",
-            "-device", "virtio-blk-pci,drive=disk",
-            "-netdev", "user,id=net" + ("," + forward if forward else ""),
-            "-device", "virtio-net-pci,netdev=net",
-            "-device", "virtio-gpu-pci,xres=1280,yres=800",
-            "-device", "qemu-xhci", "-device", "usb-kbd", "-device", "usb-tablet",
-            "-device", "virtio-rng-pci",
-            "-device", "i6300esb", "-action", "watchdog=reset",
-            "-chardev", f"socket,id=qga,path={self.work / 'qga.sock'},server=on,wait=off",
-            "-device", "virtio-serial-pci",
-            "-device", "virtserialport,chardev=qga,name=org.qemu.guest_agent.0",
-            "-qmp", f"unix:{self.work / 'qmp.sock'},server=on,wait=off",
-            "-serial", f"file:{self.serial_log}",
-            "-rtc", "base=utc,clock=host",
-            "-display", "none",
+            "qemu-system-aarch64",
+            "-M",
+            "virt",
+            "-cpu",
+            "cortex-a72",
+            "-accel",
+            "tcg,thread=multi",
+            "-smp",
+            str(self.cpus),
+            "-m",
+            str(self.memory_mib),
+            "-nodefaults",
+            "-no-user-config",
+            "-drive",
+            f"if=pflash,format=raw,readonly=on,file={FIRMWARE_CODE}",
+            "-drive",
+            f"if=pflash,format=raw,file={self.vars}",
+            "-drive",
+            f"if=none,id=disk,format=raw,file={self.disk},cache=writethrough,discard=unmap",
+            "-device",
+            "virtio-blk-pci,drive=disk",
+            "-netdev",
+            "user,id=net" + ("," + forward if forward else ""),
+            "-device",
+            "virtio-net-pci,netdev=net",
+            "-device",
+            "virtio-gpu-pci,xres=1280,yres=800",
+            "-device",
+            "qemu-xhci",
+            "-device",
+            "usb-kbd",
+            "-device",
+            "usb-tablet",
+            "-device",
+            "virtio-rng-pci",
+            "-device",
+            "i6300esb",
+            "-action",
+            "watchdog=reset",
+            "-chardev",
+            f"socket,id=qga,path={self.work / 'qga.sock'},server=on,wait=off",
+            "-device",
+            "virtio-serial-pci",
+            "-device",
+            "virtserialport,chardev=qga,name=org.qemu.guest_agent.0",
+            "-qmp",
+            f"unix:{self.work / 'qmp.sock'},server=on,wait=off",
+            "-serial",
+            f"file:{self.serial_log}",
+            "-rtc",
+            "base=utc,clock=host",
+            "-display",
+            "none",
         ]
 
     def start(self) -> None:
@@ -211,12 +258,15 @@ class VM:
                 (self.work / name).unlink()
         log = (self.work / f"qemu-{self.boots}.log").open("wb")
         self.started_at = time.monotonic()
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + 30
         while not (self.work / "qmp.sock").exists():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"qemu did not start: {(self.work / f'qemu-{self.boots}.log').read_text()}")
+                raise RuntimeError(
+                    f"qemu did not start: {(self.work / f'qemu-{self.boots}.log').read_text()}"
+                )
             time.sleep(0.1)
         self.qmp = QMP(self.work / "qmp.sock")
         self.agent.reset()
@@ -249,8 +299,11 @@ class VM:
     def keys(self, *combo: str, hold_ms: int = 120) -> None:
         """Press ``combo`` together (e.g. "ctrl", "alt", "f2"), as a keyboard would."""
         assert self.qmp is not None
-        self.qmp.command("send-key", keys=[{"type": "qcode", "data": QCODES[k]} for k in combo],
-                         **{"hold-time": hold_ms})
+        self.qmp.command(
+            "send-key",
+            keys=[{"type": "qcode", "data": QCODES[k]} for k in combo],
+            **{"hold-time": hold_ms},
+        )
 
     def type_digits(self, digits: str) -> None:
         for digit in digits:
@@ -261,15 +314,19 @@ class VM:
         """A finger (the USB tablet) on pixel (x, y) of the 1280x800 screen."""
         assert self.qmp is not None
         ax, ay = round(x * 32767 / (width - 1)), round(y * 32767 / (height - 1))
-        move = [{"type": "abs", "data": {"axis": "x", "value": ax}},
-                {"type": "abs", "data": {"axis": "y", "value": ay}}]
+        move = [
+            {"type": "abs", "data": {"axis": "x", "value": ax}},
+            {"type": "abs", "data": {"axis": "y", "value": ay}},
+        ]
         self.qmp.command("input-send-event", events=move)
         time.sleep(0.1)
-        self.qmp.command("input-send-event",
-                         events=[{"type": "btn", "data": {"down": True, "button": "left"}}])
+        self.qmp.command(
+            "input-send-event", events=[{"type": "btn", "data": {"down": True, "button": "left"}}]
+        )
         time.sleep(0.15)
-        self.qmp.command("input-send-event",
-                         events=[{"type": "btn", "data": {"down": False, "button": "left"}}])
+        self.qmp.command(
+            "input-send-event", events=[{"type": "btn", "data": {"down": False, "button": "left"}}]
+        )
 
     # -- inside the VM ----------------------------------------------------------------
     def run(self, *argv: str, timeout: float = 60.0) -> tuple[int, str]:
