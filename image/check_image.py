@@ -356,7 +356,8 @@ def check_basic(
     report["heartbeat_seen"] = world.heartbeat_seen()
     report["rss_after_1_session_kib"] = kiosk.rss_kib()
     log(
-        f"enrollment {receipt}: delivered={report['enrollment_delivered']} heartbeat={report['heartbeat_seen']}"
+        f"enrollment {receipt}: delivered={report['enrollment_delivered']} "
+        f"heartbeat={report['heartbeat_seen']}"
     )
 
 
@@ -472,8 +473,9 @@ def check_power_cuts(
     _, pending = vm.run(
         "/usr/bin/python3",
         "-c",
-        f"import sqlite3; db = sqlite3.connect('file:{QUEUE_IN_VM}?mode=ro', uri=True); "
-        "print([r[0] for r in db.execute('SELECT name FROM sqlite_master WHERE type=\\'table\\'')])",
+        f"import sqlite3; db = sqlite3.connect('file:{QUEUE_IN_VM}?mode=ro', uri=True); "  # noqa: S608
+        "print([r[0] for r in db.execute("
+        "'SELECT name FROM sqlite_master WHERE type=\\'table\\'')])",
     )
     lost = [r for r in kiosk.seen if r not in delivered]
     twice = {r: c for r, c in delivered.items() if c != 1}
@@ -487,7 +489,8 @@ def check_power_cuts(
     )
     log(
         f"power cuts: {cuts} ({counts}); enrollments seen accepted/queued {len(kiosk.seen)}, "
-        f"delivered {len(delivered)}, lost {len(lost)}, duplicated {len(twice)}, integrity {integrity.strip()}"
+        f"delivered {len(delivered)}, lost {len(lost)}, duplicated {len(twice)}, "
+        f"integrity {integrity.strip()}"
     )
 
 
