@@ -3,7 +3,7 @@
 #
 #   sudo scripts/install.sh [--printer-usb VENDOR:PRODUCT[:SERIAL]] [--config FILE]
 #                           [--keys DIR] [--wheelhouse DIR] [--root DIR] [--no-apt]
-#                           [--python PATH] [--appliance | --no-appliance]
+#                           [--python PATH] [--appliance | --no-appliance] [--chroot]
 #
 # Idempotent: a second run with the same source and options changes nothing. It puts
 #   the code in a virtual environment      /opt/mynapoint-kiosk/venv
@@ -27,6 +27,8 @@
 # wheel and its dependencies', e.g. by `pip wheel -w DIR .` on a machine of the same
 # kind); otherwise the code is built from this checkout, dependencies from PyPI.
 # MYNAPOINT_PIP_ARGS adds options to that pip install.
+# --chroot (with --root): DIR is a whole system, maybe of another CPU (an arm64 image
+# built under qemu-user): the venv is made and pip runs inside it, by chroot DIR.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +40,7 @@ WHEELHOUSE=""
 APT=1
 PYTHON=${PYTHON:-}
 APPLIANCE=""            # empty: on with --root, off on a live system
+CHROOT=0
 
 APP=/opt/mynapoint-kiosk
 VENV=$APP/venv
@@ -71,6 +74,7 @@ while [ $# -gt 0 ]; do
     --python) PYTHON=${2:?--python needs a path}; shift 2 ;;
     --appliance) APPLIANCE=1; shift ;;
     --no-appliance) APPLIANCE=0; shift ;;
+    --chroot) CHROOT=1; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -141,10 +145,19 @@ install_venv() {
     return 0
   fi
   py=${PYTHON:-$(command -v python3)}
-  [ -x "$R$VENV/bin/python" ] || "$py" -m venv "$R$VENV"
+  local in_root=() at=$R wheels=$WHEELHOUSE
+  if [ "$CHROOT" -eq 1 ]; then
+    # Paths as seen from inside DIR; the wheels and the source are staged inside it.
+    in_root=(chroot "$ROOT"); at=""; py=${PYTHON:-/usr/bin/python3}
+    staged=$(mktemp -d "$R/tmp/mynapoint-install.XXXXXX"); STAGED_IN_ROOT=$staged
+    if [ -n "$WHEELHOUSE" ]; then cp "$WHEELHOUSE"/*.whl "$staged/"; wheels=${staged#"$R"}; fi
+    staged=$staged/src
+  fi
+  [ -x "$R$VENV/bin/python" ] || "${in_root[@]}" "$py" -m venv "$at$VENV"
   local what=("$staged")
+  [ "$CHROOT" -eq 0 ] || what=("${staged#"$R"}")
   if [ -n "$WHEELHOUSE" ]; then
-    what=(--no-index --find-links "$WHEELHOUSE" mynapoint-kiosk)
+    what=(--no-index --find-links "$wheels" mynapoint-kiosk)
   else
     # Build from a copy: pip would leave build/ and *.egg-info in the source tree.
     mkdir -p "$staged"
@@ -152,7 +165,7 @@ install_venv() {
         contract kiosk drivers screens offline_queue central sim setup.cfg pyproject.toml README.md \
       | tar -C "$staged" -xf -
   fi
-  local pip=("$R$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+  local pip=("${in_root[@]}" "$at$VENV/bin/python" -m pip install -q --disable-pip-version-check)
   # First the dependencies (a failure here leaves the installed code as it was), then
   # the code itself, reinstalled even at the same version number (pip rolls it back if
   # that fails).
@@ -160,7 +173,8 @@ install_venv() {
   "${pip[@]}" ${MYNAPOINT_PIP_ARGS:-} "${what[@]}"
   # shellcheck disable=SC2086
   "${pip[@]}" ${MYNAPOINT_PIP_ARGS:-} --no-deps --force-reinstall "${what[@]}"
-  [ "$LIVE" -eq 1 ] || relocate_venv
+  [ "$LIVE" -eq 1 ] || [ "$CHROOT" -eq 1 ] || relocate_venv
+  [ -z "${STAGED_IN_ROOT:-}" ] || rm -rf "$STAGED_IN_ROOT"
   echo "$fingerprint" > "$stamp"
   say "installed the code in $VENV"
   CHANGED=1
