@@ -6,6 +6,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 R=${1:?rootfs}; VIRTUAL_READER=${2:-0}; DATA=${3:?data skeleton dir}
 
+# Replaces the fstab and first-boot unit that install.sh --appliance put there (labels
+# mynapoint-root/-data, keys/ bound alone): this image's partitions are labelled
+# kiosk-root/-data and bind the whole configuration. Two layouts written side by side in
+# one session; to be made one before the image's first boot check (docs/decisions.md).
 install -m 0644 "$HERE/fstab" "$R/etc/fstab"
 mkdir -p "$R/data" "$R/var/cache/mynapoint-kiosk"
 
