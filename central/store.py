@@ -364,18 +364,7 @@ class Store:
         results: list[tuple[str, dict[str, Any]] | None] = [None] * len(writes)
         rows = []
         for w in writes:
-            answer = w.answer if isinstance(w, RecordAnswer) else {}
-            rows.append(
-                (
-                    w.enrollment_id,
-                    w.payload_digest,
-                    w.kiosk_id,
-                    w.receipt_no,
-                    answer.get("status", "deciding"),  # replaced below, in this transaction
-                    json.dumps(answer, sort_keys=True),
-                    w.now,
-                )
-            )
+            rows.append(_enrollment_row(w))
         inserted = set(
             _insert_values(
                 tx,
@@ -500,20 +489,11 @@ class Store:
     def _write_one(self, tx: Tx, w: Write) -> tuple[str, dict[str, Any]]:
         # The enrollment's row first: if the id has an answer (or another process is
         # storing one, which this waits for), nothing else is written for it.
-        answer: dict[str, Any] = w.answer if isinstance(w, RecordAnswer) else {}
         row = tx.one(
             "INSERT INTO enrollments (enrollment_id, payload_digest, kiosk_id, receipt_no,"
             " status, answer, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (kiosk_id, enrollment_id) DO NOTHING RETURNING enrollment_id",
-            (
-                w.enrollment_id,
-                w.payload_digest,
-                w.kiosk_id,
-                w.receipt_no,
-                answer.get("status", "deciding"),  # replaced below, in this transaction
-                json.dumps(answer, sort_keys=True),
-                w.now,
-            ),
+            _enrollment_row(w),
         )
         if row is None:
             self.races += 1
@@ -521,7 +501,7 @@ class Store:
             assert stored is not None, "a conflicting enrollment row is visible once committed"
             return stored
         if isinstance(w, RecordAnswer):
-            return w.payload_digest, answer
+            return w.payload_digest, w.answer
         if isinstance(w, NewEnrollment):
             answer = self._apply(tx, w, self._person(tx, w.cert_ref, w.now))
         else:
@@ -899,3 +879,18 @@ def open_store(database: Path | None, dsn: str | None) -> Store:
     store: Store = PostgresStore(dsn) if dsn else SqliteStore(database or Path("central.sqlite3"))
     store.migrate()
     return store
+
+
+def _enrollment_row(w: Write) -> tuple[Any, ...]:
+    """An enrollment's row: a stored answer, or "deciding" until its decision, written in
+    the same transaction, replaces it (the set-wise and the one-by-one writes alike)."""
+    answer = w.answer if isinstance(w, RecordAnswer) else {}
+    return (
+        w.enrollment_id,
+        w.payload_digest,
+        w.kiosk_id,
+        w.receipt_no,
+        answer.get("status", "deciding"),
+        json.dumps(answer, sort_keys=True),
+        w.now,
+    )
