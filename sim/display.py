@@ -14,6 +14,7 @@ import select
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 START_TIMEOUT = 15.0
@@ -52,11 +53,10 @@ class VirtualDisplay:
         )
         os.close(write_fd)
         try:
-            ready, _, _ = select.select([read_fd], [], [], START_TIMEOUT)
-            number = os.read(read_fd, 16).decode().strip() if ready else ""
+            number = _read_display_number(read_fd)
         finally:
             os.close(read_fd)
-        if not number:
+        if not number or self._proc.poll() is not None:
             self.stop()
             raise TimeoutError(f"Xvfb gave no display number within {START_TIMEOUT} s")
         self.display = f":{number}"
@@ -86,8 +86,26 @@ class VirtualDisplay:
         self.stop()
 
 
+def _read_display_number(read_fd: int) -> str:
+    """The number Xvfb writes on ``-displayfd``, read up to its newline.
+
+    Xvfb writes the number and the newline in two writes and dies ("Cannot write display
+    number to fd") if the pipe's reader has gone between them: closing after the first
+    read killed one server in three here, and every window then opened on SDL's fallback."""
+    data = b""
+    deadline = time.monotonic() + START_TIMEOUT
+    while not data.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([read_fd], [], [], max(left, 0))
+        chunk = os.read(read_fd, 16) if ready else b""
+        if not chunk:
+            break  # timed out, or Xvfb exited
+        data += chunk
+    return data.decode().strip() if data.endswith(b"\n") else ""
+
+
 def kivy_environment(kivy_home: Path | None = None) -> dict[str, str]:
-    """Kivy without a console log, command-line parsing or ~/.kivy; software GL; no audio."""
+    """Kivy on X without a console log, command-line parsing or ~/.kivy; software GL; no audio."""
     home = kivy_home or Path(tempfile.gettempdir()) / f"mynapoint-kivy-{os.getuid()}"
     home.mkdir(parents=True, exist_ok=True)
     return {
@@ -97,4 +115,7 @@ def kivy_environment(kivy_home: Path | None = None) -> dict[str, str]:
         "KIVY_HOME": str(home),
         "LIBGL_ALWAYS_SOFTWARE": "1",
         "SDL_AUDIODRIVER": os.environ.get("SDL_AUDIODRIVER", "dummy"),
+        # on X or not at all: with the display gone SDL would open the window on another
+        # driver (offscreen) and a test would pass without any X server
+        "SDL_VIDEODRIVER": "x11",
     }
