@@ -264,6 +264,8 @@ class Heartbeat(BaseModel):
     staff_locked: bool = Field(default=False, strict=True)  # the staff PIN is locked now
     staff_lockouts: int = Field(default=0, ge=0, le=wire.MAX_STAFF_LOCKOUTS, strict=True)
     speech: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
+    #: the queue's storage: ok, storage_full, or why the queue did not open (data_missing...)
+    storage: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
     #: per procedure (issue 11): its name -> items waiting in the kiosk's queue
     procedures: dict[
         Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")],

@@ -61,7 +61,7 @@ from kiosk.health import HealthMonitor
 from kiosk.receipt import ReceiptData, layout
 from kiosk.receipt_facts import ReceiptSettings, receipt_data, sample_facts
 from offline_queue import policy
-from offline_queue.errors import QueueUnavailable
+from offline_queue.errors import QueueDiskFull, QueueUnavailable
 
 if TYPE_CHECKING:
     from kiosk.central_link import CentralLink
@@ -472,8 +472,13 @@ class Controller:
     def _enqueue(self, effect: flow.Enqueue) -> Any:
         outbox = self._ready_outbox()
         key = guard_key(effect.certificate_der, str(effect.payload.get(wire.PROCEDURE_KEY) or ""))
-        queued = outbox.enqueue(effect.payload, effect.certificate_der, effect.signature, key)
+        try:
+            queued = outbox.enqueue(effect.payload, effect.certificate_der, effect.signature, key)
+        except QueueDiskFull:
+            self.health.note_queue_full(True)  # the next person is told before their PIN
+            raise
         log.info("enrollment_enqueued receipt_no=%s", queued.receipt_no)
+        self.health.note_queue_full(outbox.room_full())
         return flow.Enqueued(queued.enrollment_id, queued.receipt_no)
 
     def _submit(self, effect: flow.Submit) -> Any:

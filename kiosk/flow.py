@@ -164,6 +164,7 @@ PHASE_QUERYING = "querying"  # status: asking the central service
 SERVICE_UNKNOWN = "service_unknown"  # the chosen service is not in the catalog
 SERVICE_APP_ONLY = "service_app_only"  # the chosen service registers in its app only
 STATUS_OFFLINE = "status_offline"  # a status check while the central service is away
+QUEUE_FULL = "queue_disk_full"  # offline_queue.errors.QueueDiskFull.kind, before the card
 CONFLICT_REASON = "malformed"  # shown for a wire.CONFLICT answer (a wire.REJECTION_REASONS)
 
 
@@ -272,6 +273,15 @@ class Tick:
 @dataclass(frozen=True)
 class NetworkChanged:
     online: bool
+
+
+@dataclass(frozen=True)
+class QueueRoom:
+    """The queue's storage has (no longer) room to keep one more application safely
+    (``offline_queue.store.QueueStatus.full``): a full kiosk refuses a procedure that stores
+    before the card is read and the PIN asked, not at its end."""
+
+    full: bool
 
 
 @dataclass(frozen=True)
@@ -559,6 +569,7 @@ class Session:
     session_id: str = field(default_factory=_new_session_id)
     online: bool = True
     out_of_service: bool = False  # an operator took the kiosk out of service
+    queue_full: bool = False  # no room to store an application (QueueRoom)
     notice: str | None = None  # why the previous session ended
     menu: str | None = None
     campaign_id: str | None = None
@@ -668,6 +679,8 @@ def step(session: Session, event: Event, ctx: FlowContext) -> tuple[Session, tup
         return session, ()
     if isinstance(event, NetworkChanged):
         return dataclasses.replace(session, online=event.online), ()
+    if isinstance(event, QueueRoom):
+        return dataclasses.replace(session, queue_full=event.full), ()
     if isinstance(event, OutOfService):
         session = _on_out_of_service(session, event, ctx)
         return session, tuple(_timer_effects(was, session, ctx, event))
@@ -762,7 +775,9 @@ def _on_out_of_service(session: Session, event: OutOfService, ctx: FlowContext) 
     if event.out and session.state in (WELCOME, CAMPAIGN_CLOSED):
         session.state = MAINTENANCE
     elif not event.out and session.state == MAINTENANCE:
+        queue_full = session.queue_full
         session = new_session(ctx, online=session.online)
+        session.queue_full = queue_full
     return session
 
 
@@ -770,10 +785,10 @@ def _end(session: Session, ctx: FlowContext, reason: str) -> tuple[Session, tupl
     """End hard: zero the old session, start a new one with nothing of the person."""
     card_present = session.card_present
     online = session.online
-    out_of_service = session.out_of_service
+    out_of_service, queue_full = session.out_of_service, session.queue_full
     session.wipe()
     fresh = new_session(ctx, online=online, notice=reason)
-    fresh.out_of_service = out_of_service
+    fresh.out_of_service, fresh.queue_full = out_of_service, queue_full
     if out_of_service:
         fresh.state = MAINTENANCE
         fresh.idle_deadline = None
@@ -862,13 +877,16 @@ def _start(session: Session, event: Start, ctx: FlowContext) -> Result:
         session.info_procedure = procedure.id
         session.state = PROCEDURE_INFO
         return session, ()
-    if procedure is not None and procedure.form == procedures_data.KIND_SIGNED_CONSENT:
-        return _start_procedure(session, procedure, ctx, event.campaign_id)
     if event.menu == MENU_STATUS:
         if not session.online:
             return _error(session, STATUS_OFFLINE, "end")
         session.state = PLACE_CARD
         return (_read_card(session)) if session.card_present else (session, ())
+    if session.queue_full:  # every procedure left stores what the person signs
+        session.menu = None
+        return _error(session, QUEUE_FULL, "end")
+    if procedure is not None and procedure.form == procedures_data.KIND_SIGNED_CONSENT:
+        return _start_procedure(session, procedure, ctx, event.campaign_id)
     open_now = ctx.catalog.open_campaigns(ctx.today)
     if procedure is not None and procedure.campaign_kind:  # not another procedure's campaign
         open_now = [c for c in open_now if getattr(c, "kind", None) == procedure.campaign_kind]

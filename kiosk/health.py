@@ -15,13 +15,14 @@ Nothing of any person: counts, ages and status codes only.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 from kiosk import flow
 from kiosk.futures import Steps, Timer, Timers, gather, run_steps, then
-from kiosk.heartbeat import Health, collect_health, send_collected
+from kiosk.heartbeat import Health, collect_health, send_collected, storage_problem
 
 log = logging.getLogger("mynapoint.controller")
 
@@ -64,6 +65,8 @@ class HealthMonitor:
         self._catalog_refreshed_at: float | None = None
         self._heartbeat_sent_at: float | None = None
         self._out_of_service = False  # as last told to the flow
+        self._queue_full = False  # as last told to the flow (flow.QueueRoom)
+        self._queue_full_lock = threading.Lock()
         self._next: Timer | None = None
         self._running = False
         #: Whether the kiosk can speak (kiosk.voice.VoiceCache.status); None: no speech part.
@@ -94,6 +97,9 @@ class HealthMonitor:
         self._next = self.timers.call_later(self.interval, self._round)
 
     def _round_steps(self) -> Steps[None]:
+        (queue,) = yield gather(self.queue_status())
+        if queue.exception(timeout=0) is None:  # a queue that did not open: maintenance
+            self.note_queue_full(queue.result(timeout=0).full)
         if self.central is not None:
             online = yield self.on_central(self.central.healthy)
             if online != self.online:
@@ -109,6 +115,14 @@ class HealthMonitor:
             sent = send_collected(self.heartbeat, lambda: collected.result(timeout=0))
             if sent is not None:  # its answer may take the kiosk out of service (or back)
                 sent.add_done_callback(lambda _: self._service_state())
+
+    def note_queue_full(self, full: bool) -> None:
+        """Tell the flow when the queue's room ran out, or came back (any thread)."""
+        with self._queue_full_lock:
+            changed, self._queue_full = full != self._queue_full, full
+        if changed:
+            log.warning("queue_room full=%s", full)
+            self.post(flow.QueueRoom(full))
 
     def _service_state(self) -> None:
         """Tell the flow when the heartbeat's answer changed ``out_of_service``."""
@@ -129,15 +143,22 @@ class HealthMonitor:
         """The heartbeat's report: queue depth and age, device status codes; nobody's data."""
 
         def report(done: tuple[Future[Any], ...]) -> Health:
-            queue, printer = (part.result(timeout=0) for part in done)
+            queue_answer, printer_answer = done
+            printer = printer_answer.result(timeout=0)
             reader = "ok" if self.card.reader_available else "no_reader"
             speech = self.speech_status()
+            queue, problem = None, None
+            try:
+                queue = queue_answer.result(timeout=0)
+            except Exception as error:  # still reported: the operator sees why
+                problem = storage_problem(error)
             return collect_health(
                 queue,
                 printer=printer.problem or "ok",
                 reader=reader,
                 staff_gate=self.staff_gate,
                 speech=speech.code if speech is not None else "off",
+                queue_problem=problem,
             )
 
         return then(gather(self.queue_status(), self.printer_status()), report)
@@ -168,12 +189,11 @@ class HealthMonitor:
                 queue_counts_by_procedure=dict(getattr(status, "counts_by_procedure", {})),
                 oldest_pending_age_s=status.oldest_pending_age_s,
                 last_sync_error=status.last_error_kind,
+                queue_room_bytes=status.room_bytes,
+                queue_full=status.full,
             )
         except Exception as error:  # the staff screen shows what it can
-            # a storage problem by name (data_missing...), else the error's kind
-            info["queue_error"] = getattr(error, "problem", None) or getattr(
-                error, "kind", type(error).__name__
-            )
+            info["queue_error"] = storage_problem(error)
         try:
             problem = printer.result(timeout=0).problem
             info["printer_problem"] = problem.kind if problem else None

@@ -5,8 +5,10 @@ every kiosk's last report (``GET /v1/kiosks``) and flags the ones gone quiet.
 
 A report holds the software version, the queue's depth and the age of its oldest
 undelivered enrollment, the printer's and the card reader's status codes, the
-time of the last delivery, and whether the staff PIN is locked now after too many
-wrong tries and how often it locked since start (``kiosk/staff.py``).
+time of the last delivery, whether the staff PIN is locked now after too many
+wrong tries and how often it locked since start (``kiosk/staff.py``), and the queue's
+storage: ``ok``, ``storage_full`` (new applications refused before the PIN) or what
+keeps the queue from opening (``data_missing``..., ``kiosk/storage.py``).
 Never personal data: counts, ages, times and short status codes only (a status that
 is not a plain code is sent as ``unknown``). The kiosk id is not in the body: the
 central service takes it from the client certificate.
@@ -61,6 +63,7 @@ INTERVAL_S = 60.0
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 5.0
 UNKNOWN = "unknown"
+STORAGE_OK, STORAGE_FULL = "ok", "storage_full"
 _STATUS_CODE = re.compile(STATUS_CODE_PATTERN)
 
 
@@ -86,6 +89,7 @@ class Health:
     sync_failures: int = 0
     #: failed sync requests and unsettled items by error kind (policy.ERROR_*)
     sync_failures_by_kind: dict[str, int] = field(default_factory=dict)
+    storage: str = STORAGE_OK  # STORAGE_FULL, or why no queue opened (kiosk/storage.py)
 
     def body(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,6 +104,12 @@ def status_code(value: object) -> str:
     if isinstance(text, str) and _STATUS_CODE.fullmatch(text):
         return text
     return UNKNOWN
+
+
+def storage_problem(error: object) -> str:
+    """Why the queue did not answer, by name: a storage problem (``data_missing``...,
+    kiosk/storage.py), else the error's kind (``queue_unavailable``)."""
+    return getattr(error, "problem", None) or getattr(error, "kind", None) or "queue_unavailable"
 
 
 def kiosk_version() -> str:
@@ -117,16 +127,25 @@ def _utc_text(epoch: float | None) -> str | None:
 
 
 def collect_health(
-    queue: QueueStatus,
+    queue: QueueStatus | None,
     *,
     printer: object,
     reader: object,
     version: str | None = None,
     staff_gate: Any = None,
     speech: object = "off",
+    queue_problem: object = None,
 ) -> Health:
     """The report for the queue's status, the devices' status codes and the staff PIN's
-    lockout (``staff_gate``, a ``kiosk.staff.StaffGate``, when there is one)."""
+    lockout (``staff_gate``, a ``kiosk.staff.StaffGate``, when there is one).
+
+    ``queue`` is None when the queue could not answer: ``queue_problem`` then says why
+    (a storage problem's code, or the error), and the queue's figures are zero."""
+    if queue is None:
+        storage = status_code(storage_problem(queue_problem) if queue_problem else "")
+        queue = QueueStatus({}, None, None, None)
+    else:
+        storage = STORAGE_FULL if queue.full else STORAGE_OK
     depth = sum(queue.counts.get(state, 0) for state in policy.OPEN_STATES)
     age = queue.oldest_pending_age_s
     return Health(
@@ -152,6 +171,7 @@ def collect_health(
             for kind, n in sorted(queue.sync_failures.items())[:MAX_FAILURE_KINDS]
             if _STATUS_CODE.fullmatch(kind)
         },
+        storage=storage,
     )
 
 

@@ -356,7 +356,27 @@ def staff_figures(info: dict[str, Any]) -> dict[str, Any]:
         "last_sync": info.get("last_sync_error") or "-",
         "speech": info.get("speech") or "off",
         "speech_missing": info.get("speech_missing") or "",
+        "storage": storage_text(info, lang),
     }
+
+
+#: The queue's storage problems the staff screen names (kiosk/storage.py's codes).
+STORAGE_PROBLEMS = ("data_missing", "data_read_only", "data_corrupt")
+
+
+def storage_text(info: dict[str, Any], lang: str) -> str:
+    """The staff screen's storage line: free megabytes, full, or what is wrong with it."""
+    problem, room = info.get("queue_error"), info.get("queue_room_bytes")
+    if problem:
+        name = problem if problem in STORAGE_PROBLEMS else "failed"
+        status = t(f"screens.staff.storage_{name}", lang)
+    elif info.get("queue_full"):
+        status = t("screens.staff.storage_full", lang)
+    elif room is None:
+        status = "-"
+    else:
+        status = t("screens.staff.storage_free", lang, mb=f"{room / 2**20:.0f}")
+    return t("screens.staff.storage", lang, status=status)
 
 
 def staff_view_for(controller: Any) -> Callable[[], Future[dict[str, Any]]]:

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -104,9 +105,15 @@ class Enrollment:
         return self.state in policy.FINAL_STATES
 
 
+#: The room a queue keeps for the applications already under way: below it the kiosk
+#: refuses new ones before the card is read (an application takes 4-5 KB with its
+#: certificate; 128 KiB holds about 25 of them and a checkpoint's growth).
+ROOM_RESERVE_BYTES = 128 * 1024
+
+
 @dataclass(frozen=True)
 class QueueStatus:
-    """For the UI's online/offline badge and the staff screen."""
+    """For the UI's online/offline badge, the staff screen and the heartbeat."""
 
     counts: dict[str, int]
     oldest_pending_age_s: float | None
@@ -120,6 +127,13 @@ class QueueStatus:
     delivered: dict[str, int] = field(default_factory=dict)
     #: failed sync requests and unsettled items by error kind (policy.ERROR_*) -> n
     sync_failures: dict[str, int] = field(default_factory=dict)
+    #: bytes the queue can still grow by: the lesser of its size cap's and its filesystem's
+    room_bytes: int | None = None
+
+    @property
+    def full(self) -> bool:
+        """Too little room left to store one more application safely (ROOM_RESERVE_BYTES)."""
+        return self.room_bytes is not None and self.room_bytes < ROOM_RESERVE_BYTES
 
     @property
     def online(self) -> bool | None:
@@ -378,6 +392,13 @@ class Outbox:
         return queue_status(self._db)
 
     @_serialized
+    def room_full(self) -> bool:
+        """Whether the queue has too little room left for one more application (cheap:
+        five pragmas and a statvfs, after each enqueue)."""
+        room = room_bytes(self._db.conn)
+        return room is not None and room < ROOM_RESERVE_BYTES
+
+    @_serialized
     def close(self) -> None:
         self._db.close()
 
@@ -488,7 +509,36 @@ def queue_status(db: sqlite_utils.Database) -> QueueStatus:
         counts_by_procedure=by_procedure,
         delivered=_counters(state, DELIVERED),
         sync_failures=_counters(state, FAILED),
+        room_bytes=room_bytes(db.conn),
     )
+
+
+def room_bytes(conn: Any) -> int | None:
+    """How many bytes the database can still grow by: free pages inside it, plus the
+    lesser of the pages its ``max_page_count`` allows and its filesystem's free space
+    (None for a database in memory).
+
+    The filesystem's share is net of what the write-ahead log may still grow by: it
+    grows to ``wal_autocheckpoint`` pages (about 4 MB) before a checkpoint lets it be
+    reused, and every transaction writes whole pages to it, so on a nearly full disk
+    the log, not the rows, is what runs out first. It is net too of the pages that are
+    still only in the log: a checkpoint writes them into the database file."""
+
+    def pragma(name: str) -> int:
+        return int(conn.execute(f"PRAGMA {name}").fetchone()[0])
+
+    file = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    if not file:
+        return None
+    page_size = pragma("page_size")
+    disk = os.statvfs(os.path.dirname(file))
+    wal_now = os.path.getsize(file + "-wal") if os.path.exists(file + "-wal") else 0
+    wal_most = 32 + pragma("wal_autocheckpoint") * (page_size + 24)
+    pages = pragma("page_count")
+    unwritten = max(0, pages * page_size - os.path.getsize(file))  # in the log only
+    on_disk = disk.f_bavail * disk.f_frsize - max(0, wal_most - wal_now) - unwritten
+    growth = min((pragma("max_page_count") - pages) * page_size, on_disk)
+    return max(0, growth) + pragma("freelist_count") * page_size
 
 
 def _counters(state: dict[str, Any], prefix: str) -> dict[str, int]:

@@ -317,6 +317,7 @@ def test_a_heartbeat_with_every_failure_kind_and_many_procedures_is_taken(
         ("sync_failures_by_kind", {"Not A Code": 1}),
         ("sync_failures_by_kind", {"central_busy": -1}),
         ("sync_failures_by_kind", {f"kind_{i}": 1 for i in range(40)}),
+        ("storage", "/var/lib/mynapoint-kiosk is gone"),  # a code, never free text
     ],
 )
 def test_a_heartbeat_with_bad_counters_is_refused_and_nothing_stored(
@@ -329,6 +330,38 @@ def test_a_heartbeat_with_bad_counters_is_refused_and_nothing_stored(
         console_central.operator_url + "/metrics", verify=str(console_central.ca_cert), timeout=20
     ).text
     assert 'mynapoint_kiosk_queue_depth{kiosk="K-BADHB-01"} 1.0' in text
+
+
+def test_a_kiosk_whose_storage_is_full_or_missing_is_an_alert_in_the_console(
+    console_central,
+) -> None:
+    """The kiosk's own reports (kiosk/heartbeat.py): one from a queue at its room's end,
+    one from a kiosk whose queue did not open (no data partition); both are alerts, named."""
+    from kiosk.heartbeat import collect_health
+    from kiosk.storage import DataPartitionProblem
+    from offline_queue.store import ROOM_RESERVE_BYTES, QueueStatus
+
+    full = QueueStatus({"pending": 30}, 5.0, None, None, room_bytes=ROOM_RESERVE_BYTES - 1)
+    reports = {
+        "K-STORE-FULL": collect_health(full, printer="ok", reader="ok"),
+        "K-STORE-GONE": collect_health(
+            None, printer="ok", reader="ok", queue_problem=DataPartitionProblem("data_missing")
+        ),
+        "K-STORE-OK": collect_health(
+            QueueStatus({}, None, None, None, room_bytes=10**9), printer="ok", reader="ok"
+        ),
+    }
+    for kiosk_id, health in reports.items():
+        assert heartbeat(console_central, kiosk_id, **health.body()).status_code == 200
+    assert [reports[k].storage for k in reports] == ["storage_full", "data_missing", "ok"]
+    page = logged_in(console_central, VIEWER).page("/console/", params={"lang": "en"}).text
+
+    def row(kiosk_id: str) -> str:
+        return page[page.index(f'id="kiosk-{kiosk_id}"') :].split("</tr>", 1)[0]
+
+    assert "Storage full or failed" in row("K-STORE-FULL")
+    assert "Storage full or failed" in row("K-STORE-GONE")
+    assert "Storage" not in row("K-STORE-OK")
 
 
 # -- lookups and exports --------------------------------------------------------------

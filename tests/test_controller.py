@@ -56,10 +56,22 @@ def central(tmp_path_factory: pytest.TempPathFactory, test_pki) -> Iterator[Any]
 
 
 @pytest.fixture
-def parts(tmp_path: Path, central: Any, pcscd: Any, test_pki: Any, virtual_printer: Any):
-    """Everything a kiosk owns, started; and a sync worker delivering its queue."""
+def parts(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    central: Any,
+    pcscd: Any,
+    test_pki: Any,
+    virtual_printer: Any,
+):
+    """Everything a kiosk owns, started; and a sync worker delivering its queue.
+
+    Parametrized indirectly with ``prepare(db, guard, central) -> max_size_bytes``, the queue is
+    made first and capped (tests/test_queue_room.py)."""
     db = tmp_path / "queue.sqlite3"
     guard = secrets.token_bytes(32)
+    prepare = getattr(request, "param", None)
+    cap = prepare(db, guard, central) if prepare is not None else None
     catalog = Catalog.load()
     printer = ReceiptPrinter(
         virtual_printer.port, mode="kanji", columns=42, status_timeout=0.5, print_timeout=3.0
@@ -68,7 +80,9 @@ def parts(tmp_path: Path, central: Any, pcscd: Any, test_pki: Any, virtual_print
         catalog=catalog,
         make_card=lambda on_event: CardService(pcscd.reader_name, on_event, transceive_timeout=3.0),
         printer=printer,
-        open_outbox=lambda: Outbox(db, [central.sealing_key], central.kiosk_id, guard),
+        open_outbox=lambda: Outbox(
+            db, [central.sealing_key], central.kiosk_id, guard, max_size_bytes=cap
+        ),
         trusted_cas=certs.load_ca_bundle(test_pki.trusted_ca_pem()),
         receipt_settings=ReceiptSettings("テスト店", "https://central.example/status/{receipt_no}"),
         central=CentralLink(

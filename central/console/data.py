@@ -38,7 +38,7 @@ class KioskRow:
 
 
 def alerts_of(health: dict[str, Any], age_s: float, stale_minutes: float) -> tuple[str, ...]:
-    """Alert codes for one kiosk: stale, paper, dead, reader, staff_pin."""
+    """Alert codes for one kiosk: stale, paper, dead, reader, staff_pin, storage."""
     out = []
     if age_s > stale_minutes * 60:
         out.append("stale")
@@ -50,6 +50,8 @@ def alerts_of(health: dict[str, Any], age_s: float, stale_minutes: float) -> tup
         out.append("reader")
     if health.get("staff_locked") or _int(health.get("staff_lockouts")) > 0:
         out.append("staff_pin")
+    if health.get("storage") not in (None, "ok", "unknown"):  # full, missing, damaged
+        out.append("storage")
     return tuple(out)
 
 
