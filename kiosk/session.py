@@ -162,7 +162,7 @@ class UiSession:
     # --- staff ------------------------------------------------------------------------
     def _staff(self, name: str) -> None:
         if name == "open_staff":
-            if self.session.state != flow.WELCOME:
+            if self.session.state not in (flow.WELCOME, flow.MAINTENANCE):  # nobody's session
                 return
             self.staff_open = True
             self.app.show("staff", {"lang": self.session.lang})

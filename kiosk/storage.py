@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from offline_queue.errors import QueueUnavailable
 
@@ -61,3 +62,32 @@ def check_data(db_path: Path) -> None:
     problem = data_problem(db_path)
     if problem is not None:
         raise DataPartitionProblem(problem)
+
+
+#: Where the queue lives on the appliance (kiosk/data/kiosk.example.toml's queue.db_path).
+APPLIANCE_QUEUE = Path("/var/lib/mynapoint-kiosk/queue.sqlite3")
+
+
+def maintenance_config(
+    path: str | None = None, *, root: Path = Path("/"), queue: Path = APPLIANCE_QUEUE
+) -> Any:
+    """The configuration to show the maintenance screen with, and the storage problem,
+    when the kiosk's configuration did not load because the data partition is not there
+    (its keys live on it); None when the configuration itself is wrong.
+
+    Two cases: the file parses but files it names are missing, and its queue's storage
+    has a problem; or the file itself is missing, on a read-only ``root`` (an appliance:
+    the configuration can be on the data partition) whose appliance ``queue`` directory
+    has a problem. Anything else stays a configuration error, refused (exit 78).
+    """
+    from kiosk.config import EXAMPLE_PATH, ConfigInvalid, config_path, load_config
+
+    try:
+        config = load_config(path, check_files=False)
+    except ConfigInvalid:
+        if config_path(path).exists() or not os.statvfs(root).f_flag & os.ST_RDONLY:
+            return None
+        problem = data_problem(queue)
+        return None if problem is None else (load_config(EXAMPLE_PATH, check_files=False), problem)
+    problem = data_problem(config.queue.db_path)
+    return None if problem is None else (config, problem)

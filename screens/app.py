@@ -152,6 +152,21 @@ def ignore_terminal_signals() -> None:
         signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
+def stop_on_sigterm(app: Any) -> None:
+    """SIGTERM (``systemctl stop``, a shutdown) stops the app cleanly: on_stop says
+    STOPPING=1 and closes the devices and the queue. SDL turns SIGTERM into a window
+    close request, which lockdown refuses: systemd's stop then waited its whole
+    TimeoutStopSec and killed the kiosk. This handler replaces SDL's (call after the
+    window exists)."""
+    import signal
+
+    def stop(_signum: int, _frame: Any) -> None:
+        log.info("sigterm: stopping")
+        Clock.schedule_once(lambda _dt: app.stop())
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 #: Font sizes in large-text mode, against the normal ones (issue 10).
 LARGE_TEXT_SCALE = 1.5
 #: A touch tells the session the person is still there at most this often (seconds).
@@ -266,13 +281,15 @@ class KioskApp(App):
         self._tick_event = Clock.schedule_interval(self._tick, TICK_SECONDS)
         if self.settings.lockdown:
             ignore_terminal_signals()
+        stop_on_sigterm(self)
         clock.start_kivy_watchdog()
         self.start_speech()
         if self.engine is not None:
             self.engine.attach(self)
         else:
             self.show("welcome", {})
-        clock.ready_on_next_flip(Window, "welcome")
+        state = self.engine.session.state if self.engine is not None else "welcome"
+        clock.ready_on_next_flip(Window, state)
 
     def on_stop(self) -> None:
         from kiosk import notify
@@ -549,6 +566,27 @@ def build_engine(
     return engine
 
 
+def maintenance_engine(config: Any, problem: str) -> Any:
+    """No queue, no devices, no central service: the maintenance screen, and the storage
+    problem on the staff screen, until the data partition is back (the next boot)."""
+    from concurrent.futures import Future
+
+    from kiosk import flow
+    from kiosk.catalog import Catalog
+    from kiosk.controller import context_for
+    from kiosk.session import UiSession
+    from kiosk.views import staff_figures
+
+    def staff_view() -> Future[dict[str, Any]]:
+        figures: Future[dict[str, Any]] = Future()
+        figures.set_result(staff_figures({"queue_error": problem, "lang": engine.session.lang}))
+        return figures
+
+    engine = UiSession(context_for(config, Catalog.load()), None, staff_view=staff_view)
+    engine.dispatch(flow.OutOfService(True))
+    return engine
+
+
 def start_voices(config: Any, catalog: Any) -> Any:
     """The prompt cache; at first start every prompt is rendered on its worker thread."""
     from kiosk.voice import Engines, VoiceCache, all_prompts
@@ -567,18 +605,29 @@ def start_voices(config: Any, catalog: Any) -> Any:
 def main(argv: list[str] | None = None) -> int:
     """``mynapoint-kiosk [CONFIG]``: run the kiosk (configuration: see ``kiosk.config``)."""
     from kiosk.config import ConfigInvalid, load_config
+    from kiosk.storage import maintenance_config
 
     argv = sys.argv[1:] if argv is None else argv
+    path = argv[0] if argv else None
+    problem = None
     try:
-        config = load_config(argv[0] if argv else None)
+        config = load_config(path)
     except ConfigInvalid as error:
         # the real stderr (the journal): Kivy routes sys.stderr to its log without a console
         print("\n".join(error.problems), file=sys.__stderr__ or sys.stderr)
-        return 78  # EX_CONFIG: systemd does not restart on it
+        fallback = maintenance_config(path)  # the data partition, with the keys, is gone?
+        if fallback is None:
+            return 78  # EX_CONFIG: systemd does not restart on it
+        config, problem = fallback
+        print(f"queue_not_opened problem={problem}: maintenance screen", file=sys.__stderr__)
     settings = UiSettings.from_config(config)
     configure_kivy(settings)
     register_fonts()
-    KioskApp(settings, build_engine(config, staff_gate=settings.staff_gate)).run()
+    if problem is None:
+        engine = build_engine(config, staff_gate=settings.staff_gate)
+    else:
+        engine = maintenance_engine(config, problem)
+    KioskApp(settings, engine).run()
     return 0
 
 

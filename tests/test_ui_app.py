@@ -16,7 +16,7 @@ def test_bad_configuration_is_refused_naming_every_bad_key(tmp_path: Path) -> No
     env = {**os.environ, "KIVY_NO_CONSOLELOG": "1", "KIVY_NO_ARGS": "1", "DISPLAY": ""}
     env["KIVY_HOME"] = str(tmp_path / "kivy")
     done = subprocess.run(
-        [sys.executable, "-m", "screens.app", str(config)],
+        [sys.executable, "-m", "screens", str(config)],
         env=env,
         capture_output=True,
         text=True,
