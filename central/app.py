@@ -266,6 +266,8 @@ class Heartbeat(BaseModel):
     speech: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
     #: the queue's storage: ok, storage_full, or why the queue did not open (data_missing...)
     storage: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
+    #: ok, or why the kiosk's clock is known wrong (it then takes no application)
+    clock: str = Field(default="unknown", pattern=f"^{wire.STATUS_CODE_PATTERN}$")
     #: per procedure (issue 11): its name -> items waiting in the kiosk's queue
     procedures: dict[
         Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")],

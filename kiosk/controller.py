@@ -237,6 +237,7 @@ class Controller:
             interval=health_interval,
             catalog_refresh_interval=catalog_refresh_interval,
             heartbeat_interval=heartbeat_interval,
+            clock_problem=self.clock_problem,
         )
 
     @classmethod
@@ -424,11 +425,17 @@ class Controller:
             yield self._on_queue(self._refuse_enrolled_here, der, effect.procedure)
         return flow.CertificateRead(der, (yield from self._tries_left()))
 
+    def clock_problem(self) -> str | None:
+        """Why the clock is known to be wrong now (kiosk/clock_check.py), or None."""
+        from kiosk.clock_check import clock_problem
+
+        return clock_problem(self.now(), not_before=self.clock_not_before)
+
     def _refuse_a_wrong_clock(self) -> None:
         """Before the card is read, so before any PIN: no enrollment on a known-wrong clock."""
-        from kiosk.clock_check import ClockWrong, clock_problem
+        from kiosk.clock_check import ClockWrong
 
-        problem = clock_problem(self.now(), not_before=self.clock_not_before)
+        problem = self.clock_problem()
         if problem is not None:
             log.error("clock_wrong problem=%s", problem)
             raise ClockWrong(problem)

@@ -46,6 +46,7 @@ class HealthMonitor:
         catalog_refresh_interval: float,
         heartbeat_interval: float,
         staff_gate: Any = None,
+        clock_problem: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.central = central  # kiosk.central_link.CentralLink, or None
         self.heartbeat = heartbeat  # kiosk.heartbeat.Heartbeat, or None
@@ -60,6 +61,7 @@ class HealthMonitor:
         self.catalog_refresh_interval = catalog_refresh_interval
         self.heartbeat_interval = heartbeat_interval
         self.staff_gate = staff_gate  # kiosk.staff.StaffGate: its lockout goes in the heartbeat
+        self.clock_problem = clock_problem  # the controller's: why the clock is known wrong
         #: Whether the central service answered the last probe (None before the first).
         self.online: bool | None = None
         self._catalog_refreshed_at: float | None = None
@@ -159,6 +161,7 @@ class HealthMonitor:
                 staff_gate=self.staff_gate,
                 speech=speech.code if speech is not None else "off",
                 queue_problem=problem,
+                clock=self.clock_problem() or "ok",
             )
 
         return then(gather(self.queue_status(), self.printer_status()), report)
@@ -177,6 +180,7 @@ class HealthMonitor:
             "reader_available": bool(self.card.reader_available),
             "card_present": bool(self.card.card_present),
             "online": self.online,
+            "clock_problem": self.clock_problem(),
         }
         speech = self.speech_status()
         if speech is not None:  # engines and voices only: nothing of any person

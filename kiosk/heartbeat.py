@@ -8,7 +8,8 @@ undelivered enrollment, the printer's and the card reader's status codes, the
 time of the last delivery, whether the staff PIN is locked now after too many
 wrong tries and how often it locked since start (``kiosk/staff.py``), and the queue's
 storage: ``ok``, ``storage_full`` (new applications refused before the PIN) or what
-keeps the queue from opening (``data_missing``..., ``kiosk/storage.py``).
+keeps the queue from opening (``data_missing``..., ``kiosk/storage.py``), and the clock:
+``ok`` or why it is known wrong (``clock_before_valid_date``, ``kiosk/clock_check.py``).
 Never personal data: counts, ages, times and short status codes only (a status that
 is not a plain code is sent as ``unknown``). The kiosk id is not in the body: the
 central service takes it from the client certificate.
@@ -90,6 +91,7 @@ class Health:
     #: failed sync requests and unsettled items by error kind (policy.ERROR_*)
     sync_failures_by_kind: dict[str, int] = field(default_factory=dict)
     storage: str = STORAGE_OK  # STORAGE_FULL, or why no queue opened (kiosk/storage.py)
+    clock: str = "ok"  # or why the clock is known wrong (kiosk/clock_check.py)
 
     def body(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,6 +137,7 @@ def collect_health(
     staff_gate: Any = None,
     speech: object = "off",
     queue_problem: object = None,
+    clock: object = "ok",
 ) -> Health:
     """The report for the queue's status, the devices' status codes and the staff PIN's
     lockout (``staff_gate``, a ``kiosk.staff.StaffGate``, when there is one).
@@ -172,6 +175,7 @@ def collect_health(
             if _STATUS_CODE.fullmatch(kind)
         },
         storage=storage,
+        clock=status_code(clock),
     )
 
 

@@ -357,6 +357,11 @@ def staff_figures(info: dict[str, Any]) -> dict[str, Any]:
         "speech": info.get("speech") or "off",
         "speech_missing": info.get("speech_missing") or "",
         "storage": storage_text(info, lang),
+        "clock": t(
+            "screens.staff.clock",
+            lang,
+            status=t(f"screens.staff.clock_{'wrong' if info.get('clock_problem') else 'ok'}", lang),
+        ),
     }
 
 

@@ -332,7 +332,7 @@ def test_a_heartbeat_with_bad_counters_is_refused_and_nothing_stored(
     assert 'mynapoint_kiosk_queue_depth{kiosk="K-BADHB-01"} 1.0' in text
 
 
-def test_a_kiosk_whose_storage_is_full_or_missing_is_an_alert_in_the_console(
+def test_a_kiosk_whose_storage_or_clock_fails_is_an_alert_in_the_console(
     console_central,
 ) -> None:
     """The kiosk's own reports (kiosk/heartbeat.py): one from a queue at its room's end,
@@ -350,10 +350,16 @@ def test_a_kiosk_whose_storage_is_full_or_missing_is_an_alert_in_the_console(
         "K-STORE-OK": collect_health(
             QueueStatus({}, None, None, None, room_bytes=10**9), printer="ok", reader="ok"
         ),
+        "K-CLOCK-WRONG": collect_health(
+            QueueStatus({}, None, None, None),
+            printer="ok",
+            reader="ok",
+            clock="clock_before_valid_date",
+        ),
     }
     for kiosk_id, health in reports.items():
         assert heartbeat(console_central, kiosk_id, **health.body()).status_code == 200
-    assert [reports[k].storage for k in reports] == ["storage_full", "data_missing", "ok"]
+    assert [reports[k].storage for k in reports] == ["storage_full", "data_missing", "ok", "ok"]
     page = logged_in(console_central, VIEWER).page("/console/", params={"lang": "en"}).text
 
     def row(kiosk_id: str) -> str:
@@ -361,7 +367,8 @@ def test_a_kiosk_whose_storage_is_full_or_missing_is_an_alert_in_the_console(
 
     assert "Storage full or failed" in row("K-STORE-FULL")
     assert "Storage full or failed" in row("K-STORE-GONE")
-    assert "Storage" not in row("K-STORE-OK")
+    assert "Storage" not in row("K-STORE-OK") and "Clock" not in row("K-STORE-OK")
+    assert "Clock wrong" in row("K-CLOCK-WRONG")
 
 
 # -- lookups and exports --------------------------------------------------------------

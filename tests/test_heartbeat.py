@@ -160,6 +160,7 @@ def test_report_holds_only_counts_ages_times_and_status_codes() -> None:
         "sync_failures": 5,
         "sync_failures_by_kind": {"central_busy": 2, "central_unreachable": 3},
         "storage": "ok",  # issue 15: ok, storage_full, or why the queue did not open
+        "clock": "ok",  # issue 15: or why the clock is known wrong
     }
 
 

@@ -158,9 +158,15 @@ def test_a_clock_known_to_be_wrong_refuses_the_enrollment_before_the_card_is_rea
     try:
         controller.execute(flow.ReadCertificate(session_id="s1"))
         answer = events.get(timeout=10)
+        staff = controller.staff_status().result(timeout=10)
     finally:
         controller.stop()
     assert isinstance(answer, flow.Failed) and answer.kind == "clock_wrong"
+    # staff are told on their screen, before anyone asks why applications are refused
+    from kiosk.views import staff_figures
+
+    assert staff["clock_problem"] == "clock_before_valid_date"
+    assert "wrong" in staff_figures({**staff, "lang": "en"})["clock"]
 
 
 def test_the_wrong_clock_is_told_in_plain_words_in_every_language() -> None:

@@ -105,10 +105,15 @@ def test_staff_can_send_refusals_of_the_set_up_again_from_the_staff_screen(run_k
         *open_staff_screen(),
         ["tap", "staff_pin_ok"],
         ["expect", t("screens.staff.resend_refused")],
+        # the figures came: the clock and storage lines (issue 15) fit the smallest screen
+        ["expect", t("screens.staff.clock", status=t("screens.staff.clock_ok"))],
+        ["overflow", "staff"],
+        ["shot", "17d_staff_figures"],
         ["tap", "staff_resend_refused"],
         ["expect", t("screens.staff.resent", "ja", count=0)],
         ["tap", "staff_close"],
         ["wait", "welcome"],
     ]
-    report = run_kiosk_ui(script, cards={})
+    report = run_kiosk_ui(script, cards={}, size=(800, 480))
     assert report["error"] is None, report["error"]
+    assert report["overflow"]["staff"] == []

@@ -38,7 +38,7 @@ class KioskRow:
 
 
 def alerts_of(health: dict[str, Any], age_s: float, stale_minutes: float) -> tuple[str, ...]:
-    """Alert codes for one kiosk: stale, paper, dead, reader, staff_pin, storage."""
+    """Alert codes for one kiosk: stale, paper, dead, reader, staff_pin, storage, clock."""
     out = []
     if age_s > stale_minutes * 60:
         out.append("stale")
@@ -52,6 +52,8 @@ def alerts_of(health: dict[str, Any], age_s: float, stale_minutes: float) -> tup
         out.append("staff_pin")
     if health.get("storage") not in (None, "ok", "unknown"):  # full, missing, damaged
         out.append("storage")
+    if health.get("clock") not in (None, "ok", "unknown"):
+        out.append("clock")
     return tuple(out)
 
 
