@@ -430,6 +430,8 @@ class KioskApp(App):
             screen.wipe()
         if self.speaker is not None:
             self.speaker.session_ended()
+            if self.speaker.route.handset:  # headphones still in: the next session's limits
+                Clock.schedule_once(lambda _dt: self._route_changed(self.speaker.route))
         from screens.memory import release_free_memory
 
         release_free_memory()  # the last person's screens' buffers, back to the system

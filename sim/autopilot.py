@@ -14,6 +14,7 @@ list of steps, each a small JSON-able list::
                                     the longest time between two (``frame_gaps["busy"]``)
     ["frames_done", "busy"]         wait until that watch is over
     ["sleep", 0.5]
+    ["flag", "longer_times"]        wait until the view's flag is on (["flag", name, False]: off)
     ["xkeys", "Escape", "alt+F4"]   type keys on the X display (xdotool), through X and SDL
                                     as a keyboard's would come, and wait until the window
                                     has had them all
@@ -396,6 +397,16 @@ class Autopilot:
         view = getattr(self.current, "view", None) or {}
         self.flags[label] = {k: v for k, v in view.items() if isinstance(v, bool)}
         return True
+
+    def _step_flag(self, name: str, on: bool = True) -> bool:
+        """Wait until the current view's on/off flag ``name`` is ``on`` (e.g. the longer
+        time limits a headphone plug turns on, read on the app's one-second tick)."""
+        view = getattr(self.current, "view", None) or {}
+        if view.get(name) is on:
+            return True
+        if self._timed_out(DEFAULT_WAIT_SECONDS):
+            raise TimeoutError(f"{name} never became {on} on {self.app.manager.current!r}")
+        return False
 
     def _step_frames(self, label: str, seconds: float) -> bool:
         """Watch the window keep drawing: a redraw asked every frame for ``seconds``.

@@ -159,3 +159,33 @@ def test_without_its_voice_the_kiosk_enrolls_silently_and_the_staff_screen_says_
     assert brightest(report["shots"]["handset_privacy"]) < 16  # dark for privacy
     assert brightest(report["shots"]["handset_off"]) > 200  # and back
     assert t("screens.welcome.title") in report["spoken"]  # sent, though nothing could say it
+
+
+def test_headphones_left_plugged_in_keep_the_longer_limits_for_the_next_session(
+    run_kiosk_ui, tmp_path
+) -> None:
+    """A blind person plugs in the handset and starts; the session ends (cancel) and the
+    next one begins with the headphones still in: its time limits are the longer ones too
+    (before, only a plug change sent them, so the second session had the short ones)."""
+    jack = tmp_path / "jack"
+    jack.write_text("HEADPHONE=1\n", encoding="utf-8")  # as extcon's state reads, plugged
+    no_voice = tmp_path / "no-voices"
+    no_voice.mkdir()
+    script = [
+        ["wait", "welcome"],
+        ["flag", "longer_times"],  # the jack read on the app's tick: handset mode
+        *start_and_place_card(shots=False),
+        ["tap", "cancel"],
+        ["wait", "take_card"],
+        ["hook", "remove_card", "card"],
+        ["wait", "welcome"],
+        ["flag", "longer_times"],  # the next session, headphones still in
+        ["flags", "second_session"],
+    ]
+    report = run_kiosk_ui(
+        script,
+        speech={"enabled": True, "prebuild": False, "voice_dir": str(no_voice),
+                "jack_state_file": str(jack)},
+    )
+    assert report["error"] is None, report["error"]
+    assert report["flags"]["second_session"]["longer_times"]
