@@ -12,7 +12,6 @@ read-only tmpfs and plays systemd's notify socket (needs root for the mount).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -25,6 +24,7 @@ import pytest
 from kiosk import flow
 from kiosk.config import EXAMPLE_PATH
 from kiosk.storage import maintenance_config
+from tests.fixtures.mounts import tmpfs
 from tests.test_ui_session_views import ScreensStandIn
 
 pytest_plugins = ["tests.fixtures.screen"]
@@ -87,21 +87,9 @@ def test_the_maintenance_engine_shows_maintenance_and_tells_staff_why(tmp_path: 
 
 
 @pytest.fixture
-def read_only_dir(tmp_path: Path):
-    mount_point = tmp_path / "ro"
-    mount_point.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    try:
+def read_only_dir(tmp_path):
+    with tmpfs(tmp_path / "ro", "ro,size=1m") as mount_point:
         yield mount_point
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            subprocess.run(["umount", "-l", str(mount_point)], check=True, capture_output=True)
 
 
 @pytest.mark.slow

@@ -5,7 +5,6 @@ Two real ways to fill it, no mocks:
 - a real tiny filesystem: a 1 MiB tmpfs mounted for the test (needs root, skipped otherwise).
 """
 
-import contextlib
 import sqlite3
 import subprocess
 
@@ -13,6 +12,7 @@ import pytest
 
 from offline_queue.errors import QueueDiskFull
 from sim.enrollments import CentralSealingKey, make_outbox, new_card, signed_enrollment
+from tests.fixtures.mounts import tmpfs
 
 
 def fill_until_full(outbox, limit=2000):
@@ -51,20 +51,8 @@ def test_queue_at_its_size_cap_refuses_enqueue_with_a_typed_error_and_keeps_the_
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {result.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "tiny", "size=1m") as mount_point:
         yield mount_point
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            subprocess.run(["umount", "-l", str(mount_point)], check=True, capture_output=True)
 
 
 def test_enqueue_on_a_really_full_filesystem_fails_cleanly_and_corrupts_nothing(tiny_disk):

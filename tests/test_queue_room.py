@@ -13,9 +13,7 @@ the central service over mutual TLS): tests/test_controller.py's ``parts``.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from offline_queue.store import Outbox
 from sim.enrollments import CentralSealingKey, make_outbox, new_card, signed_enrollment
 from sim.rig import KioskUnderTest
 from tests import test_controller
+from tests.fixtures.mounts import tmpfs
 
 central = test_controller.central  # fixtures: the kiosk's real parts
 parts = test_controller.parts
@@ -65,21 +64,9 @@ def test_a_capped_queue_says_full_while_it_still_has_room_for_those_under_way(
 
 
 @pytest.fixture
-def tiny_disk(tmp_path: Path):
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    try:
+def tiny_disk(tmp_path):
+    with tmpfs(tmp_path / "tiny", "size=8m") as mount_point:
         yield mount_point
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            subprocess.run(["umount", "-l", str(mount_point)], check=True, capture_output=True)
 
 
 def test_a_queue_on_a_small_real_filesystem_says_full_before_the_disk_refuses(

@@ -7,14 +7,13 @@ skipped otherwise).
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from kiosk import storage
 from sim.enrollments import CentralSealingKey, make_outbox, new_card, signed_enrollment
+from tests.fixtures.mounts import tmpfs
 
 
 def test_a_sound_directory_and_queue_pass(tmp_path: Path) -> None:
@@ -46,21 +45,9 @@ def test_a_damaged_queue_is_named_and_left_as_it_is(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def read_only_mount(tmp_path: Path):
-    mount_point = tmp_path / "data"
-    mount_point.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    try:
+def read_only_mount(tmp_path):
+    with tmpfs(tmp_path / "data", "ro,size=1m") as mount_point:
         yield mount_point
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            subprocess.run(["umount", "-l", str(mount_point)], check=True, capture_output=True)
 
 
 def test_a_read_only_data_partition_is_named(read_only_mount: Path) -> None:
