@@ -164,7 +164,7 @@ PHASE_QUERYING = "querying"  # status: asking the central service
 SERVICE_UNKNOWN = "service_unknown"  # the chosen service is not in the catalog
 SERVICE_APP_ONLY = "service_app_only"  # the chosen service registers in its app only
 STATUS_OFFLINE = "status_offline"  # a status check while the central service is away
-QUEUE_FULL = "queue_disk_full"  # offline_queue.errors.QueueDiskFull.kind, before the card
+QUEUE_FULL = "queue_full"  # no room to store an application: told before the card is read
 CONFLICT_REASON = "malformed"  # shown for a wire.CONFLICT answer (a wire.REJECTION_REASONS)
 
 

@@ -4,8 +4,9 @@ real queue filling up, is tests/test_queue_room.py.
 
 When the queue says it has no room (``flow.QueueRoom(True)``), a person who starts a
 procedure that stores what they sign (the Mynapoint application, 健康保険証の利用申込み)
-is told at once, with the queue_disk_full texts, instead of after the card, the IDs and
-the PIN. A status check stores nothing and still works; so do the info pages.
+is told at once (``queue_full``: the storage is full, the card and the PIN were not used),
+instead of after the card, the IDs and the PIN. A status check stores nothing and still
+works; so do the info pages.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def kiosk(catalog: Catalog) -> ProceduresKiosk:
 
 def refused_before_the_card(kiosk: ProceduresKiosk) -> None:
     assert kiosk.session.state == f.ERROR
-    assert kiosk.session.error_kind == "queue_disk_full"
+    assert kiosk.session.error_kind == "queue_full"
     kiosk.send(f.CardPlaced())  # the person puts the card down anyway
     assert not [e for e in kiosk.effects if isinstance(e, EFFECTS_OF_A_CARD)]
     kiosk.send(f.Done())
@@ -43,10 +44,12 @@ def refused_before_the_card(kiosk: ProceduresKiosk) -> None:
 
 def test_a_full_queue_refuses_the_application_before_the_card(kiosk) -> None:
     kiosk.send(f.QueueRoom(True), f.Start())
-    refused_before_the_card(kiosk)
     # the person reads why, in their language: the storage is full, ask the staff
-    text = describe(kiosk.session.error_kind or "queue_disk_full", "en")
-    assert "full" in text.message and "staff" in text.remedy
+    text = describe(kiosk.session.error_kind, "en")
+    refused_before_the_card(kiosk)
+    assert text.kind == "queue_full"  # its own texts, in every language (test_i18n)
+    assert "full" in text.message and "not been used" in text.message
+    assert "staff" in text.remedy
 
 
 def test_a_full_queue_refuses_a_signed_consent_from_the_menu(kiosk) -> None:
@@ -65,10 +68,10 @@ def test_a_status_check_still_works_with_a_full_queue(kiosk) -> None:
 def test_full_lasts_across_sessions_until_the_room_comes_back(kiosk) -> None:
     kiosk.send(f.QueueRoom(True), f.Start(), f.Done())
     kiosk.send(f.Start())
-    assert kiosk.session.error_kind == "queue_disk_full"  # the next person too
+    assert kiosk.session.error_kind == "queue_full"  # the next person too
     kiosk.send(f.Cancel(), f.OutOfService(True), f.OutOfService(False))
     kiosk.send(f.Start())
-    assert kiosk.session.error_kind == "queue_disk_full"  # maintenance does not forget it
+    assert kiosk.session.error_kind == "queue_full"  # maintenance does not forget it
     kiosk.send(f.Cancel(), f.QueueRoom(False), f.Start())
     assert kiosk.session.state == f.NOTES
 

@@ -111,7 +111,7 @@ def refused_before_the_pin(kiosk: KioskUnderTest) -> None:
     mark = len(kiosk.effects)
     kiosk.send(flow.Start())
     assert kiosk.session.state == flow.ERROR
-    assert kiosk.session.error_kind == "queue_disk_full"
+    assert kiosk.session.error_kind == "queue_full"
     reads = [e for e in kiosk.effects[mark:] if isinstance(e, flow.ReadCertificate)]
     assert reads == []  # the card on the reader is not even read, no PIN asked
 
