@@ -316,7 +316,7 @@ class Controller:
             getattr(error, "kind", "-"),
             getattr(error, "problem", "-"),
         )
-        self._post(flow.OutOfService(True))
+        self._post(flow.OutOfService(True, storage=True))
 
     def stop(self) -> None:
         """Stop reporting and close every part (jobs already queued finish first)."""

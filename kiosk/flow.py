@@ -286,9 +286,12 @@ class QueueRoom:
 
 @dataclass(frozen=True)
 class OutOfService:
-    """The central service's heartbeat answer said the kiosk is (not) out of service."""
+    """The central service's heartbeat answer said the kiosk is (not) out of service; or,
+    with ``storage``, the kiosk's own queue could not be opened (kiosk/storage.py): that
+    maintenance lasts until a restart, whatever an operator says."""
 
     out: bool
+    storage: bool = False
 
 
 @dataclass(frozen=True)
@@ -569,6 +572,7 @@ class Session:
     session_id: str = field(default_factory=_new_session_id)
     online: bool = True
     out_of_service: bool = False  # an operator took the kiosk out of service
+    storage_broken: bool = False  # no queue opened: maintenance until a restart
     queue_full: bool = False  # no room to store an application (QueueRoom)
     notice: str | None = None  # why the previous session ended
     menu: str | None = None
@@ -771,10 +775,14 @@ def _arm_idle(session: Session, ctx: FlowContext) -> None:
 def _on_out_of_service(session: Session, event: OutOfService, ctx: FlowContext) -> Session:
     """Out: the welcome screen becomes the maintenance screen (a person already in a
     session finishes it first). Back in service: the maintenance screen is a welcome."""
-    session = dataclasses.replace(session, out_of_service=event.out)
-    if event.out and session.state in (WELCOME, CAMPAIGN_CLOSED):
+    if event.storage:
+        session = dataclasses.replace(session, storage_broken=session.storage_broken or event.out)
+    else:
+        session = dataclasses.replace(session, out_of_service=event.out)
+    down = session.out_of_service or session.storage_broken
+    if down and session.state in (WELCOME, CAMPAIGN_CLOSED):
         session.state = MAINTENANCE
-    elif not event.out and session.state == MAINTENANCE:
+    elif not down and session.state == MAINTENANCE:
         queue_full = session.queue_full
         session = new_session(ctx, online=session.online)
         session.queue_full = queue_full
@@ -786,10 +794,12 @@ def _end(session: Session, ctx: FlowContext, reason: str) -> tuple[Session, tupl
     card_present = session.card_present
     online = session.online
     out_of_service, queue_full = session.out_of_service, session.queue_full
+    storage_broken = session.storage_broken
     session.wipe()
     fresh = new_session(ctx, online=online, notice=reason)
     fresh.out_of_service, fresh.queue_full = out_of_service, queue_full
-    if out_of_service:
+    fresh.storage_broken = storage_broken
+    if out_of_service or storage_broken:
         fresh.state = MAINTENANCE
         fresh.idle_deadline = None
     if card_present and reason != END_CARD_REMOVED:

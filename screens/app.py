@@ -585,7 +585,7 @@ def maintenance_engine(config: Any, problem: str) -> Any:
         return figures
 
     engine = UiSession(context_for(config, Catalog.load()), None, staff_view=staff_view)
-    engine.dispatch(flow.OutOfService(True))
+    engine.dispatch(flow.OutOfService(True, storage=True))
     return engine
 
 

@@ -48,3 +48,17 @@ def test_the_maintenance_screen_switches_language(catalog) -> None:
     kiosk = Kiosk(catalog)
     kiosk.send(f.OutOfService(True), f.ChooseLanguage("en"))
     assert kiosk.session.state == f.MAINTENANCE and kiosk.session.lang == "en"
+
+
+def test_a_kiosk_whose_queue_did_not_open_stays_in_maintenance_whatever_the_operator_says(
+    catalog,
+) -> None:
+    """The queue's storage is missing or damaged (kiosk/storage.py): an operator who takes
+    the kiosk out of service and back must not open it to applications it cannot store."""
+    kiosk = Kiosk(catalog)
+    kiosk.send(f.OutOfService(True, storage=True))
+    assert kiosk.session.state == f.MAINTENANCE
+    kiosk.send(f.OutOfService(True), f.OutOfService(False))
+    assert kiosk.session.state == f.MAINTENANCE
+    kiosk.send(f.Start(), f.CardPlaced())
+    assert kiosk.session.state == f.MAINTENANCE

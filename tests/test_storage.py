@@ -105,7 +105,7 @@ def test_a_kiosk_without_its_data_partition_shows_maintenance_and_makes_no_queue
     events: queue.Queue = queue.Queue()
     controller.start(events.put)
     try:
-        assert events.get(timeout=10) == flow.OutOfService(True)
+        assert events.get(timeout=10) == flow.OutOfService(True, storage=True)
         figures = controller.staff_status().result(timeout=10)
         assert figures["queue_error"] == "data_missing"  # the staff screen says why
     finally:
