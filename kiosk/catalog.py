@@ -35,6 +35,8 @@ CAMPAIGNS_FILE = DATA_DIR / "campaigns.toml"
 CATEGORIES = ("qr", "emoney", "credit", "debit_prepaid")  # keys services.category.*
 POINTS_ON = ("charge", "purchase", "both")  # keys services.points_on.*
 CAMPAIGN_KINDS = ("payment_service", "health_insurance_link", "public_funds_account", "municipal")
+#: Campaign kinds with one campaign per municipality: the person picks theirs.
+PER_MUNICIPALITY = ("municipal",)
 #: A service's kana reading: full-width katakana, the long-vowel mark and the middle dot.
 READING = re.compile(r"[\u30a1-\u30fa\u30fb\u30fc]{1,64}")
 

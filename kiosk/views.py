@@ -21,6 +21,7 @@ from typing import Any
 from drivers import card
 from kiosk import errors_table, flow
 from kiosk import procedures as procedures_data
+from kiosk.catalog import PER_MUNICIPALITY
 from kiosk.futures import then
 from kiosk.i18n import t
 from kiosk.search import normalise_for_search
@@ -155,6 +156,16 @@ def _text(key: str, lang: str, fallback: str = "", **values: Any) -> str:
         return fallback
 
 
+def _campaigns_to_pick(procedure: Any, context: flow.FlowContext) -> list[Any]:
+    """[None] for one menu entry; one per open campaign where the person must pick (自治体
+    マイナポイント of several municipalities at once: each its own entry, never the first)."""
+    wanted = procedure.campaign_kind
+    if wanted not in PER_MUNICIPALITY:
+        return [None]
+    open_now = [c for c in context.catalog.open_campaigns(context.today) if c.kind == wanted]
+    return open_now if len(open_now) > 1 else [None]
+
+
 def procedure_view(session: flow.Session, context: flow.FlowContext, lang: str) -> dict[str, Any]:
     """The menu's entries, a procedure's info page, a signed consent's texts, the status list."""
     registry = context.procedures
@@ -164,10 +175,12 @@ def procedure_view(session: flow.Session, context: flow.FlowContext, lang: str) 
     if session.state == flow.MENU:
         view["procedures"] = [
             {
-                "id": p.id,
+                "id": p.id if campaign is None else f"{p.id}:{campaign.id}",
                 "start": p.start,
+                "campaign_id": None if campaign is None else campaign.id,
                 "form": p.form,
-                "title": _text(p.text_key("title"), lang, p.id),
+                "title": _text(p.text_key("title"), lang, p.id)
+                + ("" if campaign is None else f"\n{campaign.name(lang)}"),
                 "summary": _text(p.text_key("summary"), lang),
                 "open": p.open_with(context.today, context.catalog),
                 "tag": ""
@@ -185,6 +198,7 @@ def procedure_view(session: flow.Session, context: flow.FlowContext, lang: str) 
                 ),
             }
             for p in registry.menu()
+            for campaign in _campaigns_to_pick(p, context)
         ]
     if session.state == flow.PROCEDURE_INFO and session.info_procedure:
         p = registry.get(session.info_procedure)

@@ -24,8 +24,12 @@ class MenuScreen(KioskScreen):
                 markup=True,
                 height=u * 17,
             )
-            button.bind(on_release=lambda _b, start=entry["start"]: self.send("start", menu=start))
+            button.bind(on_release=lambda _b, entry=entry: self._start(entry))
             box.add_widget(button)
+
+    def _start(self, entry: dict) -> None:
+        """A procedure; for 自治体マイナポイント of several municipalities, the one picked."""
+        self.send("start", menu=entry["start"], campaign_id=entry.get("campaign_id"))
 
     def on_wipe(self) -> None:
         self.ids.entries.clear_widgets()

@@ -406,3 +406,34 @@ def test_not_eligible_shows_the_municipal_remedy(kiosk: Kiosk) -> None:
     kiosk.send(f.Signed(b"S"), f.SignatureVerified(), f.Enqueued(kiosk.session.enrollment_id, "R"))
     kiosk.send(f.Submitted(wire.REJECTED, reason="not_eligible"))
     assert "自治体の窓口" in kiosk.view()["rejection_remedy"]
+
+
+def test_with_two_municipalities_open_the_person_picks_theirs(
+    catalog: Catalog, procedures: Procedures
+) -> None:
+    """自治体マイナポイント of two municipalities at once: one menu entry each, by name, and the
+    payload names the one picked (it used to take the first open one for everybody)."""
+    import dataclasses
+
+    from kiosk.catalog import Catalog as Catalogue
+
+    demo = next(c for c in catalog.campaigns if c.id == "demo-municipal-2026")
+    other = dataclasses.replace(
+        demo, id="other-municipal-2026", name_ja="ほか町ポイント", municipality="999998"
+    )
+    both = Catalogue(catalog.services(), [*catalog.campaigns, other])
+    kiosk = Kiosk(both, procedures)
+    kiosk.send(f.Start(f.MENU_SERVICES))
+    entries = [e for e in kiosk.view()["procedures"] if e["start"] == "municipal_points"]
+    assert [e["campaign_id"] for e in entries] == ["demo-municipal-2026", "other-municipal-2026"]
+    assert "ほか町ポイント" in entries[1]["title"]
+    kiosk.send(f.Start("municipal_points", campaign_id="other-municipal-2026"), f.AgreeTerms())
+    kiosk.send(f.CardPlaced(), f.CertificateRead(CERT, 3), f.Confirmed())
+    kiosk.send(f.PinEntered(bytearray(b"1234")))
+    assert kiosk.session.payload["campaign_id"] == "other-municipal-2026"
+    # with one municipality open, one entry as before
+    single = Kiosk(catalog, procedures)
+    single.send(f.Start(f.MENU_SERVICES))
+    assert [e["campaign_id"] for e in single.view()["procedures"]].count(None) == len(
+        single.view()["procedures"]
+    )
