@@ -39,3 +39,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     base = os.environ.pop(PCSCD_BASE_ENV, None)
     if base:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a pytest-xdist worker (``./test``: two, a file each), the real-window files first.
+
+    Workers take files in collection order, and ``test_ui_*`` (the longest, minutes each)
+    sort last by name: one worker then ran the last long file alone at the end. The longest
+    work first, the short files fill in after (the order within each group stays)."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: 0 if item.path.name.startswith("test_ui_") else 1)
