@@ -32,9 +32,12 @@ VIRTUAL_READER=0
 REUSE=0
 SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
-ROOT_LABEL=kiosk-root
-DATA_LABEL=kiosk-data
-ESP_LABEL=KIOSK-ESP
+# The partitions' labels are the appliance fstab's (install.sh puts it in the root).
+fstab_label() { awk -v at="$1" '$2 == at && $1 ~ /^LABEL=/ { sub(/^LABEL=/, "", $1); print $1 }' \
+  "$SRC/systemd/appliance/fstab"; }
+ROOT_LABEL=$(fstab_label /)
+DATA_LABEL=$(fstab_label /data)
+ESP_LABEL=MYNAPT-ESP
 ESP_MIB=160
 DATA_MIB=256
 
@@ -52,6 +55,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+[ -n "$ROOT_LABEL" ] && [ -n "$DATA_LABEL" ] || die "no LABEL= for / and /data in systemd/appliance/fstab"
 [ "$(id -u)" -eq 0 ] || die "run as root (mmdebstrap's chroot, device nodes, file owners)"
 for tool in mmdebstrap arch-test mkfs.ext4 mkfs.vfat mcopy sfdisk zstd; do
   command -v "$tool" >/dev/null || die "$tool missing: apt-get install mmdebstrap arch-test e2fsprogs dosfstools mtools fdisk zstd qemu-user-static"
@@ -160,8 +164,9 @@ done
 in_root apt-get autoremove --purge -y -q >/dev/null
 in_root apt-get clean
 
-# 5. The appliance around it: mounts, first boot, network, boot loader.
-say "appliance layout"
+# 5. What only an image has: the data partition's first content, the machine id, the
+# network (the appliance layout itself came with install.sh --appliance).
+say "image layout (image/layout.sh)"
 "$SRC/image/layout.sh" "$ROOTFS" "$VIRTUAL_READER" "$WORK/data"
 umount "$ROOTFS/proc" "$ROOTFS/dev" "$ROOTFS/sys"
 
