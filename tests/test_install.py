@@ -100,6 +100,31 @@ def test_installed_code_runs_from_the_venv(installed_root: Path) -> None:
     assert result.stdout.startswith(str(installed_root / APP / "venv"))
 
 
+def test_installed_code_has_its_catalogs_messages_and_printer_profiles(
+    installed_root: Path,
+) -> None:
+    """The files the kiosk reads at start travel in the wheel, not only in the checkout.
+
+    (Found booting the arm64 image: the installed kiosk and sync worker both died at
+    import on a missing ``drivers/data/printer_profiles.toml``.)
+    """
+    python = installed_root / APP / "venv/bin/python"
+    probe = (  # modules that need no third-party package (the test's venv has none)
+        "import kiosk.i18n\n"
+        "for lang in kiosk.i18n.LANGUAGES: assert kiosk.i18n.catalog(lang), lang\n"
+        "print(len(kiosk.i18n.LANGUAGES))"
+    )
+    result = subprocess.run(
+        [str(python), "-c", probe], capture_output=True, text=True, timeout=60, cwd="/"
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) == 13
+    site = next((installed_root / APP / "venv/lib").glob("python3*/site-packages"))
+    for name in ("services.toml", "campaigns.toml", "procedures.toml"):
+        assert (site / "kiosk/data" / name).is_file(), name
+    assert (site / "drivers/data/printer_profiles.toml").is_file()
+
+
 def test_the_installed_kiosk_has_the_cjk_subset(installed_root: Path) -> None:
     """The fonts cut down at setup go where screens/theme.py looks for them."""
     fonts = installed_root / APP / "venv/share/mynapoint-kiosk/fonts"
