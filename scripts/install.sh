@@ -265,6 +265,9 @@ install_appliance() {
   if [ "$LIVE" -eq 0 ]; then
     put /etc/fstab "$LAYOUT/fstab"     # an image's: a live machine keeps its own partitions
     mkdir -p "$R/data"
+    # systemd-logind's StateDirectory=: on a read-only root systemd cannot make it at
+    # start, and logind would fail at every boot (seen on the image's first boot).
+    mkdir -p "$R/var/lib/systemd/linger"
   else
     say "the read-only root and the data partition are an image's (docs/appliance.md): /etc/fstab left as it is"
   fi

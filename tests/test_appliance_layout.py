@@ -186,6 +186,11 @@ def test_sync_worker_runs_only_on_the_data_partition(installed_root: Path) -> No
     assert "ConditionPathIsMountPoint=/var/lib/mynapoint-kiosk" in text
 
 
+def test_logind_finds_its_state_directory_on_the_read_only_root(installed_root: Path) -> None:
+    """systemd-logind's StateDirectory=systemd/linger cannot be made at boot on a read-only /."""
+    assert (installed_root / "var/lib/systemd/linger").is_dir()
+
+
 def test_root_cannot_log_in_with_a_password(installed_root: Path) -> None:
     shadow = (installed_root / "etc/shadow").read_text().splitlines()
     field = next(line.split(":")[1] for line in shadow if line.startswith("root:"))
