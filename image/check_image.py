@@ -132,8 +132,21 @@ def partition_offsets(image: Path) -> dict[str, tuple[int, int]]:
     return {p["name"]: (p["start"] * sector, p["size"] * sector) for p in table["partitions"]}
 
 
-def provision(image: Path, out: Path, skeleton: Path, config: Path) -> None:
-    """A copy of the image whose data partition holds the site's configuration."""
+def data_partition_label(fstab: Path) -> str:
+    """The data partition's label, as the image's /etc/fstab mounts it on /data."""
+    for line in fstab.read_text().splitlines():
+        fields = line.split()
+        if fields[1:2] == ["/data"] and fields[0].startswith("LABEL="):
+            return fields[0].removeprefix("LABEL=")
+    raise ValueError(f"{fstab}: no LABEL= line for /data")
+
+
+def provision(image: Path, out: Path, skeleton: Path, config: Path, label: str) -> None:
+    """A copy of the image whose data partition holds the site's configuration.
+
+    The site's /etc/mynapoint-kiosk is the data partition's ``config/`` (bound there by
+    the appliance fstab), as a site would write it before the kiosk's first boot.
+    """
     subprocess.run(["cp", "--sparse=always", str(image), str(out)], check=True)
     start, size = partition_offsets(out)["data"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -141,7 +154,7 @@ def provision(image: Path, out: Path, skeleton: Path, config: Path) -> None:
         data.mkdir()
         with tarfile.open(skeleton) as tar:
             tar.extractall(data, numeric_owner=True)  # noqa: S202 - our own build output
-        shutil.copytree(config, data / "etc-mynapoint-kiosk", dirs_exist_ok=True)
+        shutil.copytree(config, data / "config", dirs_exist_ok=True)
         fs = Path(tmp) / "data.img"
         subprocess.run(
             [
@@ -149,7 +162,7 @@ def provision(image: Path, out: Path, skeleton: Path, config: Path) -> None:
                 "-q",
                 "-F",
                 "-L",
-                "kiosk-data",
+                label,
                 "-d",
                 str(data),
                 "-E",
@@ -518,7 +531,8 @@ def main(argv: list[str] | None = None) -> int:
     vm = None
     try:
         disk = work / "disk.raw"
-        provision(image, disk, args.image_dir / "data-skeleton.tar", world.config_dir())
+        label = data_partition_label(args.image_dir / "rootfs" / "etc" / "fstab")
+        provision(image, disk, args.image_dir / "data-skeleton.tar", world.config_dir(), label)
         vm = VM(disk, work, vpcd_host_port=free_port())
         kiosk = Kiosk(vm, world, work / "shots")
         check_basic(

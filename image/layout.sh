@@ -1,35 +1,37 @@
 #!/usr/bin/env bash
-# The appliance around the installed kiosk, in a root being built
-# (scripts/build-image.sh): mounts, the data partition's layout, first boot, network,
-# console. Usage: image/layout.sh ROOTFS VIRTUAL_READER(0|1) DATA_SKELETON_DIR
+# What only an image has, around the kiosk and the appliance layout that
+# scripts/install.sh --appliance installed (systemd/appliance/: fstab, data partition,
+# first boot, journald, no way out): the data partition's first content, the machine id,
+# the host name and time zone, the network, the virtual reader for scripts/check-image.sh.
+# Usage (scripts/build-image.sh): image/layout.sh ROOTFS VIRTUAL_READER(0|1) DATA_SKELETON_DIR
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 R=${1:?rootfs}; VIRTUAL_READER=${2:-0}; DATA=${3:?data skeleton dir}
+[ -f "$R/etc/fstab" ] && grep -q '^LABEL=mynapoint-data' "$R/etc/fstab" \
+  || { echo "layout.sh: $R/etc/fstab is not the appliance's (install.sh --appliance)" >&2; exit 2; }
 
-# Replaces the fstab and first-boot unit that install.sh --appliance put there (labels
-# mynapoint-root/-data, keys/ bound alone): this image's partitions are labelled
-# kiosk-root/-data and bind the whole configuration. Two layouts written side by side in
-# one session; to be made one before the image's first boot check (docs/decisions.md).
-install -m 0644 "$HERE/fstab" "$R/etc/fstab"
-mkdir -p "$R/data" "$R/var/cache/mynapoint-kiosk"
+# The data partition's first content, one directory per bind of /etc/fstab, taken from
+# where install.sh left it in the root (owners and modes kept; tmpfiles re-applies them
+# at every boot). Then the root keeps the directories alone, and the template: the
+# site's configuration and keys never stay in the image (nor in its rootfs tarball),
+# and a kiosk whose data partition is missing sees the template, an empty queue
+# directory and Kivy's home (a directory it would otherwise try to make on a read-only
+# root).
+rm -rf "$DATA"; mkdir -p "$DATA"
+while read -r what where _; do
+  name=${what#/data/}
+  mkdir -p "$R$where"               # the mount point, on the read-only root
+  cp -a "$R$where" "$DATA/$name"
+  find "$R$where" -mindepth 1 ! -type d ! -name kiosk.toml.example -delete
+done < <(awk '$1 ~ /^\/data\// && $4 ~ /(^|,)bind(,|$)/ { print $1, $2 }' "$R/etc/fstab")
+rm -f "$DATA/config/keys/guard.secret"   # each kiosk's own, made at its first boot
+mkdir -p "$R/data"
 
-# The data partition's first content: the marker, the configuration directory as
-# install.sh left it (the template; keys/ empty: first boot makes the secrets), and
-# the state systemd keeps across boots. Owners and modes are set at boot by tmpfiles
-# (systemd/mynapoint-kiosk.tmpfiles) and by the units' StateDirectory=/CacheDirectory=.
-rm -rf "$DATA"; mkdir -p "$DATA"/{state,journal,cache}
-echo "mynapoint-data 1" > "$DATA/.mynapoint-data"
-cp -a "$R/etc/mynapoint-kiosk" "$DATA/etc-mynapoint-kiosk"
-rm -f "$DATA/etc-mynapoint-kiosk/keys/guard.secret" "$R/etc/mynapoint-kiosk/keys/guard.secret"
-cp -a "$R/var/lib/systemd" "$DATA/systemd"
-cp -a "$R/var/lib/mynapoint-kiosk/." "$DATA/state/" 2>/dev/null || true
-
-# First boot: per-kiosk secrets and the machine id.
-install -D -m 0755 "$HERE/firstboot" "$R/usr/local/lib/mynapoint-kiosk/firstboot"
-install -m 0644 "$HERE/mynapoint-firstboot.service" "$R/usr/local/lib/systemd/system/"
-systemctl --root="$R" enable --quiet mynapoint-firstboot.service
-# No machine id in the image: each kiosk makes its own on first boot.
-: > "$R/etc/machine-id"; rm -f "$R/var/lib/dbus/machine-id"
+# No machine id in the image: each kiosk makes its own on first boot, committed once.
+install -D -m 0755 "$HERE/commit-machine-id" "$R/usr/local/lib/mynapoint-kiosk/commit-machine-id"
+install -m 0644 "$HERE/mynapoint-machine-id.service" "$R/usr/local/lib/systemd/system/"
+systemctl --root="$R" enable --quiet mynapoint-machine-id.service
+: > "$R/etc/machine-id"; mkdir -p "$R/var/lib/dbus"; rm -f "$R/var/lib/dbus/machine-id"
 ln -sf /etc/machine-id "$R/var/lib/dbus/machine-id"
 # systemd-firstboot would prompt on the console on a first boot: the image sets it all.
 ln -sf /dev/null "$R/etc/systemd/system/systemd-firstboot.service"
@@ -40,12 +42,12 @@ printf '127.0.0.1\tlocalhost\n127.0.1.1\tmynapoint-kiosk\n::1\tlocalhost ip6-loc
 ln -sf /usr/share/zoneinfo/Asia/Tokyo "$R/etc/localtime"; echo Asia/Tokyo > "$R/etc/timezone"
 echo 'LANG=C.UTF-8' > "$R/etc/locale.conf"
 
-# Network: systemd-networkd (DHCP on any wired or wireless interface) and resolved;
-# nothing of theirs is written under /etc at run time.
+# Network: systemd-networkd (DHCP on any wired interface) and resolved; nothing of theirs
+# is written under /etc at run time.
 mkdir -p "$R/etc/systemd/network"
 printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n' > "$R/etc/systemd/network/20-wired.network"
 ln -sf ../run/systemd/resolve/stub-resolv.conf "$R/etc/resolv.conf"
-systemctl --root="$R" enable --quiet systemd-networkd.service systemd-resolved.service systemd-timesyncd.service
+systemctl --root="$R" enable --quiet systemd-networkd.service systemd-resolved.service
 # Offline is normal for a kiosk: waiting for the network holds up the sync worker only,
 # and only briefly (it retries by itself).
 mkdir -p "$R/etc/systemd/system/systemd-networkd-wait-online.service.d"

@@ -16,8 +16,10 @@
 #   data-skeleton.tar        the data partition's empty layout (owners, modes).
 # --cache DIR (default /var/cache/mynapoint-image) keeps the .deb files and the pip
 # wheelhouse: a second build downloads nothing and compiles nothing.
-# --reuse-rootfs starts from DIR/rootfs as mmdebstrap left it in an earlier run (the
-# Debian step takes most of the time under emulation: 50 minutes on a busy 2-core host).
+# --reuse-rootfs starts from the Debian root as mmdebstrap left it in an earlier run
+# (DIR/rootfs-debootstrapped.tar, restored afresh: the steps after it change the root in
+# place, so reusing DIR/rootfs itself would carry an earlier run's files along). The
+# Debian step takes most of the time under emulation: 50 minutes on a busy 2-core host.
 # --virtual-reader adds the virtual card reader (vsmartcard-vpcd, listening on TCP 35963
 # inside the VM) and the QEMU guest agent (the check runs commands in the VM through it)
 # for scripts/check-image.sh; never on a shop's kiosk.
@@ -30,9 +32,12 @@ VIRTUAL_READER=0
 REUSE=0
 SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
-ROOT_LABEL=kiosk-root
-DATA_LABEL=kiosk-data
-ESP_LABEL=KIOSK-ESP
+# The partitions' labels are the appliance fstab's (install.sh puts it in the root).
+fstab_label() { awk -v at="$1" '$2 == at && $1 ~ /^LABEL=/ { sub(/^LABEL=/, "", $1); print $1 }' \
+  "$SRC/systemd/appliance/fstab"; }
+ROOT_LABEL=$(fstab_label /)
+DATA_LABEL=$(fstab_label /data)
+ESP_LABEL=MYNAPT-ESP
 ESP_MIB=160
 DATA_MIB=256
 
@@ -50,6 +55,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+[ -n "$ROOT_LABEL" ] && [ -n "$DATA_LABEL" ] || die "no LABEL= for / and /data in systemd/appliance/fstab"
 [ "$(id -u)" -eq 0 ] || die "run as root (mmdebstrap's chroot, device nodes, file owners)"
 for tool in mmdebstrap arch-test mkfs.ext4 mkfs.vfat mcopy sfdisk zstd; do
   command -v "$tool" >/dev/null || die "$tool missing: apt-get install mmdebstrap arch-test e2fsprogs dosfstools mtools fdisk zstd qemu-user-static"
@@ -92,10 +98,14 @@ say "mmdebstrap $SUITE arm64 (${#PACKAGES[@]} packages)"
 # A run stopped halfway may have left /proc, /dev, /sys bound in the old root: unbind
 # them before deleting it, and never delete across a mount.
 { findmnt -rn -o TARGET | grep "^$ROOTFS/" || true; } | sort -r | while read -r m; do umount -l "$m"; done
-if [ "$REUSE" -eq 1 ] && [ -f "$OUT/rootfs.debootstrapped" ]; then
-  say "reusing $ROOTFS"
+PRISTINE=$OUT/rootfs-debootstrapped.tar
+if [ "$REUSE" -eq 1 ] && [ -f "$PRISTINE" ]; then
+  say "reusing the Debian root of an earlier run ($PRISTINE)"
+  rm -rf --one-file-system "$ROOTFS"
+  mkdir -p "$ROOTFS"
+  tar --numeric-owner --xattrs --xattrs-include='*' -C "$ROOTFS" -xf "$PRISTINE"
 else
-rm -rf --one-file-system "$ROOTFS" "$OUT/rootfs.debootstrapped"
+rm -rf --one-file-system "$ROOTFS" "$PRISTINE"
 mmdebstrap --quiet --arch=arm64 --variant=apt --mode=root \
   --aptopt='APT::Install-Recommends "false"' \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
@@ -109,7 +119,8 @@ mmdebstrap --quiet --arch=arm64 --variant=apt --mode=root \
   "$SUITE" "$ROOTFS" \
   "deb $MIRROR $SUITE main" "deb $MIRROR $SUITE-updates main" \
   "deb http://deb.debian.org/debian-security $SUITE-security main"
-touch "$OUT/rootfs.debootstrapped"
+tar --numeric-owner --xattrs --xattrs-include='*' -C "$ROOTFS" -cf "$PRISTINE.new" .
+mv "$PRISTINE.new" "$PRISTINE"
 fi
 
 in_root() { chroot "$ROOTFS" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"; }
@@ -153,8 +164,9 @@ done
 in_root apt-get autoremove --purge -y -q >/dev/null
 in_root apt-get clean
 
-# 5. The appliance around it: mounts, first boot, network, boot loader.
-say "appliance layout"
+# 5. What only an image has: the data partition's first content, the machine id, the
+# network (the appliance layout itself came with install.sh --appliance).
+say "image layout (image/layout.sh)"
 "$SRC/image/layout.sh" "$ROOTFS" "$VIRTUAL_READER" "$WORK/data"
 umount "$ROOTFS/proc" "$ROOTFS/dev" "$ROOTFS/sys"
 

@@ -239,6 +239,7 @@ install_files() {
 LAYOUT=$SRC/systemd/appliance
 SYSTEMD_LIB=/usr/local/lib/systemd
 APPLIANCE_UNITS=(mynapoint-data.service mynapoint-firstboot.service)
+FIRSTBOOT=/usr/local/lib/mynapoint-kiosk/firstboot
 # Everything that would give a keyboard a way out of the kiosk, or swap on the SD card.
 MASKED=(
   getty@.service serial-getty@.service autovt@.service console-getty.service
@@ -253,6 +254,8 @@ install_appliance() {
   local unit
   for unit in "${APPLIANCE_UNITS[@]}"; do put "$UNIT_DIR/$unit" "$LAYOUT/$unit"; done
   put "$UNIT_DIR/mynapoint-sync.service.d/60-appliance.conf" "$LAYOUT/sync-appliance.conf"
+  put "$UNIT_DIR/mynapoint-kiosk.service.d/60-appliance.conf" "$LAYOUT/kiosk-appliance.conf"
+  put "$FIRSTBOOT" "$LAYOUT/firstboot" 0755
   put "$SYSTEMD_LIB/journald.conf.d/60-mynapoint.conf" "$LAYOUT/journald.conf"
   put "$SYSTEMD_LIB/logind.conf.d/60-mynapoint.conf" "$LAYOUT/logind.conf"
   put "$SYSTEMD_LIB/system.conf.d/60-mynapoint.conf" "$LAYOUT/system.conf"
@@ -262,6 +265,9 @@ install_appliance() {
   if [ "$LIVE" -eq 0 ]; then
     put /etc/fstab "$LAYOUT/fstab"     # an image's: a live machine keeps its own partitions
     mkdir -p "$R/data"
+    # systemd-logind's StateDirectory=: on a read-only root systemd cannot make it at
+    # start, and logind would fail at every boot (seen on the image's first boot).
+    mkdir -p "$R/var/lib/systemd/linger"
   else
     say "the read-only root and the data partition are an image's (docs/appliance.md): /etc/fstab left as it is"
   fi
@@ -334,7 +340,11 @@ create_users_and_dirs() {
   created=$(systemd-sysusers "${rootopt[@]}" "$(basename "$SYSUSERS_CONF")" 2>&1)
   [ -z "$created" ] || { echo "$created"; CHANGED=1; }
   mkdir -p "$R$ETC/keys"
-  if [ ! -s "$R$ETC/keys/guard.secret" ]; then
+  if [ "$APPLIANCE" -eq 1 ] && [ "$LIVE" -eq 0 ]; then
+    # An image: every kiosk made from it would share a secret made here. Its first boot
+    # makes its own, on its data partition (mynapoint-firstboot.service).
+    rm -f "$R$ETC/keys/guard.secret"
+  elif [ ! -s "$R$ETC/keys/guard.secret" ]; then
     # The card guard's key: made once per kiosk, kept across reinstalls (never in the DB).
     (umask 077 && head -c 32 /dev/urandom > "$R$ETC/keys/guard.secret")
     say "made $ETC/keys/guard.secret"

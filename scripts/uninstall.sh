@@ -40,6 +40,8 @@ FILES=(
   /usr/local/lib/systemd/system/mynapoint-data.service
   /usr/local/lib/systemd/system/mynapoint-firstboot.service
   /usr/local/lib/systemd/system/mynapoint-sync.service.d/60-appliance.conf
+  /usr/local/lib/systemd/system/mynapoint-kiosk.service.d/60-appliance.conf
+  /usr/local/lib/mynapoint-kiosk/firstboot
   /usr/local/lib/systemd/journald.conf.d/60-mynapoint.conf
   /usr/local/lib/systemd/logind.conf.d/60-mynapoint.conf
   /usr/local/lib/systemd/system.conf.d/60-mynapoint.conf
@@ -77,7 +79,9 @@ done
 for f in "${FILES[@]}"; do
   if [ -e "$R$f" ]; then rm -f "$R$f"; say "removed $f"; fi
 done
-rmdir "$R/usr/local/lib/systemd/system/mynapoint-sync.service.d" 2>/dev/null || true
+for d in systemd/system/mynapoint-sync.service.d systemd/system/mynapoint-kiosk.service.d mynapoint-kiosk; do
+  rmdir "$R/usr/local/lib/$d" 2>/dev/null || true
+done
 if [ -d "$R/opt/mynapoint-kiosk" ]; then
   rm -rf "$R/opt/mynapoint-kiosk"
   say "removed /opt/mynapoint-kiosk"

@@ -25,7 +25,7 @@ pytest_plugins = ["tests.fixtures.appliance"]
 GENERATOR = Path("/usr/lib/systemd/system-generators/systemd-fstab-generator")
 DATA_DIRS = {
     "/var/lib/mynapoint-kiosk": "/data/state",
-    "/etc/mynapoint-kiosk/keys": "/data/keys",
+    "/etc/mynapoint-kiosk": "/data/config",  # kiosk.toml and keys: the site's, per kiosk
     "/var/cache/mynapoint-kiosk": "/data/cache",
     "/var/log/journal": "/data/journal",
     "/var/lib/systemd/timesync": "/data/timesync",
@@ -111,7 +111,9 @@ def test_data_partition_is_mounted_with_safe_options_and_never_stops_the_boot(mo
     assert "systemd-fsck@" in data["Unit"]["Requires"]  # checked (journal replayed) first
 
 
-def test_queue_keys_caches_journal_and_clock_are_bound_from_the_data_partition(mounts) -> None:
+def test_configuration_queue_caches_journal_and_clock_are_bound_from_the_data_partition(
+    mounts,
+) -> None:
     for where, what in DATA_DIRS.items():
         unit = mounts[where]
         assert unit["Mount"]["What"] == what
@@ -184,6 +186,11 @@ def test_sync_worker_runs_only_on_the_data_partition(installed_root: Path) -> No
     assert "ConditionPathIsMountPoint=/var/lib/mynapoint-kiosk" in text
 
 
+def test_logind_finds_its_state_directory_on_the_read_only_root(installed_root: Path) -> None:
+    """systemd-logind's StateDirectory=systemd/linger cannot be made at boot on a read-only /."""
+    assert (installed_root / "var/lib/systemd/linger").is_dir()
+
+
 def test_root_cannot_log_in_with_a_password(installed_root: Path) -> None:
     shadow = (installed_root / "etc/shadow").read_text().splitlines()
     field = next(line.split(":")[1] for line in shadow if line.startswith("root:"))
@@ -205,10 +212,84 @@ def test_appliance_units_pass_systemd_analyze_verify(installed_root: Path, unit:
 
 def test_first_boot_makes_this_kiosks_secret_on_its_data_partition(installed_root: Path) -> None:
     unit = (installed_root / "usr/local/lib/systemd/system/mynapoint-firstboot.service").read_text()
-    assert "ConditionPathIsMountPoint=/etc/mynapoint-kiosk/keys" in unit
+    assert "ConditionPathIsMountPoint=/etc/mynapoint-kiosk\n" in unit  # the data partition's
     assert "ConditionPathExists=!/etc/mynapoint-kiosk/keys/guard.secret" in unit
     wants = installed_root / "etc/systemd/system/multi-user.target.wants"
     assert (wants / "mynapoint-firstboot.service").is_symlink()
+    assert os.access(installed_root / "usr/local/lib/mynapoint-kiosk/firstboot", os.X_OK)
+
+
+def test_an_image_carries_no_card_guard_secret(installed_root: Path) -> None:
+    """One made at install time would be every kiosk's: each kiosk's first boot makes it."""
+    assert not (installed_root / "etc/mynapoint-kiosk/keys/guard.secret").exists()
+
+
+def kiosk_conditions(root: Path) -> list[str]:
+    """The kiosk unit's Condition lines as systemd reads them (unit, then drop-ins)."""
+    done = subprocess.run(
+        [
+            "systemd-analyze",
+            f"--root={root}",
+            "cat-config",
+            "systemd/system/mynapoint-kiosk.service",
+            "--no-pager",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    conditions: list[str] = []
+    for line in lines:
+        if line.startswith("Condition"):
+            if line.endswith("="):
+                conditions.clear()  # an empty assignment resets the list
+            else:
+                conditions.append(line)
+    return conditions
+
+
+@pytest.mark.parametrize(
+    ("configured", "data_mounted", "starts"),
+    [(True, True, True), (False, True, False), (False, False, True)],
+    ids=["configured", "data-but-no-configuration", "data-partition-missing"],
+)
+def test_kiosk_starts_with_a_configuration_or_to_say_its_data_partition_is_missing(
+    installed_root: Path, tmp_path: Path, configured: bool, data_mounted: bool, starts: bool
+) -> None:
+    """systemd evaluates the unit's own conditions, with the paths moved into tmp_path.
+
+    In a private mount namespace the queue directory is a real mount point when the
+    data partition is "there"; the kiosk's configuration file exists or not.
+    """
+    etc, state = tmp_path / "etc", tmp_path / "state"
+    etc.mkdir()
+    state.mkdir()
+    if configured:
+        (etc / "kiosk.toml").write_text("")
+    conditions = [
+        c.replace("/etc/mynapoint-kiosk", str(etc)).replace("/var/lib/mynapoint-kiosk", str(state))
+        for c in kiosk_conditions(installed_root)
+    ]
+    assert conditions  # the appliance drop-in is read
+    mount = f"mount -t tmpfs none {state} && " if data_mounted else ""
+    done = subprocess.run(
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            mount + 'exec systemd-analyze condition "$@"',
+            "sh",
+            *conditions,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (done.returncode == 0) == starts, done.stdout + done.stderr
 
 
 @pytest.mark.slow  # a whole install (about 25 s)

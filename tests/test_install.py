@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from sim.appliance import INSTALL, UNINSTALL, base_python, install_env, run_script
+from sim.appliance import (
+    INSTALL,
+    UNINSTALL,
+    base_python,
+    debian_like_root,
+    install_env,
+    run_script,
+)
 
 pytest_plugins = ["tests.fixtures.appliance"]
 
@@ -91,6 +98,31 @@ def test_installed_code_runs_from_the_venv(installed_root: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(str(installed_root / APP / "venv"))
+
+
+def test_installed_code_has_its_catalogs_messages_and_printer_profiles(
+    installed_root: Path,
+) -> None:
+    """The files the kiosk reads at start travel in the wheel, not only in the checkout.
+
+    (Found booting the arm64 image: the installed kiosk and sync worker both died at
+    import on a missing ``drivers/data/printer_profiles.toml``.)
+    """
+    python = installed_root / APP / "venv/bin/python"
+    probe = (  # modules that need no third-party package (the test's venv has none)
+        "import kiosk.i18n\n"
+        "for lang in kiosk.i18n.LANGUAGES: assert kiosk.i18n.catalog(lang), lang\n"
+        "print(len(kiosk.i18n.LANGUAGES))"
+    )
+    result = subprocess.run(
+        [str(python), "-c", probe], capture_output=True, text=True, timeout=60, cwd="/"
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) == 13
+    site = next((installed_root / APP / "venv/lib").glob("python3*/site-packages"))
+    for name in ("services.toml", "campaigns.toml", "procedures.toml"):
+        assert (site / "kiosk/data" / name).is_file(), name
+    assert (site / "drivers/data/printer_profiles.toml").is_file()
 
 
 def test_the_installed_kiosk_has_the_cjk_subset(installed_root: Path) -> None:
@@ -292,15 +324,18 @@ def test_host_groups_were_not_touched(installed_root: Path) -> None:
         grp.getgrnam("mynapoint")
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # two whole installs (about 50 s)
 def test_card_guard_secret_is_made_once_and_readable_by_the_service_group_only(
-    appliance_root: Path, wheelhouse: Path
+    tmp_path: Path, wheelhouse: Path
 ) -> None:
-    secret = appliance_root / ETC / "keys/guard.secret"
+    """Installed on a machine itself (not an image: there each kiosk's first boot makes it)."""
+    root = debian_like_root(tmp_path / "root")
+    assert install(root, wheelhouse, "--no-appliance").returncode == 0
+    secret = root / ETC / "keys/guard.secret"
     first = secret.read_bytes()
-    install(appliance_root, wheelhouse)
+    install(root, wheelhouse, "--no-appliance")
     assert len(first) == 32 and secret.read_bytes() == first
-    assert owner_and_mode(secret) == (0, ids(appliance_root)["group:mynapoint"], "0o640")
+    assert owner_and_mode(secret) == (0, ids(root)["group:mynapoint"], "0o640")
 
 
 def test_help_describes_the_options_without_needing_root() -> None:
