@@ -390,8 +390,20 @@ def _steps(shots: bool, *steps: list[Any]) -> list[list[Any]]:
 
 
 # --- the UI tests' entry: one scenario in this process ------------------------------------
+#: The product's loggers: their lines (kinds, receipt numbers, never a person's data) go
+#: to a driven kiosk's stderr, the UI tests' kiosk.log, for a post-mortem.
+PRODUCT_LOGGERS = ("mynapoint", "kiosk", "drivers", "offline_queue", "screens")
+
+
 def drive(scenario_path: Path) -> int:
     """``python -m sim.demo drive scenario.json``: run a scenario, write ``report.json``."""
+    import logging
+
+    handler = logging.StreamHandler(sys.__stderr__)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    for name in PRODUCT_LOGGERS:
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.INFO)
     scenario = json.loads(Path(scenario_path).read_text(encoding="utf-8"))
     out_dir = Path(scenario["out_dir"])
     rig = KioskRig(
