@@ -436,6 +436,7 @@ def drive(scenario_path: Path) -> int:
 
 
 def _printed_receipts(rig: KioskRig, out_dir: Path) -> list[dict[str, Any]]:
+    rig.printer.wait_for_pictures()
     printed = []
     for number, receipt in enumerate(rig.printer.receipts, 1):
         path = out_dir / f"receipt-{number}.png"

@@ -113,3 +113,31 @@ def test_command_line_listens_on_tcp_as_a_network_printer(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=10)
+
+
+def test_it_answers_status_while_it_draws_a_receipt(virtual_printer, monkeypatch) -> None:
+    """A real printer answers DLE EOT while it prints. The simulator drew each receipt's
+    picture on its serving thread, before the job's GS r: on a loaded machine (a slow
+    disk, a busy core) the drawing took longer than the kiosk's status timeout and the
+    kiosk's driver failed a print that was fine. Here the drawing is held until the print
+    is over (an Event, no sleep): the print still succeeds, and the picture comes after."""
+    import threading
+
+    import sim.printer.pty as pty
+
+    drawing, may_finish = threading.Event(), threading.Event()
+    real_save = pty.save_receipt
+
+    def slow_save(*args):
+        drawing.set()
+        may_finish.wait(30)
+        real_save(*args)
+
+    monkeypatch.setattr(pty, "save_receipt", slow_save)
+    with ReceiptPrinter(virtual_printer.port, mode="kanji", status_timeout=1.0) as printer:
+        done = printer.print_receipt(layout(make_receipt_data())).result(timeout=20)
+        assert drawing.is_set() and done.bytes_sent > 0  # printed while still drawing
+        assert printer.status().problem is None
+    may_finish.set()
+    [printed] = virtual_printer.wait_for_receipts(1)
+    assert printed.png.read_bytes().startswith(b"\x89PNG")

@@ -25,6 +25,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,11 @@ class VirtualPrinter:
         self._stop = threading.Event()
         self._changed = threading.Condition()
         self.port: str | None = None
+        # Pictures are drawn beside the serving thread: a real printer answers DLE EOT
+        # while it prints, and a drawing that took seconds on a loaded machine left the
+        # kiosk's status polls unanswered (its driver then failed the print).
+        self._pictures: list[Future[None]] = []
+        self._painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vprinter-png")
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -104,7 +110,8 @@ class VirtualPrinter:
         return self.port
 
     def stop(self) -> None:
-        """Stop answering and close the pty (idempotent)."""
+        """Stop answering and close the pty (idempotent); the pictures drawn so far are kept."""
+        self.wait_for_pictures()
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
@@ -183,7 +190,13 @@ class VirtualPrinter:
                 if left <= 0:
                     raise TimeoutError(f"{len(self.receipts)} of {count} receipts printed")
                 self._changed.wait(left)
-            return list(self.receipts)
+            printed = list(self.receipts)
+        self.wait_for_pictures(max(0.0, deadline - time.monotonic()) + 30.0)
+        return printed
+
+    def wait_for_pictures(self, timeout: float = 30.0) -> None:
+        """Until every receipt's PNG (``save_pictures``) is written."""
+        wait(list(self._pictures), timeout=timeout)
 
     # --- the serving thread --------------------------------------------------------------
 
@@ -248,4 +261,7 @@ class VirtualPrinter:
         if not self.save_pictures:
             return
         number = len(self.parser.receipts) + 1
-        save_receipt(receipt, self.out_dir / f"receipt-{number:04d}.png", self.parser.columns)
+        png = self.out_dir / f"receipt-{number:04d}.png"
+        self._pictures.append(
+            self._painter.submit(save_receipt, receipt, png, self.parser.columns)
+        )
