@@ -834,16 +834,28 @@ def _on_tick(session: Session, ctx: FlowContext) -> tuple[Session, tuple[Effect,
     if session.state not in TIMED_STATES or session.idle_deadline is None:
         return session, ()
     left = session.idle_deadline - ctx.now
-    if left <= 0:
-        if session.state == WELCOME and session.lang == ctx.default_language:
+    if _at_rest(session, ctx):  # nobody's session: no warning, the notice goes after a while
+        if left <= 0:
             session = dataclasses.replace(session, notice=None)
             _arm_idle(session, ctx)
-            return session, ()
+        return session, ()
+    if left <= 0:
         return _end(session, ctx, END_IDLE)
     countdown = math.ceil(left) if left <= countdown_seconds(session, ctx) else None
     if countdown != session.countdown:
         session = dataclasses.replace(session, countdown=countdown)
     return session, ()
+
+
+def _at_rest(session: Session, ctx: FlowContext) -> bool:
+    """The welcome screen as nobody left it: the kiosk's language, no mode turned on. (A
+    language or large text chosen there is somebody's: warned, then reset for the next.)"""
+    return (
+        session.state == WELCOME
+        and session.lang == ctx.default_language
+        and not session.assist
+        and not session.longer_times
+    )
 
 
 # --- handlers --------------------------------------------------------------------------

@@ -118,3 +118,29 @@ def test_the_next_person_starts_with_the_normal_limits_after_the_keypad(
     kiosk.send(f.LongerTimes(), f.Start(), f.Cancel())
     assert not kiosk.session.longer_times
     assert kiosk.session.idle_deadline == kiosk.now + 90
+
+
+def test_the_welcome_screen_at_rest_never_warns_of_a_timeout(catalog: Catalog) -> None:
+    """Nobody's session: the welcome screen in the kiosk's own language shows no countdown
+    (the arm64 image's first boot showed "あと 20 秒で…" on a welcome nobody had touched);
+    in another language it does, before it goes back to the kiosk's own."""
+    kiosk = Kiosk(catalog)
+    for _ in range(3):  # rest through several idle periods
+        idle_until(kiosk, 5)
+        assert kiosk.session.countdown is None and kiosk.session.state == "welcome"
+        idle_until(kiosk, 0)
+        assert kiosk.session.state == "welcome"
+    kiosk.send(f.ChooseLanguage("vi"))
+    idle_until(kiosk, 5)
+    assert kiosk.session.countdown == 5  # someone chose a language: they are warned
+
+
+def test_large_text_left_on_at_the_welcome_screen_is_reset_for_the_next_person(
+    catalog: Catalog,
+) -> None:
+    kiosk = Kiosk(catalog)
+    kiosk.send(f.SetAssist(True))
+    idle_until(kiosk, 5)
+    assert kiosk.session.countdown == 5  # somebody turned it on: they are warned first
+    idle_until(kiosk, 0)
+    assert kiosk.session.state == "welcome" and not kiosk.session.assist
