@@ -79,7 +79,8 @@ class World:
         doc = filled_in(template())
         doc["kiosk_id"] = central.kiosk_id
         doc["card"]["reader_pattern"] = "Virtual PCD*"
-        doc["printer"].update(transport="network", host=f"10.0.2.2:{port}", port="")
+        doc["printer"].pop("port", None)  # a network printer has a host, never a port key
+        doc["printer"].update(transport="network", host=f"10.0.2.2:{port}")
         doc["central"].update(
             base_url=f"https://10.0.2.2:{central.port}",
             status_url=f"https://10.0.2.2:{central.port}/status?r={{receipt_no}}",
@@ -209,12 +210,34 @@ class Kiosk:
         if not self.vm.agent_up(timeout):
             raise TimeoutError("the guest agent never answered")
         deadline = self.vm.started_at + timeout
+        failed_since = None
         while time.monotonic() < deadline:
             states = self.active()
             if set(states.values()) == {"active"}:
                 return time.monotonic() - self.vm.started_at
+            # A unit that keeps failing will not come up by waiting: say why, early.
+            if "failed" in states.values() or "activating" not in states.values():
+                failed_since = failed_since or time.monotonic()
+                if time.monotonic() - failed_since > 120:
+                    break
+            else:
+                failed_since = None
             time.sleep(1)
-        raise TimeoutError(f"units not active after {timeout} s: {self.active()}")
+        log(f"units not active: {self.active()}; the VM's own account:\n{self.diagnose()}")
+        raise TimeoutError(f"units not active after {time.monotonic() - self.vm.started_at:.0f} s")
+
+    def diagnose(self) -> str:
+        """Failed units and the kiosk's and sync worker's last journal lines (no secrets:
+        the units log event names and error kinds only)."""
+        _, out = self.vm.run(
+            "/bin/sh",
+            "-c",
+            "systemctl --failed --no-pager; journalctl -b -q --no-pager -o short-monotonic"
+            " -u mynapoint-kiosk -u mynapoint-sync -u mynapoint-firstboot -u systemd-logind"
+            " | tail -n 60",
+            timeout=120,
+        )
+        return out
 
     def kiosk_start_to_ready(self) -> float:
         """systemd's own clock: kiosk process started -> READY=1 (its first drawn frame)."""
