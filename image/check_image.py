@@ -42,6 +42,11 @@ KEYS_IN_VM = "/etc/mynapoint-kiosk/keys"
 QUEUE_IN_VM = "/var/lib/mynapoint-kiosk/queue.sqlite3"
 #: Where a finger taps (1280x800): the WAON tile on the service grid (docs/screenshots/05).
 WAON_TILE = (484, 372)
+#: Share of the screen a typed digit (or a PIN dot) changes, at least: one glyph.
+DIGIT_ECHO = 0.0001
+#: Seconds between two looks at a screen that must have stopped changing. Under TCG a
+#: screen transition runs at a frame a second or slower: 1 s saw mid-transition frames.
+SETTLE_S = 2.5
 ENQUEUED = re.compile(r"enrollment_enqueued receipt_no=(\S+)")
 
 
@@ -79,7 +84,8 @@ class World:
         doc = filled_in(template())
         doc["kiosk_id"] = central.kiosk_id
         doc["card"]["reader_pattern"] = "Virtual PCD*"
-        doc["printer"].update(transport="network", host=f"10.0.2.2:{port}", port="")
+        doc["printer"].pop("port", None)  # a network printer has a host, never a port key
+        doc["printer"].update(transport="network", host=f"10.0.2.2:{port}")
         doc["central"].update(
             base_url=f"https://10.0.2.2:{central.port}",
             status_url=f"https://10.0.2.2:{central.port}/status?r={{receipt_no}}",
@@ -209,12 +215,34 @@ class Kiosk:
         if not self.vm.agent_up(timeout):
             raise TimeoutError("the guest agent never answered")
         deadline = self.vm.started_at + timeout
+        failed_since = None
         while time.monotonic() < deadline:
             states = self.active()
             if set(states.values()) == {"active"}:
                 return time.monotonic() - self.vm.started_at
+            # A unit that keeps failing will not come up by waiting: say why, early.
+            if "failed" in states.values() or "activating" not in states.values():
+                failed_since = failed_since or time.monotonic()
+                if time.monotonic() - failed_since > 120:
+                    break
+            else:
+                failed_since = None
             time.sleep(1)
-        raise TimeoutError(f"units not active after {timeout} s: {self.active()}")
+        log(f"units not active: {self.active()}; the VM's own account:\n{self.diagnose()}")
+        raise TimeoutError(f"units not active after {time.monotonic() - self.vm.started_at:.0f} s")
+
+    def diagnose(self) -> str:
+        """Failed units and the kiosk's and sync worker's last journal lines (no secrets:
+        the units log event names and error kinds only)."""
+        _, out = self.vm.run(
+            "/bin/sh",
+            "-c",
+            "systemctl --failed --no-pager; journalctl -b -q --no-pager -o short-monotonic"
+            " -u mynapoint-kiosk -u mynapoint-sync -u mynapoint-firstboot -u systemd-logind"
+            " | tail -n 60",
+            timeout=120,
+        )
+        return out
 
     def kiosk_start_to_ready(self) -> float:
         """systemd's own clock: kiosk process started -> READY=1 (its first drawn frame)."""
@@ -246,7 +274,7 @@ class Kiosk:
         )
         return ENQUEUED.findall(out)
 
-    def wait_change(self, before: Any, timeout: float = 90, settle: float = 1.0) -> Any:
+    def wait_change(self, before: Any, timeout: float = 90, settle: float = SETTLE_S) -> Any:
         """The next screen, once it has stopped changing (screen-level: nothing in the VM tells)."""
         deadline = time.monotonic() + timeout
         current = before
@@ -264,6 +292,21 @@ class Kiosk:
                 return again
             current = again
         return current
+
+    def type_digits(self, digits: str, timeout: float = 30) -> None:
+        """Each digit once the screen has shown the one before (a digit or a PIN dot).
+
+        Under emulation a frame can take a second or more; digits sent at a typist's
+        pace were seen lost (5 of 16 of an ID arrived), so each waits for its echo.
+        """
+        for digit in digits:
+            before = self.vm.screenshot()
+            self.vm.keys(digit)
+            deadline = time.monotonic() + timeout
+            while difference(before, self.vm.screenshot()) < DIGIT_ECHO:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("a digit typed did not show on the screen")
+                time.sleep(0.3)
 
     def press(self, *keys: str, timeout: float = 90) -> Any:
         before = self.vm.screenshot()
@@ -290,16 +333,16 @@ class Kiosk:
         self.vm.tap(*WAON_TILE)
         screen = self.wait_change(before)
         self.shot("enter_ids")
-        self.vm.type_digits(user_id)
+        self.type_digits(user_id)
         screen = self.press("enter")
         for code in codes:
-            self.vm.type_digits(code)
+            self.type_digits(code)
             screen = self.press("enter")
         self.shot("confirm")
         screen = self.press("enter")  # confirm -> PIN
         self.shot("pin")
         known = set(self.journal_receipts())
-        self.vm.type_digits(DEMO_PIN)
+        self.type_digits(DEMO_PIN)
         self.vm.keys("enter")
         if on_pin is not None:
             on_pin()
@@ -348,7 +391,16 @@ def check_basic(
     )
     report["first_boot"] = secret.strip().splitlines()
     log(f"first boot: {report['first_boot']}")
-    time.sleep(3)
+    # READY comes with the first frame the kiosk drew; under TCG the scanout qemu shows
+    # can still be the console's for a while after it: wait for the welcome screen
+    # itself (the screen no longer black), and say how long that took.
+    ready_at = time.monotonic()
+    console = vm.screenshot()
+    lit = sum(console.convert("L").histogram()[40:]) / (console.width * console.height)
+    if lit < 0.01:  # the console's black, a cursor at most
+        kiosk.wait_change(console, timeout=300)
+    report["ready_to_welcome_on_screen_s"] = round(time.monotonic() - ready_at, 1)
+    log(f"welcome screen on the display {report['ready_to_welcome_on_screen_s']} s after READY")
     welcome = kiosk.shot("welcome")
     if screenshots:
         welcome.save(screenshots / "arm64_welcome.png")
@@ -544,6 +596,14 @@ def main(argv: list[str] | None = None) -> int:
             check_sessions(vm, kiosk, report, args.sessions)
         if args.power_cuts:
             check_power_cuts(vm, kiosk, world, report, args.power_cuts, args.seed)
+    except Exception:
+        if vm is not None and vm.alive():
+            try:
+                log(f"failed; the VM's own account:\n{kiosk.diagnose()}")
+                vm.screenshot(work / "failed.png")
+            except Exception as problem:  # noqa: BLE001 - the first failure is the one to see
+                log(f"no account from the VM: {problem!r}")
+        raise
     finally:
         (work / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
         if vm is not None:

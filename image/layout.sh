@@ -60,6 +60,12 @@ if [ "$VIRTUAL_READER" -eq 1 ]; then
   # vsmartcard-vpcd's own /etc/reader.conf.d/vpcd: DEVICENAME /dev/null:0x8C7B (35963).
   grep -q 0x8C7B "$R/etc/reader.conf.d/vpcd" || { echo "layout.sh: no vpcd reader.conf" >&2; exit 2; }
   echo "virtual-reader" > "$R/etc/mynapoint-image-flavour"
+  # Emulation only: under qemu TCG the kiosk's first start ran past TimeoutStartSec=120
+  # and a first visit to a screen held the UI thread past WatchdogSec=30 (systemd killed
+  # it mid-enrollment). The shop image keeps the unit's own limits.
+  mkdir -p "$R/etc/systemd/system/mynapoint-kiosk.service.d"
+  printf '[Service]\nTimeoutStartSec=600\nWatchdogSec=300\n' \
+    > "$R/etc/systemd/system/mynapoint-kiosk.service.d/90-emulation.conf"
 fi
 
 # No package lists or caches in the image.

@@ -111,6 +111,17 @@ def test_data_partition_is_mounted_with_safe_options_and_never_stops_the_boot(mo
     assert "systemd-fsck@" in data["Unit"]["Requires"]  # checked (journal replayed) first
 
 
+def test_a_slow_data_partition_is_waited_for_not_taken_for_missing(installed_root: Path) -> None:
+    """15 s ran out on a loaded emulated boot: the kiosk then showed maintenance all day."""
+    line = next(
+        line.split()
+        for line in (installed_root / "etc/fstab").read_text().splitlines()
+        if line.split()[1:2] == ["/data"]
+    )
+    timeout = next(o for o in line[3].split(",") if o.startswith("x-systemd.device-timeout="))
+    assert int(timeout.partition("=")[2].removesuffix("s")) >= 60
+
+
 def test_configuration_queue_caches_journal_and_clock_are_bound_from_the_data_partition(
     mounts,
 ) -> None:
