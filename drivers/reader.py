@@ -264,6 +264,11 @@ class CardService:
         return bool(self._available)
 
     @property
+    def reader_known(self) -> bool:
+        """Whether the service has looked for its reader yet (before: neither ok nor lost)."""
+        return self._available is not None
+
+    @property
     def reader_name(self) -> str | None:
         return self._reader
 

@@ -111,7 +111,10 @@ class HealthMonitor:
             if online and self._due(self._catalog_refreshed_at, self.catalog_refresh_interval):
                 self.on_central(self.refresh_catalog)
         heartbeat_due = self._due(self._heartbeat_sent_at, self.heartbeat_interval)
-        if self.heartbeat is not None and heartbeat_due:
+        # not before the card service has looked for its reader: the first report of a
+        # loaded kiosk said no_reader, and the console alerted for a minute after a start
+        looked = getattr(self.card, "reader_known", True)
+        if self.heartbeat is not None and heartbeat_due and looked:
             self._heartbeat_sent_at = self.timers.clock()
             (collected,) = yield gather(self._collect_health())
             sent = send_collected(self.heartbeat, lambda: collected.result(timeout=0))

@@ -409,7 +409,8 @@ guard_secret_path = "guard.secret"
     try:
         kiosk = KioskUnderTest(controller, config.kiosk_id, Catalog.load())
         assert kiosk.enroll(central.new_account("waon")).result == flow.RESULT_ACCEPTED
-        report = _wait_for_heartbeat(central, config.kiosk_id)
+        # the first report: sent once the reader was looked for (a health round, 15 s)
+        report = _wait_for_heartbeat(central, config.kiosk_id, timeout=40)
         assert (report["reader"], report["printer"]) == ("ok", "ok")
         assert (report["staff_locked"], report["staff_lockouts"]) == (True, 1)
     finally:
