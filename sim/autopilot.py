@@ -15,6 +15,7 @@ list of steps, each a small JSON-able list::
     ["frames_done", "busy"]         wait until that watch is over
     ["sleep", 0.5]
     ["flag", "longer_times"]        wait until the view's flag is on (["flag", name, False]: off)
+    ["gone", "service:rakuten_pay"] wait until that button is no longer on screen
     ["xkeys", "Escape", "alt+F4"]   type keys on the X display (xdotool), through X and SDL
                                     as a keyboard's would come, and wait until the window
                                     has had them all
@@ -273,6 +274,15 @@ class Autopilot:
         self._finger = press(button)
         self._finger_down_at = time.monotonic()
         return True
+
+    def _step_gone(self, action: str, seconds: float = DEFAULT_WAIT_SECONDS) -> bool:
+        """Wait until no visible button ``action`` is left (a grid refilled after a
+        category tap: the old buttons go before the next tap may take the new ones)."""
+        if find_button(self.app.root, action) is None:
+            return True
+        if self._timed_out(seconds):
+            raise TimeoutError(f"button {action!r} still on {self.app.manager.current!r}")
+        return False
 
     def _settled(self, button: Widget) -> bool:
         """The button is where it will be drawn: in the window, at the same place and size

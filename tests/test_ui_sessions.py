@@ -166,6 +166,7 @@ def test_app_only_service_is_refused_with_its_message(run_kiosk_ui) -> None:
         ["expect", error_title("service_app_only")],
         ["shot", "05c_app_only_refused"],
         ["tap", "category:debit_prepaid"],  # still the grid: the refusal did not move on
+        ["gone", "service:rakuten_pay"],  # the grid refilled (a code payment is not in it)
         ["tap", "service:kyash"],
         ["wait", "enter_ids"],
         ["dump", "notice_ja"],
