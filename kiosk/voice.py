@@ -21,15 +21,18 @@ runs silently, and the staff screen and the heartbeat report it.
 
 from __future__ import annotations
 
+import array
 import hashlib
 import logging
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterable
+import wave
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,3 +278,37 @@ def all_prompts(catalog: object, languages: Iterable[str], countdown_seconds: in
     from kiosk.speech import prompt_lines
 
     return {lang: prompt_lines(catalog, lang, countdown_seconds) for lang in languages}
+
+
+#: Samples scaled per chunk on the way to the handset (0.1 s at the clips' rate).
+GAIN_CHUNK_SAMPLES = 2048
+
+
+def wav_at_gain(path: Path, gain: float) -> Iterator[bytes]:
+    """A 16-bit PCM WAV clip as a WAV byte stream with every sample times ``gain``.
+
+    The handset's ``aplay`` has no volume of its own, so the person's volume is applied
+    here, chunk by chunk: the first chunk is ready at once and playback starts while the
+    rest is scaled. ``gain`` is at most 1 (``SpeechSettings`` caps the volume at 0 dB).
+    """
+    with wave.open(str(path), "rb") as clip:
+        params = clip.getparams()
+        frames = clip.readframes(params.nframes)
+    if params.sampwidth != 2:
+        raise SpeechUnavailable(f"clip of {params.sampwidth * 8}-bit samples")
+    block = 2 * params.nchannels
+    yield struct.pack(  # the canonical 44-byte PCM header, sized for the frames below
+        "<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(frames), b"WAVE", b"fmt ", 16, 1,
+        params.nchannels, params.framerate, params.framerate * block, block, 16,
+        b"data", len(frames),
+    )
+    step = GAIN_CHUNK_SAMPLES * 2
+    for start in range(0, len(frames), step):
+        samples = array.array("h")
+        samples.frombytes(frames[start : start + step])
+        if sys.byteorder == "big":
+            samples.byteswap()
+        scaled = array.array("h", [int(s * gain) for s in samples])
+        if sys.byteorder == "big":
+            scaled.byteswap()
+        yield scaled.tobytes()

@@ -25,7 +25,7 @@ from typing import Any
 
 from kiosk import speech
 from kiosk.i18n import t
-from kiosk.voice import SpeechUnavailable, VoiceCache
+from kiosk.voice import SpeechUnavailable, VoiceCache, wav_at_gain
 from screens.ui_thread import post_to_ui
 
 log = logging.getLogger("screens.speaker")
@@ -250,24 +250,33 @@ class Speaker:
         sound.play()
 
     def _play_on_handset(self, path: Path) -> None:
+        """The clip to the handset's ALSA device, at the person's volume (aplay has none)."""
         aplay = shutil.which("aplay")
         if aplay is None:
             self._clip_over()
             return
-        self._process = subprocess.Popen(
-            [aplay, "-q", "-D", self.handset_device, str(path)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        self._process = process = subprocess.Popen(
+            [aplay, "-q", "-D", self.handset_device, "-"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        generation = self._generation
-        process = self._process
+        generation, gain = self._generation, self.settings.gain
 
-        def wait() -> None:
+        def feed_and_wait() -> None:
+            try:
+                with process.stdin:  # type: ignore[union-attr]
+                    for chunk in wav_at_gain(path, gain):
+                        process.stdin.write(chunk)  # type: ignore[union-attr]
+            except (OSError, ValueError, EOFError, SpeechUnavailable) as error:
+                # stopped (aplay terminated), a handset that went away, a damaged clip
+                log.debug("handset_clip_cut error=%s", type(error).__name__)
+                if process.poll() is None:
+                    process.terminate()
             process.wait()
             post_to_ui(lambda: generation == self._generation and self._clip_over())
 
         import threading
 
-        threading.Thread(target=wait, name="handset-clip", daemon=True).start()
+        threading.Thread(target=feed_and_wait, name="handset-clip", daemon=True).start()
 
     def _clip_over(self, *_args: Any) -> None:
         self._sound = None

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from kiosk.speech import AudioRoute
 from screens.speaker import Speaker
 
@@ -94,3 +96,40 @@ def test_a_language_without_a_voice_entry_is_silent_not_a_crash(tmp_path: Path) 
     speaker = silent_speaker(tmp_path)
     speaker.screen_shown({"state": "welcome", "lang": "xx"})
     assert speaker.spoken == []
+
+
+def test_the_handset_hears_the_clip_through_alsa_at_the_persons_volume(tmp_path: Path) -> None:
+    """The handset route through real ``aplay`` and alsa-lib. This machine has no sound
+    card, so the handset device is ALSA's own ``tee`` plugin onto its ``null`` device,
+    which keeps what reaches the device in a WAV file (the configured device name is all
+    that differs from a kiosk's ``plughw:``). aplay has no volume of its own: louder and
+    quieter must reach the handset too."""
+    from kiosk.voice import VoiceCache
+    from tests.test_voice import assert_holds_speech, sox_stat
+
+    heard = tmp_path / "handset.wav"
+    voices = VoiceCache(tmp_path / "speech", languages=("en",))
+    speaker = Speaker(voices, handset_device=f"tee:null,'{heard}',wav")
+    assert speaker.route.toggle_key() and speaker.route.handset
+    line = "Please place your My Number Card on the reader"
+    clip = voices.clip(line, "en")
+    try:
+        levels = []
+        for step in ("as it starts", "louder", "louder"):
+            if step == "louder":
+                assert speaker.settings.louder()
+            speaker.say([line], "en")
+            process = speaker._process
+            assert process is not None, "nothing went to the handset"
+            assert process.wait(30) == 0
+            assert_holds_speech(heard, at_least_s=0.9 * sox_stat(clip)["Length (seconds)"])
+            levels.append(sox_stat(heard)["RMS     amplitude"])
+            heard.unlink()
+    finally:
+        speaker.stop()
+        voices.close()
+    original = sox_stat(clip)["RMS     amplitude"]
+    # The session starts at -10 dB, each louder is +5 dB, and 0 dB is the clip as rendered.
+    assert levels[0] == pytest.approx(original * 10 ** (-10 / 20), rel=0.03)
+    assert levels[1] == pytest.approx(levels[0] * 10 ** (5 / 20), rel=0.03)
+    assert levels[2] == pytest.approx(original, rel=0.03)
