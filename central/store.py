@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from central.console.schema import CONSOLE_SCHEMA, CONSOLE_SCHEMA_V2
 from central.errors import CentralError
+from contract.wire import POINTS_NEED_APPLICATION
 
 log = logging.getLogger(__name__)
 
@@ -579,7 +580,7 @@ class Store:
             return {"status": "rejected", "reason": r.already}
         answer: dict[str, Any] = {"status": "accepted", "procedure": r.procedure, "points": points}
         if r.points and not points:
-            answer["points_reason"] = "needs_mynapoint_application"
+            answer["points_reason"] = POINTS_NEED_APPLICATION
         return answer
 
     # -- wrong security codes (the lockout is read by ``precheck``) ------------------

@@ -213,6 +213,9 @@ def new_payload(
 
 #: The payload key that names a procedure; absent: the Mynapoint payment-service application.
 PROCEDURE_KEY = "procedure"
+#: An accepted procedure's answer carries ``points`` (granted, 0 or more); with none
+#: although its campaign has some, ``points_reason`` says why:
+POINTS_NEED_APPLICATION = "needs_mynapoint_application"  # no Mynapoint application yet
 
 
 def new_procedure_payload(

@@ -497,7 +497,8 @@ class Controller:
         outbox.mark_shown(effect.enrollment_id)
         if row.state == policy.ACCEPTED:
             return flow.Submitted(
-                wire.ACCEPTED, mykey_id=row.mykey_id, service_code=row.service_code
+                wire.ACCEPTED, mykey_id=row.mykey_id, service_code=row.service_code,
+                points=row.points, points_reason=row.points_reason,
             )
         return flow.Submitted(wire.REJECTED, reason=row.reason, service_code=row.service_code)
 

@@ -385,6 +385,10 @@ class Submitted:
     reason: str | None = None
     service_code: str | None = None
     session_id: str = ""  # the session that asked; answers to another are dropped
+    #: a procedure's points granted with its acceptance (None: the answer said none), and
+    #: why there are none (POINTS_NEED_APPLICATION)
+    points: int | None = None
+    points_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -524,6 +528,7 @@ class ReceiptFacts:
     created_at: str
     lang: str = "ja"  # the person's language when the receipt was asked for
     procedure: str = ""  # "": the Mynapoint application; else the procedure's id
+    points: int | None = None  # granted with an accepted procedure (None: not said)
 
 
 @dataclass(frozen=True)
@@ -591,6 +596,8 @@ class Session:
     masked_user_id: str | None = None
     result: str | None = None
     mykey_id: str | None = None
+    points: int | None = None  # what central granted with an accepted procedure
+    points_reason: str | None = None
     rejection_kind: str | None = None
     receipt: ReceiptFacts | None = None
     receipt_printing: bool = False
@@ -1163,6 +1170,7 @@ def _forget_secrets(session: Session) -> None:
 def _submitted(session: Session, event: Submitted, ctx: FlowContext) -> Result:
     if event.status == wire.ACCEPTED:
         session.mykey_id = event.mykey_id
+        session.points, session.points_reason = event.points, event.points_reason
         return _show_result(session, RESULT_ACCEPTED)
     if event.status == wire.REJECTED:
         session.rejection_kind = event.reason or KioskError.kind
@@ -1185,7 +1193,7 @@ def _show_result(session: Session, result: str) -> Result:
     session.state = RESULT
     if session.receipt is not None:
         session.receipt = dataclasses.replace(
-            session.receipt, result=result, mykey_id=session.mykey_id
+            session.receipt, result=result, mykey_id=session.mykey_id, points=session.points
         )
     return session, ()
 

@@ -52,6 +52,15 @@ def language_name(lang: str) -> str:
     return t("screens.common.language_name", lang)
 
 
+def number(value: int, lang: str) -> str:
+    """``value`` as ``lang`` writes it: its digit grouping and digits (7,500 / 7.500 / ७,५००).
+
+    Both come from the catalog (``screens.common.thousands_separator``, ``.digits``)."""
+    grouped = f"{value:,}".replace(",", t("screens.common.thousands_separator", lang))
+    digits = t("screens.common.digits", lang)
+    return grouped.translate(str.maketrans("0123456789", digits)) if len(digits) == 10 else grouped
+
+
 def _flatten(prefix: str, table: dict[str, Any], out: dict[str, str]) -> None:
     for key, value in table.items():
         name = f"{prefix}.{key}" if prefix else key

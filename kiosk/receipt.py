@@ -46,7 +46,7 @@ from contract.errors import KioskError
 from contract.units import JST
 from drivers import escpos
 from drivers.escpos import Align
-from kiosk.i18n import LANGUAGES, t
+from kiosk.i18n import LANGUAGES, number, t
 
 STATES = ("accepted", "pending", "rejected")
 MODES = ("kanji", "raster")
@@ -93,6 +93,8 @@ class ReceiptData:
     procedure: str = ""
     #: the session's language when the paper is printed in another (its one line)
     person_lang: str = ""
+    #: points central granted with an accepted procedure (None or 0: no line)
+    points: int | None = None
 
     def __post_init__(self) -> None:
         if self.issued_at.tzinfo is None or self.issued_at.utcoffset() is None:
@@ -335,6 +337,9 @@ def _outcome(data: ReceiptData) -> list[Block]:
             Text(t("receipt.state.accepted.mykey_id", lang, mykey_id=printable(data.mykey_id)))
         )
     if data.procedure:
+        if state == "accepted" and data.points:
+            blocks.append(Text(t("procedures.points_granted", lang,
+                                 points=number(data.points, lang)), BOLD))
         blocks.append(Text(t(f"procedures.{data.procedure}.receipt_{state}", lang)))
         return blocks
     blocks.append(Text(t(f"receipt.state.{state}.next", lang)))

@@ -61,6 +61,7 @@ def receipt_data(
         mykey_id=facts.mykey_id,
         legal_representative=facts.legal_representative,
         procedure=facts.procedure,
+        points=facts.points,
         # plus one line in the person's own language when the paper is in another
         person_lang=session_lang if session_lang != lang else "",
     )

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from contract import wire
 from drivers import card
 from kiosk import errors_table, flow
 from kiosk import procedures as procedures_data
 from kiosk.catalog import PER_MUNICIPALITY
 from kiosk.futures import then
-from kiosk.i18n import t
+from kiosk.i18n import number, t
 from kiosk.search import normalise_for_search
 
 log = logging.getLogger("kiosk.views")
@@ -230,6 +231,17 @@ def procedure_view(session: flow.Session, context: flow.FlowContext, lang: str) 
     return view
 
 
+def _points_said(session: flow.Session, p: Any, campaign: Any, lang: str) -> str:
+    """The result's line on points: granted (central's count), or what is still needed."""
+    if session.points:
+        return t("procedures.points_granted", lang, points=number(session.points, lang))
+    if session.points_reason == wire.POINTS_NEED_APPLICATION or (
+        session.points is None and campaign is not None  # a central that did not say
+    ):
+        return _text(p.text_key("accepted_points"), lang)
+    return ""  # none, and none to be had
+
+
 def _signed_consent_view(
     session: flow.Session, context: flow.FlowContext, registry: Any, lang: str
 ) -> dict[str, Any]:
@@ -238,8 +250,8 @@ def _signed_consent_view(
     campaign = next((c for c in context.catalog.campaigns if c.id == session.campaign_id), None)
     result = session.result or flow.RESULT_PENDING
     detail = _text(p.text_key(f"{result}_detail"), lang)
-    if result == flow.RESULT_ACCEPTED and campaign is not None:
-        detail = "\n".join(x for x in (detail, _text(p.text_key("accepted_points"), lang)) if x)
+    if result == flow.RESULT_ACCEPTED:
+        detail = "\n".join(x for x in (detail, _points_said(session, p, campaign, lang)) if x)
     return {
         "id": p.id,
         "title": title,

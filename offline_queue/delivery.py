@@ -253,9 +253,12 @@ class DeliveryLedger:
     ) -> None:
         """Record a final state. Only an open row settles: an answer is never rewritten."""
         reason = answer.get("reason")
+        points = answer.get("points")
+        if not isinstance(points, int) or isinstance(points, bool) or points < 0:
+            points = None  # not said, or not a count: nothing is shown for it
         db.execute(
             "UPDATE enrollments SET state = ?, mykey_id = ?, service_code = ?, reason = ?,"
-            " last_error_kind = ?, answered_at = ?,"
+            " points = ?, points_reason = ?, last_error_kind = ?, answered_at = ?,"
             " sealed = CASE WHEN ? THEN NULL ELSE sealed END"
             " WHERE enrollment_id = ? AND state IN (?, ?)",
             [
@@ -263,6 +266,8 @@ class DeliveryLedger:
                 _text(answer.get("mykey_id")),
                 _text(answer.get("service_code")),
                 None if reason is None else str(reason),
+                points,
+                _text(answer.get("points_reason")),
                 error_kind,
                 now,
                 wipe_sealed,

@@ -54,6 +54,12 @@ MIGRATIONS: list[list[str]] = [
     [
         "ALTER TABLE enrollments ADD COLUMN procedure TEXT NOT NULL DEFAULT ''",
     ],
+    # 3: the points central granted with an accepted procedure (NULL: not said), and why
+    # none were ('needs_mynapoint_application'), for the result screen and the receipt.
+    [
+        "ALTER TABLE enrollments ADD COLUMN points INTEGER",
+        "ALTER TABLE enrollments ADD COLUMN points_reason TEXT",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

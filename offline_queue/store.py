@@ -99,6 +99,9 @@ class Enrollment:
     answered_at: float | None
     shown_at: float | None
     has_sealed_data: bool
+    #: points central granted with an accepted procedure (None: its answer said none)
+    points: int | None = None
+    points_reason: str | None = None
 
     @property
     def answered(self) -> bool:
@@ -189,6 +192,8 @@ def _row_to_enrollment(row: dict[str, Any]) -> Enrollment:
         answered_at=row["answered_at"],
         shown_at=row["shown_at"],
         has_sealed_data=bool(row["has_sealed"]),
+        points=row["points"],
+        points_reason=row["points_reason"],
     )
 
 
@@ -206,7 +211,7 @@ def _serialized(method: Callable[..., T]) -> Callable[..., T]:
 _SELECT_ENROLLMENT = """
     SELECT enrollment_id, receipt_no, kiosk_id, created_at, enqueued_at, state, attempts,
            next_attempt_at, last_error_kind, mykey_id, service_code, reason, answered_at,
-           shown_at, sealed IS NOT NULL AS has_sealed
+           shown_at, sealed IS NOT NULL AS has_sealed, points, points_reason
     FROM enrollments
 """
 

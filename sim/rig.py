@@ -7,6 +7,7 @@ card service's events from its worker thread and waits for them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import queue
 import threading
@@ -76,6 +77,11 @@ class KioskUnderTest:
     @property
     def session(self) -> flow.Session:
         return self.flow.session
+
+    def view(self, lang: str | None = None) -> dict[str, Any]:
+        """What the screen would show for the current session (``lang``: another language)."""
+        session = self.session if lang is None else dataclasses.replace(self.session, lang=lang)
+        return views.view_of(session, self.flow._context())
 
     def send(self, *events: Any) -> None:
         for event in events:

@@ -47,11 +47,15 @@ def test_registered_printed_then_already_registered_and_the_apdus_are_jpki_only(
 ) -> None:
     session = register(kiosk)
     assert (session.result, session.procedure) == (flow.RESULT_ACCEPTED, HEALTH)
+    # round 2's 健康保険証 campaign closed in 2023: central grants nothing, nothing is promised
+    assert (session.points, session.points_reason) == (0, None)
+    assert "ポイント" not in kiosk.view()["procedure"]["result_detail"]
     receipt_no = session.receipt_no
     finish(kiosk, virtual_card)
     (printed,) = virtual_printer.wait_for_receipts(1)
     text = "\n".join(printed.text)
     assert receipt_no in text and "健康保険証の利用申込" in text
+    assert "ポイントが付与されます" not in text
     selected = {cmd[5:] for cmd, _ in virtual_card.apdu_log if cmd[1:3] == b"\xa4\x04"}
     assert selected == {jpki.JPKI_AID}
     efs = {int.from_bytes(c[5:7], "big") for c, _ in virtual_card.apdu_log if c[1:3] == b"\xa4\x02"}
@@ -93,6 +97,30 @@ def test_a_card_that_applied_for_mynapoint_here_may_still_register(
         HEALTH: "done",
         "municipal_points": "none",
     }
+
+
+def test_municipal_points_granted_are_on_the_screen_and_the_receipt_in_each_language(
+    kiosk: KioskUnderTest, central: Any, virtual_card: Any, virtual_printer: Any
+) -> None:
+    """The demo city's campaign grants 3,000 points: the result says the number central
+    answered, written as each language writes numbers, and the paper says it too."""
+    serial = format(CardIdentity.load(virtual_card.card_dir).certificate.serial_number, "x")
+    central.set_municipal({"eligible": {"demo-municipal-2026": [serial]}})
+    kiosk.send(flow.Start("municipal_points"), flow.AgreeTerms())
+    kiosk.wait_for(flow.CONFIRM, until=lambda s: s.state != flow.READING_CARD)
+    kiosk.send(flow.Confirmed())
+    kiosk.wait_for(flow.PIN, until=lambda s: s.tries_left is not None)
+    kiosk.pin()
+    session = kiosk.wait_for(flow.RESULT)
+    assert (session.result, session.points) == (flow.RESULT_ACCEPTED, 3000)
+    assert "3,000ポイントが付与されます" in kiosk.view()["procedure"]["result_detail"]
+    assert "3.000 điểm" in kiosk.view("vi")["procedure"]["result_detail"]
+    assert "३,००० पोइन्ट" in kiosk.view("ne")["procedure"]["result_detail"]
+    receipt_no = session.receipt_no
+    finish(kiosk, virtual_card)
+    (printed,) = virtual_printer.wait_for_receipts(1)
+    text = "\n".join(printed.text)
+    assert receipt_no in text and "3,000ポイントが付与されます。" in text
 
 
 def test_central_down_makes_it_pending_and_sync_delivers_it_once(

@@ -207,6 +207,28 @@ def test_registered_shows_the_insurer_answer_then_prints_then_asks_for_the_card(
 
 
 @pytest.mark.parametrize(
+    ("answer", "says", "not_said"),
+    [
+        (dict(points=7500), "7,500ポイントが付与されます。", "も必要です"),
+        (dict(points=0, points_reason="needs_mynapoint_application"),
+         "ポイントを受け取るには、マイナポイントの申込み", "付与されます"),
+        (dict(points=0), "", "ポイント"),  # none to be had: nothing promised, nothing asked
+        (dict(), "ポイントを受け取るには", "付与されます"),  # a central that does not say
+    ],
+)
+def test_the_result_says_the_points_central_granted_or_what_they_still_need(
+    catalog: Catalog, procedures: Procedures, answer: dict, says: str, not_said: str
+) -> None:
+    kiosk = Kiosk(catalog, procedures, today=ROUND2)
+    to_enqueued(kiosk)
+    kiosk.send(f.Submitted(wire.ACCEPTED, **answer))
+    detail = kiosk.view()["procedure"]["result_detail"]
+    assert says in detail and not_said not in detail, detail
+    kiosk.send(f.Done())
+    assert kiosk.effect(f.PrintReceipt).receipt.points == answer.get("points")
+
+
+@pytest.mark.parametrize(
     ("reason", "remedy"),
     [
         ("already_registered", "あらためて申し込む必要はありません"),
