@@ -64,6 +64,27 @@ class OutboundItem:
         )
 
 
+def _due(state_range: str) -> str:
+    """The first rows of one state and one range of ``next_attempt_at``, in claim order,
+    read from ``enrollments_due_order`` without a sort (parameters: state, bound, limit)."""
+    return (
+        "SELECT * FROM (SELECT rowid AS r, next_attempt_at AS n, enqueued_at AS q"
+        f" FROM enrollments WHERE state = ? AND next_attempt_at {state_range} ?"
+        " ORDER BY next_attempt_at, enqueued_at LIMIT ?)"
+    )
+
+
+#: Due: an open row whose time has come, or one due further ahead than any delay we ever
+#: set (the clock was set back). Four index ranges, each cut to ``limit`` rows, merged:
+#: a claim reads about ``limit`` rows, however long the backlog.
+_CLAIM = (
+    "SELECT e.enrollment_id, e.kiosk_id, e.receipt_no, e.created_at, e.key_id, e.sealed,"
+    " e.attempts FROM ("
+    + " UNION ALL ".join([_due("<="), _due("<="), _due(">"), _due(">")])
+    + " ORDER BY n, q LIMIT ?) AS d JOIN enrollments AS e ON e.rowid = d.r ORDER BY d.n, d.q"
+)
+
+
 class DeliveryLedger:
     """Database operations of the sync worker (a separate process from the kiosk)."""
 
@@ -103,11 +124,13 @@ class DeliveryLedger:
         due_by = now if due_by is None else due_by
         with write_transaction(self._db) as db:
             rows = db.execute(
-                "SELECT enrollment_id, kiosk_id, receipt_no, created_at, key_id, sealed, attempts"
-                " FROM enrollments WHERE state IN (?, ?)"
-                " AND (next_attempt_at <= ? OR next_attempt_at > ?)"
-                " ORDER BY next_attempt_at, enqueued_at LIMIT ?",
-                [*policy.OPEN_STATES, due_by, now + policy.MAX_DELAY_S, limit],
+                _CLAIM,
+                [
+                    *(v for state in policy.OPEN_STATES for v in (state, due_by, limit)),
+                    *(v for state in policy.OPEN_STATES
+                      for v in (state, now + policy.MAX_DELAY_S, limit)),
+                    limit,
+                ],
             ).fetchall()
             items = [OutboundItem(*row[:6], attempts=row[6] + 1) for row in rows]
             db.conn.executemany(

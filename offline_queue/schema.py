@@ -59,6 +59,11 @@ MIGRATIONS: list[list[str]] = [
     [
         "ALTER TABLE enrollments ADD COLUMN points INTEGER",
         "ALTER TABLE enrollments ADD COLUMN points_reason TEXT",
+        # the sync worker's claim reads the due rows in this order straight from the
+        # index (it sorted every due row, sealed blobs and all, on each claim: a backlog
+        # of 1,000 made each claim read 4 MB)
+        "CREATE INDEX enrollments_due_order ON enrollments (state, next_attempt_at, enqueued_at)",
+        "DROP INDEX enrollments_due",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

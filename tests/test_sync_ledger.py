@@ -132,3 +132,48 @@ def test_rows_parked_before_the_clock_was_set_back_are_not_stuck(outbox, db):
     assert ledger.not_before() is None
     assert ledger.next_due_at() <= time.time() + 1
     assert [i.enrollment_id for i in ledger.claim_due(10)] == [queued.enrollment_id]
+
+
+def test_claims_take_the_due_rows_oldest_first_across_states_and_a_clock_set_back(outbox, db):
+    """The claim reads four index ranges (pending/sending × due/clock-set-back) and merges
+    them: the rows and their order are those of one sort over every open row."""
+    import random
+    import sqlite3
+
+    rows = enqueue(outbox, 24)
+    rng = random.Random(7)
+    now = time.time()
+    conn = sqlite3.connect(db, isolation_level=None)
+    plan = []
+    for row in rows:
+        state = rng.choice(["pending", "pending", "sending", "accepted"])
+        due = now + rng.choice([-300, -60, -5, 30, 600, policy.MAX_DELAY_S * 3])
+        plan.append((state, due, row.enrollment_id))
+    with conn:
+        conn.executemany(
+            "UPDATE enrollments SET state = ?, next_attempt_at = ?,"
+            " sealed = CASE WHEN ? = 'accepted' THEN NULL ELSE sealed END"
+            " WHERE enrollment_id = ?",
+            [(s, d, s, i) for s, d, i in plan],
+        )
+    expected = [
+        i for i, *_ in conn.execute(
+            "SELECT enrollment_id FROM enrollments WHERE state IN ('pending', 'sending')"
+            " AND (next_attempt_at <= ? OR next_attempt_at > ?)"
+            " ORDER BY next_attempt_at, enqueued_at",
+            [now, now + policy.MAX_DELAY_S],
+        )
+    ]
+    copy = db.with_name("copy.sqlite3")
+    with sqlite3.connect(copy) as target:
+        conn.backup(target)
+    conn.close()
+    assert len(expected) >= 8
+    for limit in (1, 3):  # the first rows of the order, however few are asked for
+        ledger = DeliveryLedger(copy)
+        assert [i.enrollment_id for i in ledger.claim_due(limit, now=now)] == expected[:limit]
+        ledger.close()
+        with sqlite3.connect(db) as source, sqlite3.connect(copy) as target:
+            source.backup(target)
+    ledger = DeliveryLedger(db)
+    assert [i.enrollment_id for i in ledger.claim_due(100, now=now)] == expected
