@@ -64,25 +64,34 @@ class OutboundItem:
         )
 
 
-def _due(state_range: str) -> str:
-    """The first rows of one state and one range of ``next_attempt_at``, in claim order,
-    read from ``enrollments_due_order`` without a sort (parameters: state, bound, limit)."""
-    return (
-        "SELECT * FROM (SELECT rowid AS r, next_attempt_at AS n, enqueued_at AS q"
-        f" FROM enrollments WHERE state = ? AND next_attempt_at {state_range} ?"
-        " ORDER BY next_attempt_at, enqueued_at LIMIT ?)"
-    )
-
-
 #: Due: an open row whose time has come, or one due further ahead than any delay we ever
-#: set (the clock was set back). Four index ranges, each cut to ``limit`` rows, merged:
-#: a claim reads about ``limit`` rows, however long the backlog.
-_CLAIM = (
-    "SELECT e.enrollment_id, e.kiosk_id, e.receipt_no, e.created_at, e.key_id, e.sealed,"
-    " e.attempts FROM ("
-    + " UNION ALL ".join([_due("<="), _due("<="), _due(">"), _due(">")])
-    + " ORDER BY n, q LIMIT ?) AS d JOIN enrollments AS e ON e.rowid = d.r ORDER BY d.n, d.q"
-)
+#: set (the clock was set back). Four ranges of ``enrollments_due_order`` (each state,
+#: ``<=`` due by / ``>`` beyond the longest delay), each read in claim order without a
+#: sort and cut to the limit (parameters: state, bound, limit), then merged: a claim
+#: reads about ``limit`` rows, however long the backlog. Written out whole, one literal.
+_CLAIM = """
+    SELECT e.enrollment_id, e.kiosk_id, e.receipt_no, e.created_at, e.key_id, e.sealed,
+           e.attempts
+    FROM (
+        SELECT * FROM (SELECT rowid AS r, next_attempt_at AS n, enqueued_at AS q
+            FROM enrollments WHERE state = ? AND next_attempt_at <= ?
+            ORDER BY next_attempt_at, enqueued_at LIMIT ?)
+        UNION ALL
+        SELECT * FROM (SELECT rowid AS r, next_attempt_at AS n, enqueued_at AS q
+            FROM enrollments WHERE state = ? AND next_attempt_at <= ?
+            ORDER BY next_attempt_at, enqueued_at LIMIT ?)
+        UNION ALL
+        SELECT * FROM (SELECT rowid AS r, next_attempt_at AS n, enqueued_at AS q
+            FROM enrollments WHERE state = ? AND next_attempt_at > ?
+            ORDER BY next_attempt_at, enqueued_at LIMIT ?)
+        UNION ALL
+        SELECT * FROM (SELECT rowid AS r, next_attempt_at AS n, enqueued_at AS q
+            FROM enrollments WHERE state = ? AND next_attempt_at > ?
+            ORDER BY next_attempt_at, enqueued_at LIMIT ?)
+        ORDER BY n, q LIMIT ?
+    ) AS d JOIN enrollments AS e ON e.rowid = d.r
+    ORDER BY d.n, d.q
+"""
 
 
 class DeliveryLedger:
