@@ -24,6 +24,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 import uvicorn
 from fastapi import Body, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -152,9 +154,16 @@ class IngestFastPath:
     sync route would.
     """
 
-    def __init__(self, service: EnrollmentService, metrics: CentralMetrics) -> None:
+    def __init__(
+        self, service: EnrollmentService, metrics: CentralMetrics, threads: int = 1
+    ) -> None:
         self.service = service
         self.metrics = metrics
+        #: batches judged at once (config ``ingest_threads``; 0: the shared pool). One:
+        #: the OpenSSL checks of concurrent batches in one process cost 1.5-2× their CPU
+        #: (decisions.md, "One ingest thread per process"); made on first use, in the loop.
+        self.threads = threads
+        self._limiter: anyio.CapacityLimiter | None = None
 
     async def __call__(self, scope: Any, body: bytes, send: Any) -> bool:
         method, path = scope.get("method"), scope["path"]
@@ -183,7 +192,14 @@ class IngestFastPath:
             return False
         path_name = "batch" if enrollment_id is None else "item"
         with self.metrics.timed(path_name):
-            results = await run_in_threadpool(self.service.process_batch, items, kiosk)
+            if self.threads:
+                if self._limiter is None:
+                    self._limiter = anyio.CapacityLimiter(self.threads)
+                results = await anyio.to_thread.run_sync(
+                    self.service.process_batch, items, kiosk, limiter=self._limiter
+                )
+            else:
+                results = await run_in_threadpool(self.service.process_batch, items, kiosk)
         self.metrics.decided(results)
         started = time.thread_time() if timing else 0.0
         status, extra = 200, []
@@ -324,7 +340,7 @@ def create_app(
     # metrics and the operator console (issue 13), served on the operator listener
     metrics = CentralMetrics()
     metrics.watch_stages(service.stage_seconds_snapshot, lambda: service.store.races)
-    app.add_middleware(BodyLimit, fast=IngestFastPath(service, metrics))
+    app.add_middleware(BodyLimit, fast=IngestFastPath(service, metrics, config.ingest_threads))
     app.state.operator_app = create_operator_app(config, service.store, metrics, clock)
     console_data = app.state.operator_app.state.data
     metrics.watch_fleet(service.store.kiosks, console_data.out_of_service, clock)

@@ -14,6 +14,9 @@ Paths in the file are relative to the file's own directory. Example::
     stage_cpu = false                     # true counts ingest CPU by stage for /metrics
                                           # (mynapoint_ingest_cpu_seconds_total): about
                                           # 2 µs per stage and item, so off by default
+    ingest_threads = 1                    # enrollment batches judged at once per process
+                                          # (others wait their turn); 0: the shared pool
+                                          # of 40. Scale with processes (docs/central.md)
     # unix_socket = "/run/mynapoint-central/worker-1.sock"  # behind nginx only (docs/central.md)
 
     [limits]                              # one process's limits (central/serving.py)
@@ -89,6 +92,7 @@ class CentralConfig:
     shutdown_grace_seconds: float = 2.0
     openapi: bool = False
     stage_cpu: bool = False
+    ingest_threads: int = 1
     limits: Limits = Limits()
     unix_socket: Path | None = None
     insurer_file: Path | None = None  # central/insurer.py's file; None: every item retries
@@ -151,6 +155,7 @@ class CentralConfig:
             shutdown_grace_seconds=float(doc.get("shutdown_grace_seconds", 2.0)),
             openapi=_boolean(doc, "openapi"),
             stage_cpu=_boolean(doc, "stage_cpu"),
+            ingest_threads=_count(doc, "ingest_threads", default=1),
             limits=_limits(doc.get("limits", {})),
             unix_socket=path_of("", "unix_socket", required=False),
             operator_host=str(doc.get("operator", {}).get("host", "127.0.0.1")),
@@ -203,6 +208,13 @@ def _boolean(doc: dict[str, Any], key: str) -> bool:
     value = doc.get(key, False)
     if not isinstance(value, bool):
         raise CentralConfigError(f"config {key} must be true or false")
+    return value
+
+
+def _count(doc: dict[str, Any], key: str, default: int) -> int:
+    value = doc.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 256:
+        raise CentralConfigError(f"config {key} must be a whole number from 0 to 256")
     return value
 
 
