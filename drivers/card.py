@@ -169,6 +169,23 @@ _VERIFY_EMPTY = jpki.verify_empty()
 _SELECT_EF_COMMANDS = {ef: jpki.select_ef(ef) for ef in sorted(jpki.ALLOWED_EFS)}
 
 
+#: The driver's own commands as pyscard takes them, each passed through the allow-list
+#: once when it was made: a link sends one of these without checking or converting it
+#: again (``wire_form``). Only bytes objects, never a PIN (VERIFY with data is not here).
+_WIRE: dict[bytes, list[int]] = {}
+
+
+def _prechecked(command: bytes) -> bytes:
+    check_allowed(command)
+    _WIRE[command] = list(command)
+    return command
+
+
+#: ``wire_form(apdu)``: ``apdu`` as pyscard's list when the driver made it and the
+#: allow-list passed it, else None (the dict's own ``get``: no Python frame per APDU).
+wire_form = _WIRE.get
+
+
 def check_allowed(apdu: bytes | bytearray) -> None:
     """The allow-list: raise ForbiddenCommand unless ``apdu`` is one the kiosk may send."""
     if not _is_allowed(apdu):
@@ -203,6 +220,10 @@ def _is_allowed(apdu: bytes | bytearray) -> bool:
         and length > 5
         and length == 6 + apdu[4]
     )
+
+
+for _command in (_SELECT_JPKI, _VERIFY_EMPTY, *_SELECT_EF_COMMANDS.values()):
+    _prechecked(_command)
 
 
 # --- Status words -> errors, in one place -----------------------------------------------
@@ -341,7 +362,7 @@ def read_binary(link: CardLink, offset: int, length: int) -> bytes | bytearray:
     return data
 
 
-_READ_FIRST_CHUNK = jpki.read_binary(0, jpki.MAX_READ_CHUNK)
+_READ_FIRST_CHUNK = _prechecked(jpki.read_binary(0, jpki.MAX_READ_CHUNK))
 
 
 def _read_first_chunk(link: CardLink, ef: int) -> bytes | bytearray:
@@ -370,14 +391,15 @@ def read_der_file(link: CardLink, ef: int, max_length: int = 4096) -> bytes:
     if not jpki.DER_HEADER_READ <= total <= max_length:
         raise UnexpectedCardAnswer(f"EF {ef:04X} claims {total} bytes")
     chunk = jpki.MAX_READ_CHUNK
-    if min(len(first), chunk) < min(total, chunk):
+    if len(first) < chunk and len(first) < total:
         raise UnexpectedCardAnswer(f"EF {ef:04X} ends before the {total} bytes it claims")
     if total <= chunk:
         return bytes(first[:total])
     # The rest goes out back-to-back in one link call: most of a phase's APDUs are here.
     commands, lengths = _remaining_reads(total)
     responses = _send_all(link, commands)
-    data = bytearray(first[:chunk])
+    data = bytearray(first)
+    del data[chunk:]  # a status word the first answer kept
     for i, length in enumerate(lengths):
         response = responses[i] if i < len(responses) else link.transmit(commands[i])
         if len(response) == length + 2 and response[-2] == 0x90 and not response[-1]:
@@ -400,7 +422,8 @@ def _remaining_reads(total: int) -> tuple[tuple[bytes, ...], tuple[int, ...]]:
     """
     offsets = range(jpki.MAX_READ_CHUNK, total, jpki.MAX_READ_CHUNK)
     lengths = tuple(min(jpki.MAX_READ_CHUNK, total - o) for o in offsets)
-    return tuple(jpki.read_binary(o, n) for o, n in zip(offsets, lengths, strict=True)), lengths
+    reads = (_prechecked(jpki.read_binary(o, n)) for o, n in zip(offsets, lengths, strict=True))
+    return tuple(reads), lengths
 
 
 def _transmit_each(link: CardLink, commands: Sequence[bytes]) -> list[bytes | bytearray]:

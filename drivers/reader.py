@@ -130,6 +130,7 @@ class _Job:
 _LOOK = object()  # a job-queue item: the watcher saw pcscd report a change
 _INS_VERIFY = 0x20
 _transmit, _monotonic = scard.SCardTransmit, time.monotonic  # looked up once: the hot path
+_wire_form = card.wire_form
 _PNP_READER = "\\\\?PnP?\\Notification"  # pcsc-lite: wakes on readers added or removed
 
 
@@ -170,34 +171,44 @@ class _PcscLink:
         return bytearray(response)  # from pyscard's list: several times faster than bytes()
 
     def transmit_all(self, apdus: list[bytes]) -> list[bytearray]:
-        """Several APDUs back-to-back (see drivers.card's CardLink): a lean loop, no PINs."""
+        """Several APDUs back-to-back (see drivers.card's CardLink): a lean loop, no PINs.
+
+        The driver's own commands come checked and converted already
+        (``card.wire_form``); between two APDUs only the watchdog's flag and the status
+        word are looked at, and the answers are converted after the last.
+        """
+        commands = []
         for apdu in apdus:
-            card.check_allowed(apdu)
-            if apdu[1] == _INS_VERIFY and len(apdu) > 4:
-                raise ValueError("a VERIFY with a PIN goes through transmit(), which wipes it")
+            command = _wire_form(apdu)
+            if command is None:
+                card.check_allowed(apdu)
+                if apdu[1] == _INS_VERIFY and len(apdu) > 4:
+                    raise ValueError("a VERIFY with a PIN goes through transmit(), which wipes it")
+                command = list(apdu)
+            commands.append(command)
         service, hcard, protocol = self._service, self._hcard, self._protocol
-        responses = []
-        for apdu in apdus:
+        answers = []
+        hr = 0
+        for command in commands:
             if service._timed_out:
-                raise CardTimeout("session abandoned after a timeout")
+                break
             service._transmit_since = _monotonic()
             try:
-                hr, response = _transmit(hcard, protocol, list(apdu))
+                hr, response = _transmit(hcard, protocol, command)
             finally:
                 service._transmit_since = None
-            if hr or service._timed_out:
-                if service._timed_out:
-                    raise CardTimeout("the card answered after the timeout")
-                raise _pcsc_error(hr, "exchanging an APDU")
-            if len(response) < 2:
-                if self._card_left():
-                    raise CardRemoved("card left the reader during a command")
-                responses.append(bytearray(response))
+            if hr:
                 break
-            responses.append(bytearray(response))
-            if response[-2] != 0x90 or response[-1]:
+            answers.append(response)
+            if len(response) < 2 or response[-2] != 0x90 or response[-1]:
                 break  # drivers.card reads this answer; nothing more goes out
-        return responses
+        if service._timed_out:
+            raise CardTimeout("session abandoned after a timeout")
+        if hr:
+            raise _pcsc_error(hr, "exchanging an APDU")
+        if answers and len(answers[-1]) < 2 and self._card_left():
+            raise CardRemoved("card left the reader during a command")
+        return [bytearray(response) for response in answers]
 
     def _card_left(self, settle: float = 0.6) -> bool:
         """After an empty answer: did the card leave? pcscd may need a poll to notice."""

@@ -95,6 +95,30 @@ def test_select_of_a_file_outside_the_list_raises_before_reaching_the_reader(
     assert jpki.select_ef(ef) not in [cmd for cmd, _ in virtual_card.apdu_log]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("ef", [0x0001, 0x001A, 0x001B])
+def test_a_batch_naming_a_signing_file_is_refused_whole_before_the_reader(
+    card_service, virtual_card, ef
+):
+    """transmit_all skips the allow-list only for the driver's own prechecked commands:
+    a batch with any other command is refused before its first APDU goes out."""
+    before = len(virtual_card.apdu_log)
+    batch = (jpki.read_binary(0, 256), jpki.select_ef(ef))  # a prechecked READ first
+    future = card_service.submit(lambda link: link.transmit_all(batch))
+    with pytest.raises(card.ForbiddenCommand):
+        future.result(TIMEOUT)
+    assert virtual_card.apdu_log[before:] == []
+
+
+def test_the_prechecked_commands_are_all_on_the_allow_list_and_carry_no_pin() -> None:
+    made = list(card._WIRE.items())
+    assert len(made) >= 6  # SELECT AP, VERIFY (no data), the EFs, the first READ
+    for command, as_list in made:
+        card.check_allowed(command)
+        assert as_list == list(command)
+        assert not (command[1] == jpki.INS_VERIFY and len(command) > 4)
+
+
 @given(data=st.binary(min_size=1, max_size=16))
 def test_no_select_by_name_but_jpki_passes_the_allow_list(data):
     apdu = bytes([0x00, 0xA4, 0x04, 0x0C, len(data)]) + data
