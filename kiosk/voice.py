@@ -290,10 +290,14 @@ def wav_at_gain(path: Path, gain: float) -> Iterator[bytes]:
     The handset's ``aplay`` has no volume of its own, so the person's volume is applied
     here, chunk by chunk: the first chunk is ready at once and playback starts while the
     rest is scaled. ``gain`` is at most 1 (``SpeechSettings`` caps the volume at 0 dB).
+    A clip that is not such a WAV raises SpeechUnavailable before anything is yielded.
     """
-    with wave.open(str(path), "rb") as clip:
-        params = clip.getparams()
-        frames = clip.readframes(params.nframes)
+    try:
+        with wave.open(str(path), "rb") as clip:
+            params = clip.getparams()
+            frames = clip.readframes(params.nframes)
+    except (OSError, EOFError, wave.Error) as error:
+        raise SpeechUnavailable(f"clip unreadable: {type(error).__name__}") from None
     if params.sampwidth != 2:
         raise SpeechUnavailable(f"clip of {params.sampwidth * 8}-bit samples")
     block = 2 * params.nchannels

@@ -266,7 +266,7 @@ class Speaker:
                 with process.stdin:  # type: ignore[union-attr]
                     for chunk in wav_at_gain(path, gain):
                         process.stdin.write(chunk)  # type: ignore[union-attr]
-            except (OSError, ValueError, EOFError, SpeechUnavailable) as error:
+            except (OSError, ValueError, SpeechUnavailable) as error:
                 # stopped (aplay terminated), a handset that went away, a damaged clip
                 log.debug("handset_clip_cut error=%s", type(error).__name__)
                 if process.poll() is None:

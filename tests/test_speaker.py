@@ -133,3 +133,39 @@ def test_the_handset_hears_the_clip_through_alsa_at_the_persons_volume(tmp_path:
     assert levels[0] == pytest.approx(original * 10 ** (-10 / 20), rel=0.03)
     assert levels[1] == pytest.approx(levels[0] * 10 ** (5 / 20), rel=0.03)
     assert levels[2] == pytest.approx(original, rel=0.03)
+
+
+def test_a_damaged_clip_on_the_handset_is_cut_and_speech_goes_on(tmp_path: Path) -> None:
+    """A clip that is not a 16-bit WAV (a truncated cache file, a disk error): aplay is
+    stopped and the speaker is told the clip is over, so the next line is said; no
+    exception escapes the handset's thread."""
+    import threading
+
+    from kiosk.voice import SpeechUnavailable, wav_at_gain
+
+    damaged = tmp_path / "damaged.wav"
+    damaged.write_bytes(b"RIFF\x00\x00not a wave file")
+    eight_bit = tmp_path / "eight.wav"
+    import wave
+
+    with wave.open(str(eight_bit), "wb") as clip:
+        clip.setparams((1, 1, 8000, 0, "NONE", "not compressed"))
+        clip.writeframes(bytes(800))
+    for clip_path in (damaged, eight_bit, tmp_path / "missing.wav"):
+        with pytest.raises(SpeechUnavailable):
+            next(wav_at_gain(clip_path, 0.5))
+
+    escaped: list[BaseException] = []
+    before = threading.excepthook
+    threading.excepthook = lambda args: escaped.append(args.exc_value)
+    try:
+        speaker = Speaker(None, handset_device=f"tee:null,'{tmp_path / 'out.wav'}',wav")
+        speaker._play_on_handset(damaged)
+        process = speaker._process
+        assert process is not None
+        (worker,) = [t for t in threading.enumerate() if t.name == "handset-clip"]
+        worker.join(30)
+        assert not worker.is_alive() and process.poll() is not None
+    finally:
+        threading.excepthook = before
+    assert escaped == []
