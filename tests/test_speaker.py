@@ -156,16 +156,18 @@ def test_a_damaged_clip_on_the_handset_is_cut_and_speech_goes_on(tmp_path: Path)
             next(wav_at_gain(clip_path, 0.5))
 
     escaped: list[BaseException] = []
+    told = threading.Event()  # the thread's last act: the clip is over, on the UI thread
     before = threading.excepthook
     threading.excepthook = lambda args: escaped.append(args.exc_value)
     try:
-        speaker = Speaker(None, handset_device=f"tee:null,'{tmp_path / 'out.wav'}',wav")
-        speaker._play_on_handset(damaged)
-        process = speaker._process
-        assert process is not None
-        (worker,) = [t for t in threading.enumerate() if t.name == "handset-clip"]
-        worker.join(30)
-        assert not worker.is_alive() and process.poll() is not None
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("screens.speaker.post_to_ui", lambda *_call: told.set())
+            speaker = Speaker(None, handset_device=f"tee:null,'{tmp_path / 'out.wav'}',wav")
+            speaker._play_on_handset(damaged)
+            process = speaker._process
+            assert process is not None
+            assert told.wait(30), f"the clip never ended: {escaped}"
+        assert process.poll() is not None
     finally:
         threading.excepthook = before
     assert escaped == []
