@@ -83,9 +83,22 @@ def _version() -> str:
         return "dev"
 
 
+def quiet_libraries() -> None:
+    """INFO and up reach the journal, from the kiosk and from every library.
+
+    Kivy puts its console handler on the root logger and leaves the root at NOTSET, so
+    every library's DEBUG lines went to the journal: urllib3 wrote a line per request
+    the sync and heartbeat made, and a journal bounded in size (the appliance's) kept
+    fewer hours of what staff and operators need.
+    """
+    logging.getLogger().setLevel(logging.INFO)
+
+
 def configure_kivy(settings: UiSettings) -> None:
     """Window options: must run before the first ``kivy.core.window`` import."""
     from screens.memory import bound_heap
+
+    quiet_libraries()
 
     bound_heap()  # large buffers (textures, glyph surfaces) as their own mappings
     os.environ.setdefault("KIVY_NO_ARGS", "1")
