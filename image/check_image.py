@@ -14,6 +14,7 @@ connect to the VM's vpcd reader through a port forward bound to 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import re
@@ -231,6 +232,33 @@ class Kiosk:
         log(f"units not active: {self.active()}; the VM's own account:\n{self.diagnose()}")
         raise TimeoutError(f"units not active after {time.monotonic() - self.vm.started_at:.0f} s")
 
+    def on_display(self) -> None:
+        """Until the kiosk's screen is on the display: under TCG the scanout can show the
+        console's black for a while after READY (the kiosk's first drawn frame)."""
+        console = self.vm.screenshot()
+        lit = sum(console.convert("L").histogram()[40:]) / (console.width * console.height)
+        if lit < 0.01:  # the console's black, a cursor at most
+            self.wait_change(console, timeout=300)
+
+    def status_text(self) -> str:
+        """The kiosk unit's STATUS= (its screen: welcome, maintenance, ...)."""
+        _, out = self.vm.run(
+            "/bin/systemctl", "show", "-p", "StatusText", "--value", "mynapoint-kiosk"
+        )
+        return out.strip()
+
+    def wait_kiosk(self, timeout: float) -> str:
+        """The kiosk unit alone active (the sync worker may not be): its STATUS=."""
+        if not self.vm.agent_up(timeout):
+            raise TimeoutError("the guest agent never answered")
+        deadline = self.vm.started_at + timeout
+        while time.monotonic() < deadline:
+            if self.active()["mynapoint-kiosk"] == "active":
+                return self.status_text()
+            time.sleep(1)
+        log(f"kiosk not active; the VM's own account:\n{self.diagnose()}")
+        raise TimeoutError("the kiosk unit did not become active")
+
     def diagnose(self) -> str:
         """Failed units and the kiosk's and sync worker's last journal lines (no secrets:
         the units log event names and error kinds only)."""
@@ -395,10 +423,7 @@ def check_basic(
     # can still be the console's for a while after it: wait for the welcome screen
     # itself (the screen no longer black), and say how long that took.
     ready_at = time.monotonic()
-    console = vm.screenshot()
-    lit = sum(console.convert("L").histogram()[40:]) / (console.width * console.height)
-    if lit < 0.01:  # the console's black, a cursor at most
-        kiosk.wait_change(console, timeout=300)
+    kiosk.on_display()
     report["ready_to_welcome_on_screen_s"] = round(time.monotonic() - ready_at, 1)
     log(f"welcome screen on the display {report['ready_to_welcome_on_screen_s']} s after READY")
     welcome = kiosk.shot("welcome")
@@ -559,6 +584,99 @@ def check_power_cuts(
     )
 
 
+def check_faults(vm: VM, kiosk: Kiosk, world: World, report: dict[str, Any]) -> None:
+    """A clock the kiosk knows is wrong, then a missing data partition (issue 15's faults).
+
+    The clock: a Pi has no battery clock; booted with no network it runs from systemd's
+    clock epoch (the image's build), which is before the certificate the site installed
+    later. Here the certificate is issued again now, the RTC starts in 2001 and
+    timesyncd's saved time is gone. The data partition: its superblock zeroed (no label,
+    so no device), then put back; nothing at boot may write to it meanwhile.
+    """
+    faults: dict[str, Any] = {}
+    report["faults"] = faults
+    cert, key = world.central.tls.issue_kiosk(world.central.kiosk_id)
+    for name, path in (("kiosk.crt", cert), ("kiosk.key", key)):
+        code, out = vm.run(
+            "/bin/sh", "-c", f"cat > {KEYS_IN_VM}/{name} <<'PEM'\n{path.read_text()}PEM\n"
+        )
+        assert code == 0, out
+    vm.run("/bin/sh", "-c", "rm -f /var/lib/systemd/timesync/clock; sync")
+    vm.kill()
+    vm.rtc_base = "2001-01-01T00:00:00"
+    try:
+        vm.start()  # the sync worker's TLS fails on this clock: only the kiosk is waited for
+        kiosk.wait_kiosk(600)
+        kiosk.on_display()
+        _, now = vm.run("/bin/date", "-u", "+%FT%TZ")
+        known = set(kiosk.journal_receipts())
+        kiosk.press("enter")  # welcome -> notes
+        screen = kiosk.press("enter")  # -> place the card
+        kiosk.card = world.new_card(vm.vpcd_host_port)
+        kiosk.card.insert(wait=10)
+        kiosk.wait_change(screen, timeout=120)
+        kiosk.shot("clock_wrong")
+        _, journal = vm.run(
+            "/bin/journalctl", "-b", "-q", "-o", "cat", "--no-pager", "-u", "mynapoint-kiosk"
+        )
+        faults["clock"] = {
+            "vm_clock": now.strip(),
+            "refused": "clock_wrong problem=clock_before_valid_date" in journal,
+            "enqueued": [r for r in kiosk.journal_receipts() if r not in known],
+        }
+        log(f"faults: clock {faults['clock']}")
+        kiosk.card.remove()
+        kiosk.card = None
+    finally:
+        vm.kill()
+        vm.rtc_base = "utc"
+    start, size = partition_offsets(vm.disk)["data"]
+    with vm.disk.open("r+b") as disk:
+        disk.seek(start + 1024)
+        superblock = disk.read(1024)
+        disk.seek(start + 1024)
+        disk.write(bytes(1024))
+    before = _digest(vm.disk, start, size)
+    vm.start()
+    status = kiosk.wait_kiosk(600)
+    kiosk.on_display()
+    kiosk.shot("data_missing")
+    _, mounted = vm.run("/bin/sh", "-c", "findmnt -n -o SOURCE /data || echo none")
+    vm.kill()
+    faults["data_missing"] = {
+        "kiosk_status": status,
+        "data_mounted": mounted.strip(),
+        "partition_untouched": _digest(vm.disk, start, size) == before,
+    }
+    log(f"faults: data partition missing {faults['data_missing']}")
+    with vm.disk.open("r+b") as disk:
+        disk.seek(start + 1024)
+        disk.write(superblock)
+    boot(vm, kiosk, report, "data partition back")
+    _, integrity = vm.run(
+        "/usr/bin/python3",
+        "-c",
+        f"import sqlite3; print(sqlite3.connect('file:{QUEUE_IN_VM}?mode=ro', uri=True)"
+        ".execute('PRAGMA integrity_check').fetchone()[0])",
+    )
+    faults["data_back"] = {"kiosk_status": kiosk.status_text(), "integrity": integrity.strip()}
+    log(f"faults: data partition back {faults['data_back']}")
+
+
+def _digest(path: Path, start: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        f.seek(start)
+        left = size
+        while left:
+            chunk = f.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            digest.update(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-dir", type=Path, default=REPO / "build" / "image")
@@ -568,6 +686,9 @@ def main(argv: list[str] | None = None) -> int:
         "--sessions", type=int, default=0, help="whole sessions for the RSS figures"
     )
     parser.add_argument("--keys", action="store_true", help="send the escape key combinations")
+    parser.add_argument(
+        "--faults", action="store_true", help="a wrong clock, then a missing data partition"
+    )
     parser.add_argument(
         "--screenshots", action="store_true", help="write docs/screenshots/arm64_*.png"
     )
@@ -594,6 +715,8 @@ def main(argv: list[str] | None = None) -> int:
             check_keys(vm, kiosk, report)
         if args.sessions:
             check_sessions(vm, kiosk, report, args.sessions)
+        if args.faults:
+            check_faults(vm, kiosk, world, report)
         if args.power_cuts:
             check_power_cuts(vm, kiosk, world, report, args.power_cuts, args.seed)
     except Exception:

@@ -176,6 +176,8 @@ class VM:
         self.disk, self.work = disk, work
         self.memory_mib, self.cpus = memory_mib, cpus
         self.vpcd_host_port = vpcd_host_port
+        #: The emulated RTC's start: "utc" (the host's time) or an ISO date (a wrong clock).
+        self.rtc_base = "utc"
         self.process: subprocess.Popen | None = None
         self.qmp: QMP | None = None
         self.agent = GuestAgent(work / "qga.sock")
@@ -246,7 +248,7 @@ class VM:
             "-serial",
             f"file:{self.serial_log}",
             "-rtc",
-            "base=utc,clock=host",
+            f"base={self.rtc_base},clock=host",
             "-display",
             "none",
         ]

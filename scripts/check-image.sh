@@ -4,7 +4,7 @@
 # "Checking the image".
 #
 #   sudo scripts/check-image.sh [--build] [--keys] [--sessions N] [--power-cuts N]
-#                               [--screenshots] [--work DIR] [--seed N]
+#                               [--faults] [--screenshots] [--work DIR] [--seed N]
 #
 # Always: the first boot makes the per-kiosk secrets; both units reach active (the
 # kiosk's READY comes with its first drawn welcome frame); a screenshot of the welcome
@@ -17,6 +17,9 @@
 # --power-cuts N  SIGKILL qemu N times (while enqueuing, while syncing, during boot),
 #                 boot again each time; then every enrollment seen accepted/queued is
 #                 delivered exactly once and the queue passes PRAGMA integrity_check
+# --faults        a clock the kiosk knows is wrong (RTC in 2001, no network): refused
+#                 at the card; the data partition missing: maintenance, nothing written
+#                 to it; put back: the kiosk and its queue as before
 # --screenshots   write docs/screenshots/arm64_welcome.png and arm64_result.png
 # --build         run scripts/build-image.sh --virtual-reader first
 # The image checked is build/image/kiosk-arm64.img as built with --virtual-reader.
