@@ -554,12 +554,7 @@ def check_power_cuts(
     while time.monotonic() < deadline and not set(kiosk.seen) <= set(world.delivered()):
         time.sleep(5)
     delivered = world.delivered()
-    _, integrity = vm.run(
-        "/usr/bin/python3",
-        "-c",
-        f"import sqlite3; print(sqlite3.connect('file:{QUEUE_IN_VM}?mode=ro', uri=True)"
-        ".execute('PRAGMA integrity_check').fetchone()[0])",
-    )
+    integrity = queue_integrity(vm)
     _, pending = vm.run(
         "/usr/bin/python3",
         "-c",
@@ -574,13 +569,13 @@ def check_power_cuts(
         delivered=len(delivered),
         lost=lost,
         delivered_more_than_once=twice,
-        integrity_check=integrity.strip(),
+        integrity_check=integrity,
         queue_tables=pending.strip(),
     )
     log(
         f"power cuts: {cuts} ({counts}); enrollments seen accepted/queued {len(kiosk.seen)}, "
         f"delivered {len(delivered)}, lost {len(lost)}, duplicated {len(twice)}, "
-        f"integrity {integrity.strip()}"
+        f"integrity {integrity}"
     )
 
 
@@ -653,14 +648,20 @@ def check_faults(vm: VM, kiosk: Kiosk, world: World, report: dict[str, Any]) -> 
         disk.seek(start + 1024)
         disk.write(superblock)
     boot(vm, kiosk, report, "data partition back")
-    _, integrity = vm.run(
+    integrity = queue_integrity(vm)
+    faults["data_back"] = {"kiosk_status": kiosk.status_text(), "integrity": integrity}
+    log(f"faults: data partition back {faults['data_back']}")
+
+
+def queue_integrity(vm: VM) -> str:
+    """``PRAGMA integrity_check`` of the kiosk's queue in the VM, read-only."""
+    _, out = vm.run(
         "/usr/bin/python3",
         "-c",
         f"import sqlite3; print(sqlite3.connect('file:{QUEUE_IN_VM}?mode=ro', uri=True)"
         ".execute('PRAGMA integrity_check').fetchone()[0])",
     )
-    faults["data_back"] = {"kiosk_status": kiosk.status_text(), "integrity": integrity.strip()}
-    log(f"faults: data partition back {faults['data_back']}")
+    return out.strip()
 
 
 def _digest(path: Path, start: int, size: int) -> str:
