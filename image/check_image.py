@@ -678,6 +678,37 @@ def _digest(path: Path, start: int, size: int) -> str:
     return digest.hexdigest()
 
 
+def failures(report: dict[str, Any]) -> list[str]:
+    """Each verdict of ``report`` that is not what the appliance must do; empty: all held."""
+    failed = []
+    for name in ("enrollment_delivered", "heartbeat_seen"):
+        if report.get(name) is False:
+            failed.append(name)
+    failed += [f"keys {k['keys']} on {k['screen']}" for k in report.get("keys", []) if not k["ok"]]
+    cuts = report.get("power_cuts", {})
+    if cuts.get("lost"):
+        failed.append(f"power cuts lost {cuts['lost']}")
+    if cuts.get("delivered_more_than_once"):
+        failed.append(f"power cuts delivered twice {cuts['delivered_more_than_once']}")
+    if "integrity_check" in cuts and cuts["integrity_check"] != "ok":
+        failed.append(f"power cuts integrity {cuts['integrity_check']}")
+    faults = report.get("faults", {})
+    clock = faults.get("clock")
+    if clock is not None and (not clock["refused"] or clock["enqueued"]):
+        failed.append(f"wrong clock not refused {clock}")
+    missing = faults.get("data_missing")
+    if missing is not None and (
+        "maintenance" not in missing["kiosk_status"]
+        or missing["data_mounted"] != "none"
+        or not missing["partition_untouched"]
+    ):
+        failed.append(f"data partition missing {missing}")
+    back = faults.get("data_back")
+    if back is not None and (back["integrity"] != "ok" or "maintenance" in back["kiosk_status"]):
+        failed.append(f"data partition back {back}")
+    return failed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-dir", type=Path, default=REPO / "build" / "image")
@@ -735,7 +766,10 @@ def main(argv: list[str] | None = None) -> int:
         world.stop()
         log(f"report: {work / 'report.json'}")
     print(json.dumps(report, indent=2, ensure_ascii=False))
-    return 0
+    failed = failures(report)
+    for line in failed:
+        log(f"FAILED: {line}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
