@@ -39,12 +39,22 @@ def start_kivy_watchdog(clock: Any = None) -> notify.WatchdogPinger:
 
 
 def ready_on_next_flip(window: Any, status: str | None = None) -> None:
-    """Send READY=1 once the next frame has reached the display (Kivy ``on_flip``).
+    """Send READY=1 once the welcome screen has reached the display: with the second
+    frame from now (Kivy ``on_flip``), the first asking for it.
 
     Call after switching to the welcome screen: READY then means "drawn", not "built".
+    Why the second: under qemu's virtio-gpu (SDL kmsdrm, Mesa llvmpipe) the first frame
+    after SDL's mode set never reached the scanout, and a welcome screen at rest draws
+    no other, so the appliance showed black for good (docs/appliance.md).
     """
+    flips = 0
 
     def _on_flip(*_: Any) -> None:
+        nonlocal flips
+        flips += 1
+        if flips == 1:
+            window.canvas.ask_update()  # one more frame, though nothing changed
+            return
         window.unbind(on_flip=_on_flip)
         notify.ready(status)
 
