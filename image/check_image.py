@@ -233,8 +233,9 @@ class Kiosk:
         raise TimeoutError(f"units not active after {time.monotonic() - self.vm.started_at:.0f} s")
 
     def on_display(self) -> None:
-        """Until the kiosk's screen is on the display: under TCG the scanout can show the
-        console's black for a while after READY (the kiosk's first drawn frame)."""
+        """Until the kiosk's screen is on the display. READY follows the kiosk's second
+        frame, which reaches the scanout (the first after SDL's mode set did not, and the
+        display stayed black: screens/clock.py); a black screen here is that again."""
         console = self.vm.screenshot()
         lit = sum(console.convert("L").histogram()[40:]) / (console.width * console.height)
         if lit < 0.01:  # the console's black, a cursor at most
