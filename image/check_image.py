@@ -48,6 +48,7 @@ DIGIT_ECHO = 0.0001
 #: Seconds between two looks at a screen that must have stopped changing. Under TCG a
 #: screen transition runs at a frame a second or slower: 1 s saw mid-transition frames.
 SETTLE_S = 2.5
+STILL_S = 10.0  # before a key combination whose effect is "nothing": the screen done
 ENQUEUED = re.compile(r"enrollment_enqueued receipt_no=(\S+)")
 
 
@@ -322,6 +323,21 @@ class Kiosk:
             current = again
         return current
 
+    def still(self, quiet: float = STILL_S, timeout: float = 180) -> Any:
+        """The screen once it has not changed for ``quiet`` seconds. Under TCG one frame
+        can take seconds, and a label's text comes a frame after its screen (Kivy makes
+        the texture on the next tick): a screen 2.5 s still may not be finished."""
+        deadline = time.monotonic() + timeout
+        current, since = self.vm.screenshot(), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            again = self.vm.screenshot()
+            if difference(current, again) >= 0.002:
+                current, since = again, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return current
+        raise TimeoutError(f"the screen never stayed still for {quiet:.0f} s")
+
     def type_digits(self, digits: str, timeout: float = 30) -> None:
         """Each digit once the screen has shown the one before (a digit or a PIN dot).
 
@@ -473,12 +489,12 @@ def check_keys(vm: VM, kiosk: Kiosk, report: dict[str, Any]) -> None:
         for name, combo in ESCAPES:
             if where == "notes" and name == "esc":
                 continue  # Escape is the keypad's Cancel (kiosk/keypad.py): it ends the session
-            before = vm.screenshot()
+            before = kiosk.still()
             pid_before = vm.run(
                 "/bin/systemctl", "show", "-p", "MainPID", "--value", "mynapoint-kiosk"
             )[1].strip()
             vm.keys(*combo)
-            time.sleep(4)
+            kiosk.still()  # what the keys did, once done (a frame can take seconds)
             after = kiosk.shot(f"key-{where}-{name}")
             pid_after = vm.run(
                 "/bin/systemctl", "show", "-p", "MainPID", "--value", "mynapoint-kiosk"
