@@ -822,7 +822,12 @@ def _on_card_removed(session: Session, ctx: FlowContext) -> tuple[Session, tuple
         session = dataclasses.replace(session, card_present=False, state=PLACE_CARD)
         session.error_kind = session.error_next = None
         return session, ()
-    if session.state == TAKE_CARD:
+    if session.state == TAKE_CARD or (
+        session.state in (RESULT, RECEIPT) and session.result != RESULT_REJECTED
+    ):
+        # Taken before "done" or while the receipt prints: the application is already
+        # accepted or queued, so the welcome thanks them; "ended because the card was
+        # removed" would read as if it had been cancelled. The receipt still prints.
         session = dataclasses.replace(session, card_present=False)
         return _end(session, ctx, END_DONE)
     if session.state in CARD_STATES or session.state in (RESULT, RECEIPT, STATUS, ERROR):

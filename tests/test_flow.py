@@ -362,6 +362,26 @@ def test_card_removed_on_the_result_screen_ends_the_session(kiosk: Kiosk) -> Non
     kiosk.to_enqueued()
     kiosk.send(f.Submitted(wire.ACCEPTED, mykey_id="MK12AB34"), f.CardRemoved())
     assert kiosk.session.state == "welcome" and kiosk.session.mykey_id is None
+    # the application went through: thanked, not told the procedure was ended
+    assert kiosk.session.notice == "done"
+
+
+def test_card_taken_while_the_receipt_prints_is_thanked_and_the_receipt_prints(
+    kiosk: Kiosk,
+) -> None:
+    kiosk.to_enqueued()
+    effects = kiosk.send(f.SubmitDeferred(), f.Done())
+    assert any(isinstance(e, f.PrintReceipt) for e in effects)
+    kiosk.send(f.CardRemoved())
+    assert (kiosk.session.state, kiosk.session.notice) == ("welcome", "done")
+    kiosk.send(f.Printed())  # the print finishing after the session ended changes nothing
+    assert (kiosk.session.state, kiosk.session.notice) == ("welcome", "done")
+
+
+def test_card_removed_after_a_refusal_says_the_procedure_ended(kiosk: Kiosk) -> None:
+    kiosk.to_enqueued()
+    kiosk.send(f.Submitted(wire.REJECTED, reason="already_applied"), f.CardRemoved())
+    assert (kiosk.session.state, kiosk.session.notice) == ("welcome", "card_removed")
 
 
 def test_take_card_stays_until_the_card_is_removed(kiosk: Kiosk) -> None:
