@@ -383,6 +383,11 @@ class Kiosk:
         receipt number the kiosk logged as enqueued, when the host saw it.
         """
         service, user_id, codes = self.world.central.new_account("waon")
+        # From the welcome as the display shows it, finished: after a boot the display
+        # can still be black for seconds past READY, and a "before" taken then made each
+        # screenshot one screen late, so the tile's tap landed on the wrong screen.
+        self.on_display()
+        self.still(quiet=SETTLE_S)
         screen = self.press("enter")  # welcome -> notes
         self.shot("notes")
         screen = self.press("enter")  # agree -> place card
