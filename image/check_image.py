@@ -345,9 +345,10 @@ class Kiosk:
         """Each digit once the screen has shown the one before (a digit or a PIN dot).
 
         Under emulation a frame takes seconds, and the kiosk reads input only between
-        frames: keys sent ahead of the frames overflow the kernel's evdev buffer for the
-        kiosk (64 events, about 10 keys) and are dropped: 9 of a 16-digit ID arrived at
-        one key per 0.4 s. So by default each digit waits for its echo; with
+        frames, and keys sent far ahead of the frames were dropped: 9 of a 16-digit ID
+        arrived at one key per 0.4 s (most likely the kernel's evdev buffer for the
+        kiosk overflowing: 64 events, about 10 keys; not confirmed in the VM).
+        So by default each digit waits for its echo; with
         ``fast_typing`` (the power cuts, the RSS sessions) they go in bursts of
         FAST_TYPING_BURST, each burst waiting for an echo. A real Pi draws a frame in tens
         of milliseconds: no person types ten keys inside one.
