@@ -703,6 +703,8 @@ def step(session: Session, event: Event, ctx: FlowContext) -> tuple[Session, tup
         if session.state == PROCESSING:  # signed or signing: it may already be stored
             return session, ()
         session, effects = _end(session, ctx, END_CANCEL)
+        if was == WELCOME:  # nothing was under way: a reset for the next person, and
+            session.notice = None  # "手続きを中止しました" would tell them of nothing
     else:
         handler = _HANDLERS.get((session.state, type(event)))
         if handler is None or not _in_phase(session, event):

@@ -662,6 +662,13 @@ def test_language_switch_mid_flow_keeps_the_screen_and_what_was_typed(kiosk: Kio
     assert kiosk.session.masked_user_id == "************3456"
 
 
+def test_cancel_on_the_welcome_resets_it_without_a_cancelled_notice(kiosk: Kiosk) -> None:
+    kiosk.send(f.ChooseLanguage("en"), f.LongerTimes(), f.Cancel())
+    session = kiosk.session
+    assert (session.state, session.lang, session.longer_times) == ("welcome", "ja", False)
+    assert session.notice is None  # nothing had been started, so nothing was "cancelled"
+
+
 def test_new_session_after_english_starts_in_japanese(kiosk: Kiosk) -> None:
     kiosk.send(f.ChooseLanguage("en"), f.Start(), f.Cancel())
     assert kiosk.session.lang == "ja"
