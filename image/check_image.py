@@ -97,6 +97,9 @@ class World:
         # No sound card in the VM, and speech synthesis under emulation would be most of
         # the CPU: off for the check (docs/appliance.md says so).
         doc["speech"].update(enabled=False, prebuild=False)
+        # virtio-gpu here shows each frame once the next is drawn: without one more frame
+        # the last of every change stays off the screen (docs/appliance.md).
+        doc["display"]["trailing_frame"] = True
         (etc / "kiosk.toml").write_text(_toml(doc), encoding="utf-8")
         return etc
 

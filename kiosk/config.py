@@ -116,6 +116,9 @@ class DisplayConfig:
     show_cursor: bool
     #: No way out: a window close request, Ctrl+C and SIGINT do nothing (docs/appliance.md).
     lockdown: bool = True
+    #: One more frame once drawing stops, for a display that shows each frame only when
+    #: the next one comes (qemu's virtio-gpu with Mesa's llvmpipe: docs/appliance.md).
+    trailing_frame: bool = False
 
 
 @dataclass(frozen=True)
@@ -468,6 +471,7 @@ def _display(c: _Checker, doc: Mapping[str, Any]) -> DisplayConfig:
         ),
         show_cursor=c.get(t, "display.show_cursor", bool, "true or false", False),
         lockdown=c.get(t, "display.lockdown", bool, "true or false", True),
+        trailing_frame=c.get(t, "display.trailing_frame", bool, "true or false", False),
     )
 
 

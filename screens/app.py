@@ -50,6 +50,7 @@ class UiSettings:
     size: tuple[int, int] = (1280, 800)
     show_cursor: bool = True
     lockdown: bool = False  # no way out of the kiosk (the appliance: [display] lockdown)
+    trailing_frame: bool = False  # [display] trailing_frame (screens/clock.py)
     default_language: str = "ja"
     sound: bool = True
     version: str = field(default_factory=lambda: _version())
@@ -68,6 +69,7 @@ class UiSettings:
             size=(display.width, display.height),
             show_cursor=display.show_cursor,
             lockdown=getattr(display, "lockdown", True),
+            trailing_frame=getattr(display, "trailing_frame", False),
             default_language=config.language,
             staff_gate=StaffGate(config.staff_pin_matches),
             speech=getattr(config, "speech", None),
@@ -303,6 +305,8 @@ class KioskApp(App):
             self.show("welcome", {})
         state = self.engine.session.state if self.engine is not None else "welcome"
         clock.ready_on_next_flip(Window, state)
+        if self.settings.trailing_frame:
+            clock.redraw_after_changes(Window)
 
     def on_stop(self) -> None:
         from kiosk import notify

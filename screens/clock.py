@@ -61,6 +61,38 @@ def ready_on_next_flip(window: Any, status: str | None = None) -> None:
     window.bind(on_flip=_on_flip)
 
 
+TRAILING_FRAME_S = 0.05
+
+
+def redraw_after_changes(window: Any, clock: Any = None, delay: float = TRAILING_FRAME_S) -> Any:
+    """One more frame ``delay`` after each run of frames ends ([display] trailing_frame).
+
+    For a display that shows each frame only once the next one is drawn: under qemu's
+    virtio-gpu (SDL kmsdrm, Mesa llvmpipe) the last frame of every change (a label's
+    text, a PIN dot, the welcome's notice) stayed off the screen until something else
+    redrew (docs/appliance.md). The extra frame's own flip asks for none, so a screen at
+    rest draws nothing. Returns the trigger (``.cancel()`` it to stop one pending).
+    """
+    if clock is None:
+        from kivy.clock import Clock as clock  # noqa: N813
+    trailer = [False]  # the next flip is the extra frame's
+
+    def redraw(_dt: float) -> None:
+        trailer[0] = True
+        window.canvas.ask_update()
+
+    trigger = clock.create_trigger(redraw, delay)
+
+    def on_flip(*_: Any) -> None:
+        if trailer[0]:
+            trailer[0] = False
+            return
+        trigger()
+
+    window.bind(on_flip=on_flip)
+    return trigger
+
+
 def start_heartbeat(
     heartbeat: Any,
     collect: Callable[[], Any],
